@@ -5,5 +5,6 @@
 //! written and the marker advances. See ARCHITECTURE.md at the repository root.
 
 pub mod audit;
+pub mod config;
 pub mod state;
 pub mod sync;

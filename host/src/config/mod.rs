@@ -1,0 +1,210 @@
+//! The node configuration: one TOML file, unknown keys rejected, loaded once and passed down.
+//!
+//! Every error names the file and, where TOML can tell, the key. Secrets never live in the
+//! file itself: it names an environment variable or a file that holds them.
+
+mod secret;
+
+pub use secret::{SecretError, SecretSource};
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown key, wrong type, missing key).
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// The file parsed but a value is unusable.
+    #[error("invalid config file {path}: `{key}` {problem}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
+}
+
+/// A node's whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Who this node is and where it keeps its data.
+    pub node: NodeSection,
+    /// The WebAssembly plugin runtime.
+    #[serde(default)]
+    pub plugins: PluginsSection,
+}
+
+/// `[node]`: identity and data directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// A stable, unique name for this node (`clinic-7`). It is recorded as the origin of
+    /// every change made here, so it must not change once the node has synced.
+    pub id: String,
+    /// Where the store, the sync state and the audit log live.
+    pub data_dir: PathBuf,
+}
+
+/// `[plugins]`: where plugins come from and the sandbox they run in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    /// Directory scanned for extra `*.wasm` components. The default plugins are built in.
+    pub dir: Option<PathBuf>,
+    /// Directory for compiled plugin artifacts; defaults to `<data_dir>/plugin-cache`.
+    pub cache_dir: Option<PathBuf>,
+    /// Memory cap for each plugin instance, in MiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_limit_mib: u64,
+    /// Deadline for each plugin call, in seconds.
+    #[serde(default = "default_call_timeout_secs")]
+    pub call_timeout_secs: u64,
+    /// Timeout of each HTTP request a plugin makes, in seconds.
+    #[serde(default = "default_http_timeout_secs")]
+    pub http_timeout_secs: u64,
+    /// Largest HTTP response a plugin may receive, in MiB.
+    #[serde(default = "default_max_response_mib")]
+    pub max_response_mib: u64,
+    /// Extra hosts a named plugin may reach besides the node's own endpoints.
+    #[serde(default)]
+    pub grants: Vec<PluginGrant>,
+}
+
+/// `[[plugins.grants]]`: one extra base URL a plugin may reach.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginGrant {
+    /// The plugin's name, as its `describe` reports it.
+    pub plugin: String,
+    /// The base URL it may reach (scheme, host, port and path prefix).
+    pub base_url: String,
+    /// Credentials the host adds to requests under this base URL.
+    pub credentials: Option<CredentialsConfig>,
+}
+
+/// Outbound credentials, resolved by the host; plugins never see them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "kind")]
+pub enum CredentialsConfig {
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// Where the token comes from.
+        token: SecretSource,
+    },
+    /// HTTP Basic, as an OpenMRS server expects.
+    Basic {
+        username: String,
+        /// Where the password comes from.
+        password: SecretSource,
+    },
+}
+
+impl Default for PluginsSection {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            cache_dir: None,
+            memory_limit_mib: default_memory_mib(),
+            call_timeout_secs: default_call_timeout_secs(),
+            http_timeout_secs: default_http_timeout_secs(),
+            max_response_mib: default_max_response_mib(),
+            grants: Vec::new(),
+        }
+    }
+}
+
+fn default_memory_mib() -> u64 {
+    64
+}
+fn default_call_timeout_secs() -> u64 {
+    10
+}
+fn default_http_timeout_secs() -> u64 {
+    30
+}
+fn default_max_response_mib() -> u64 {
+    32
+}
+
+impl PluginsSection {
+    /// The per-call deadline as a duration.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_secs(self.call_timeout_secs)
+    }
+
+    /// The per-request HTTP timeout as a duration.
+    pub fn http_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_timeout_secs)
+    }
+}
+
+impl NodeConfig {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: NodeConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, problem: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            problem: problem.to_string(),
+        };
+        if !is_valid_node_id(&self.node.id) {
+            return Err(invalid(
+                "node.id",
+                "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if self.plugins.memory_limit_mib == 0 {
+            return Err(invalid("plugins.memory_limit_mib", "must be at least 1"));
+        }
+        if self.plugins.call_timeout_secs == 0 {
+            return Err(invalid("plugins.call_timeout_secs", "must be at least 1"));
+        }
+        for (i, grant) in self.plugins.grants.iter().enumerate() {
+            if url::Url::parse(&grant.base_url).is_err() {
+                return Err(invalid(
+                    &format!("plugins.grants[{i}].base_url"),
+                    "is not an absolute URL",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Node ids travel in feeds and headers, so they stay within a safe alphabet.
+pub fn is_valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,80 @@
+//! Tests of configuration parsing: good files load, bad ones name the key and the file.
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[node]
+id = "clinic-7"
+data_dir = "/tmp/clinic-7"
+"#;
+
+#[test]
+fn minimal_config_gets_sandbox_defaults() {
+    let config = NodeConfig::parse(MINIMAL, Path::new("node.toml")).unwrap();
+    assert_eq!(config.node.id, "clinic-7");
+    assert_eq!(config.plugins.memory_limit_mib, 64);
+    assert_eq!(config.plugins.call_timeout(), Duration::from_secs(10));
+}
+
+#[test]
+fn unknown_key_is_rejected_and_named() {
+    let text = format!("{MINIMAL}\n[plugins]\nmemory_limit = 3\n");
+    let err = NodeConfig::parse(&text, Path::new("node.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("node.toml"), "{err}");
+    assert!(err.contains("memory_limit"), "{err}");
+}
+
+#[test]
+fn bad_node_id_names_the_key() {
+    let text = MINIMAL.replace("clinic-7\"", "clinic 7!\"");
+    let err = NodeConfig::parse(&text, Path::new("n.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("node.id"), "{err}");
+}
+
+#[test]
+fn grant_needs_an_absolute_url() {
+    let text = format!(
+        "{MINIMAL}\n[[plugins.grants]]\nplugin = \"fhir\"\nbase_url = \"example.org/x\"\n"
+    );
+    let err = NodeConfig::parse(&text, Path::new("n.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("plugins.grants[0].base_url"), "{err}");
+}
+
+#[test]
+fn grant_credentials_come_from_env_or_file() {
+    let text = format!(
+        "{MINIMAL}\n[[plugins.grants]]\nplugin = \"fhir\"\nbase_url = \"https://terminology.example\"\n\
+         credentials = {{ kind = \"basic\", username = \"sync\", password = {{ env = \"TS_PASS\" }} }}\n"
+    );
+    let config = NodeConfig::parse(&text, Path::new("n.toml")).unwrap();
+    match &config.plugins.grants[0].credentials {
+        Some(CredentialsConfig::Basic { username, password }) => {
+            assert_eq!(username, "sync");
+            assert_eq!(password, &SecretSource::Env("TS_PASS".into()));
+        }
+        other => panic!("unexpected credentials {other:?}"),
+    }
+}
+
+#[test]
+fn secret_from_missing_env_names_the_variable() {
+    let err = SecretSource::Env("SYNC_HOST_TEST_DEFINITELY_UNSET".into())
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("SYNC_HOST_TEST_DEFINITELY_UNSET"), "{err}");
+}
+
+#[test]
+fn secret_from_file_is_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, "s3cret\n").unwrap();
+    assert_eq!(SecretSource::File(path).resolve().unwrap(), "s3cret");
+}
