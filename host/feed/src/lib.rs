@@ -1,1 +1,31 @@
-//! placeholder
+//! Atom change feeds for sync-host: writing pages, reading OpenMRS-compatible pages, and deciding
+//! which page to read next. Pure code, no I/O.
+//!
+//! Pages follow RFC 4287 with RFC 5005 paging links (`self`, `via`, `first`, `prev-archive`,
+//! `next-archive`) and the entry shape of the OpenMRS atomfeed module: one category term per tag,
+//! in any order (the category, the upper-case action, feed-filter tags), and content of type
+//! `application/vnd.atomfeed+xml` holding a CDATA JSON object of links keyed by client
+//! (`{"rest":"/ws/rest/v1/patient/<uuid>?v=full","fhir":"/ws/fhir2/R4/Patient/<uuid>"}`).
+//! Older publishers put a bare REST URL in the content; the reader accepts that too.
+//!
+//! Our own data (sequence, origin, version, content hash, resource type and id) travels in
+//! extension elements of the [`SYNC_HOST_NS`] namespace, which other readers ignore.
+
+mod error;
+mod model;
+
+pub use error::{EntryError, FeedError, UnknownAction};
+pub use model::{
+    Action, ContentLink, Extensions, FeedEntry, FeedEntryView, FeedPage, PageLinks, ParsedEntry,
+    ParsedPage,
+};
+
+/// The XML namespace of our extension elements.
+pub const SYNC_HOST_NS: &str = "https://sync-host.dev/ns/feed/1";
+/// The prefix we declare for [`SYNC_HOST_NS`] when writing. Readers match the namespace, not
+/// the prefix.
+pub const SYNC_HOST_PREFIX: &str = "sh";
+/// The Atom namespace.
+pub const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+/// The content type of an entry's link content, as the OpenMRS atomfeed module writes it.
+pub const ATOMFEED_CONTENT_TYPE: &str = "application/vnd.atomfeed+xml";
