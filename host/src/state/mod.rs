@@ -1,1 +1,178 @@
-//! Not written yet.
+//! Durable sync state in sled: feed markers, per-resource sync bases, the retry queue, dead
+//! letters, conflicts and the audit log, all advanced together by one atomic batch commit.
+
+mod commit;
+mod conflicts;
+mod keys;
+mod queue;
+mod types;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use commit::{BatchCommit, CommitReport};
+pub use keys::{BaseKey, FailureKey, MarkerKey};
+pub use types::{
+    ConflictFilter, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion,
+    LastFailure, Marker, RetryEntry, RetryUpdate, StatusCounts,
+};
+
+use crate::audit::{AuditError, AuditLog, Timestamp};
+use crate::sync::conflict::SyncBase;
+
+/// What can go wrong with the sync state.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// sled failed.
+    #[error("sync state storage failed: {0}")]
+    Storage(#[from] sled::Error),
+    /// The audit part of a commit failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// A value could not be serialised.
+    #[error("could not encode {what}: {source}")]
+    Encode {
+        /// What was being written.
+        what: String,
+        /// The serialiser's error.
+        source: serde_json::Error,
+    },
+    /// A stored value could not be read back.
+    #[error("unreadable value in tree `{tree}`: {source}")]
+    Decode {
+        /// The tree.
+        tree: &'static str,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// No conflict has this id.
+    #[error("no conflict with id {id}")]
+    ConflictNotFound {
+        /// The id asked for.
+        id: u64,
+    },
+    /// The conflict was already resolved.
+    #[error("conflict {id} is already resolved")]
+    ConflictAlreadyResolved {
+        /// The id asked for.
+        id: u64,
+    },
+}
+
+pub(crate) const MARKERS: &str = "sync.markers";
+pub(crate) const BASES: &str = "sync.bases";
+pub(crate) const RETRIES: &str = "sync.retries";
+pub(crate) const DEAD_LETTERS: &str = "sync.dead_letters";
+pub(crate) const CONFLICTS: &str = "sync.conflicts";
+pub(crate) const AUDIT: &str = "sync.audit";
+
+/// The sync state of one node. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SyncState {
+    db: sled::Db,
+    markers: sled::Tree,
+    bases: sled::Tree,
+    retries: sled::Tree,
+    dead_letters: sled::Tree,
+    conflicts: sled::Tree,
+    audit: AuditLog,
+}
+
+impl SyncState {
+    /// Opens (creating if needed) the state trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, StateError> {
+        Ok(Self {
+            db: db.clone(),
+            markers: db.open_tree(MARKERS)?,
+            bases: db.open_tree(BASES)?,
+            retries: db.open_tree(RETRIES)?,
+            dead_letters: db.open_tree(DEAD_LETTERS)?,
+            conflicts: db.open_tree(CONFLICTS)?,
+            audit: AuditLog::new(db.open_tree(AUDIT)?),
+        })
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// A new database-unique id for a conflict or retry entry.
+    pub fn new_id(&self) -> Result<u64, StateError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// The marker of one feed.
+    pub fn marker(&self, key: &MarkerKey) -> Result<Option<Marker>, StateError> {
+        get_json(&self.markers, MARKERS, &key.to_bytes())
+    }
+
+    /// Every feed marker.
+    pub fn markers(&self) -> Result<Vec<(MarkerKey, Marker)>, StateError> {
+        let mut out = Vec::new();
+        for item in self.markers.iter() {
+            let (key, value) = item?;
+            // Keys are only ever written by `MarkerKey::to_bytes`; skip anything else.
+            if let Some(key) = MarkerKey::from_bytes(&key) {
+                out.push((key, decode(MARKERS, &value)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The sync base of one resource.
+    pub fn base(&self, key: &BaseKey) -> Result<Option<SyncBase>, StateError> {
+        get_json(&self.bases, BASES, &key.to_bytes())
+    }
+
+    /// Figures for `status`. Walks the trees: sled keeps no counts.
+    pub fn counts(&self, now: Timestamp) -> Result<StatusCounts, StateError> {
+        let mut counts = StatusCounts {
+            markers: self.markers.len(),
+            bases: self.bases.len(),
+            retries: self.retries.len(),
+            dead_letters: self.dead_letters.len(),
+            audit_records: self.audit.len(),
+            ..StatusCounts::default()
+        };
+        counts.retries_due = self.due_retries(now, usize::MAX)?.len();
+        for record in self.conflicts(crate::state::ConflictFilter::All, usize::MAX)? {
+            match record.status {
+                ConflictStatus::Open => counts.open_conflicts += 1,
+                ConflictStatus::Resolved => counts.resolved_conflicts += 1,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub async fn flush(&self) -> Result<(), StateError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(
+    what: impl FnOnce() -> String,
+    value: &T,
+) -> Result<Vec<u8>, StateError> {
+    serde_json::to_vec(value).map_err(|source| StateError::Encode {
+        what: what(),
+        source,
+    })
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T, StateError> {
+    serde_json::from_slice(bytes).map_err(|source| StateError::Decode { tree, source })
+}
+
+fn get_json<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+    key: &[u8],
+) -> Result<Option<T>, StateError> {
+    tree.get(key)?.map(|v| decode(name, &v)).transpose()
+}

@@ -1,0 +1,245 @@
+//! The batch commit: one sled transaction over every state tree, then one flush, so a feed
+//! marker never advances without the effects and audit records of its batch.
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use crate::audit::{AuditKey, AuditRecord, EncodedRecord, Outcome};
+use crate::state::{
+    BaseKey, ConflictRecord, FailureKey, Marker, MarkerKey, RetryEntry, RetryUpdate, StateError,
+    SyncState, decode, encode,
+};
+use crate::sync::conflict::SyncBase;
+
+/// Everything one processed batch changes.
+#[derive(Debug, Clone, Default)]
+pub struct BatchCommit {
+    /// One audit record per processed event.
+    pub audit: Vec<AuditRecord>,
+    /// New sync bases of resources synced successfully.
+    pub bases: Vec<(BaseKey, SyncBase)>,
+    /// Retry queue and dead-letter changes for failed events.
+    pub retries: Vec<RetryUpdate>,
+    /// New or updated conflict records.
+    pub conflicts: Vec<ConflictRecord>,
+    /// Resources synced successfully: their earlier failures are settled (removed from the
+    /// retry queue and dead letters) and a `Settled` audit record is written for each.
+    pub settled: Vec<FailureKey>,
+    /// The feed position after this batch.
+    pub marker: Option<(MarkerKey, Marker)>,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Keys of the audit records written, `BatchCommit::audit` first, then one per settled
+    /// failure.
+    pub audit_keys: Vec<AuditKey>,
+    /// The earlier failures this batch settled.
+    pub settled: Vec<RetryEntry>,
+}
+
+/// A settled key with the audit record to write if something was pending for it.
+struct Settlement {
+    key: Vec<u8>,
+    template: AuditRecord,
+}
+
+/// The batch with every value serialised up front, so the transaction itself cannot fail on
+/// encoding and stays short.
+struct EncodedBatch {
+    audit: Vec<EncodedRecord>,
+    bases: Vec<(Vec<u8>, Vec<u8>)>,
+    retries: Vec<(Vec<u8>, Vec<u8>, bool)>,
+    conflicts: Vec<(Vec<u8>, Vec<u8>)>,
+    settled: Vec<Settlement>,
+    marker: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StateError>>;
+
+impl SyncState {
+    /// Applies `batch` atomically and waits until it is durable.
+    pub async fn commit_batch(&self, batch: BatchCommit) -> Result<CommitReport, StateError> {
+        let encoded = encode_batch(&batch)?;
+        let trees = (
+            self.audit.tree(),
+            &self.markers,
+            &self.bases,
+            &self.retries,
+            &self.dead_letters,
+            &self.conflicts,
+        );
+        let report = trees
+            .transaction(|(audit, markers, bases, retries, dead, conflicts)| {
+                let settled = settle(&encoded.settled, retries, dead)?;
+                let mut audit_keys = insert_audit(&encoded.audit, audit)?;
+                for (entry, template) in &settled {
+                    let record = settled_record(entry, template);
+                    let encoded = EncodedRecord::encode(&record)
+                        .map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
+                    audit_keys.push(encoded.insert_in(audit)?);
+                }
+                for (key, value) in &encoded.bases {
+                    bases.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value, dead_letter) in &encoded.retries {
+                    let (into, out_of) = if *dead_letter {
+                        (dead, retries)
+                    } else {
+                        (retries, dead)
+                    };
+                    out_of.remove(key.as_slice())?;
+                    into.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &encoded.conflicts {
+                    conflicts.insert(key.as_slice(), value.as_slice())?;
+                }
+                if let Some((key, value)) = &encoded.marker {
+                    markers.insert(key.as_slice(), value.as_slice())?;
+                }
+                let settled = settled.into_iter().map(|(entry, _)| entry).collect();
+                Ok(CommitReport {
+                    audit_keys,
+                    settled,
+                })
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StateError::Storage(e),
+            })?;
+        self.flush().await?;
+        tracing::debug!(
+            audit = report.audit_keys.len(),
+            settled = report.settled.len(),
+            marker = batch.marker.as_ref().map(|(_, m)| m.entry_id.as_str()),
+            "batch committed"
+        );
+        Ok(report)
+    }
+}
+
+fn encode_batch(batch: &BatchCommit) -> Result<EncodedBatch, StateError> {
+    let audit = batch
+        .audit
+        .iter()
+        .map(EncodedRecord::encode)
+        .collect::<Result<_, _>>()?;
+    let bases = batch
+        .bases
+        .iter()
+        .map(|(k, b)| {
+            Ok((
+                k.to_bytes(),
+                encode(|| format!("base of {}", k.resource_id), b)?,
+            ))
+        })
+        .collect::<Result<_, StateError>>()?;
+    let retries = batch
+        .retries
+        .iter()
+        .map(|update| {
+            let (entry, dead) = match update {
+                RetryUpdate::Schedule(e) => (e, false),
+                RetryUpdate::DeadLetter(e) => (e, true),
+            };
+            let value = encode(|| format!("retry entry for {}", entry.key), entry)?;
+            Ok((entry.key.to_bytes(), value, dead))
+        })
+        .collect::<Result<_, StateError>>()?;
+    let conflicts = batch
+        .conflicts
+        .iter()
+        .map(|c| {
+            Ok((
+                c.id.to_be_bytes().to_vec(),
+                encode(|| format!("conflict {}", c.id), c)?,
+            ))
+        })
+        .collect::<Result<_, StateError>>()?;
+    let settled = batch
+        .settled
+        .iter()
+        .map(|key| Settlement {
+            key: key.to_bytes(),
+            template: settlement_template(batch, key),
+        })
+        .collect();
+    let marker = match &batch.marker {
+        Some((k, m)) => Some((
+            k.to_bytes(),
+            encode(|| format!("marker of feed {}", k.feed), m)?,
+        )),
+        None => None,
+    };
+    Ok(EncodedBatch {
+        audit,
+        bases,
+        retries,
+        conflicts,
+        settled,
+        marker,
+    })
+}
+
+/// The batch's own audit record for the settled resource (the success that settles it), so
+/// the `Settled` record carries the same URLs, plugin and node.
+fn settlement_template(batch: &BatchCommit, key: &FailureKey) -> AuditRecord {
+    let own = batch.audit.iter().rev().find(|r| {
+        r.direction == key.direction
+            && r.resource_type == key.resource_type
+            && r.resource_id == key.resource_id
+    });
+    match own {
+        Some(record) => record.clone(),
+        None => AuditRecord {
+            time: crate::audit::Timestamp::now(),
+            node: String::new(),
+            direction: key.direction,
+            action: String::new(),
+            category: String::new(),
+            resource_type: key.resource_type.clone(),
+            resource_id: key.resource_id.clone(),
+            event_id: None,
+            source_url: None,
+            target_url: None,
+            plugin: None,
+            outcome: Outcome::Applied,
+            duration_ms: 0,
+        },
+    }
+}
+
+fn settled_record(entry: &RetryEntry, template: &AuditRecord) -> AuditRecord {
+    AuditRecord {
+        event_id: Some(entry.event_id.clone()),
+        outcome: Outcome::Settled {
+            earlier_failure_id: entry.id,
+        },
+        duration_ms: 0,
+        ..template.clone()
+    }
+}
+
+/// Removes pending failures of the settled keys from both queues.
+fn settle<'a>(
+    settlements: &'a [Settlement],
+    retries: &TransactionalTree,
+    dead: &TransactionalTree,
+) -> TxResult<Vec<(RetryEntry, &'a AuditRecord)>> {
+    let mut out = Vec::new();
+    for settlement in settlements {
+        let key = settlement.key.as_slice();
+        for (name, tree) in [(super::RETRIES, retries), (super::DEAD_LETTERS, dead)] {
+            if let Some(bytes) = tree.remove(key)? {
+                let entry = decode(name, &bytes).map_err(ConflictableTransactionError::Abort)?;
+                out.push((entry, &settlement.template));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn insert_audit(records: &[EncodedRecord], audit: &TransactionalTree) -> TxResult<Vec<AuditKey>> {
+    records.iter().map(|r| r.insert_in(audit)).collect()
+}
