@@ -101,5 +101,7 @@ pub enum EntryError {
 
 /// A category term that is not an action.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{0:?} is not a feed action (expected CREATED, UPDATED, DELETED, VOIDED, UNVOIDED, RETIRED, UNRETIRED or PURGED)")]
+#[error(
+    "{0:?} is not a feed action (expected CREATED, UPDATED, DELETED, VOIDED, UNVOIDED, RETIRED, UNRETIRED or PURGED)"
+)]
 pub struct UnknownAction(pub String);

@@ -11,14 +11,25 @@
 //! Our own data (sequence, origin, version, content hash, resource type and id) travels in
 //! extension elements of the [`SYNC_HOST_NS`] namespace, which other readers ignore.
 
+mod content;
+mod dates;
 mod error;
+mod interpret;
 mod model;
+mod names;
+mod parse;
+mod render;
+mod resource;
+mod split;
 
 pub use error::{EntryError, FeedError, UnknownAction};
 pub use model::{
     Action, ContentLink, Extensions, FeedEntry, FeedEntryView, FeedPage, PageLinks, ParsedEntry,
     ParsedPage,
 };
+pub use parse::parse_page;
+pub use render::render_page;
+pub use resource::{resolve_href, resource_from_href};
 
 /// The XML namespace of our extension elements.
 pub const SYNC_HOST_NS: &str = "https://sync-host.dev/ns/feed/1";

@@ -238,6 +238,9 @@ impl FeedEntryView {
 impl ParsedPage {
     /// The ids of the entries in document order (`None` where an entry has no id).
     pub fn entry_ids(&self) -> Vec<Option<&str>> {
-        self.entries.iter().map(|entry| entry.id.as_deref()).collect()
+        self.entries
+            .iter()
+            .map(|entry| entry.id.as_deref())
+            .collect()
     }
 }

@@ -1,0 +1,146 @@
+//! Reading a feed page: the page must be usable as a whole, each entry is judged on its own.
+
+use atom_syndication::{Entry, Feed, Link};
+
+use crate::SYNC_HOST_NS;
+use crate::dates::from_atom;
+use crate::error::{EntryError, FeedError};
+use crate::interpret::interpret_entry;
+use crate::model::{PageLinks, ParsedEntry, ParsedPage};
+use crate::split::split_page;
+
+/// Reads a feed page published by sync-host or by an OpenMRS atomfeed module.
+///
+/// Fails with [`FeedError`] only when the page as a whole is unusable (not
+/// XML, not an Atom feed, an unreadable feed header). Every entry comes back
+/// with its text as published and either its reading or an [`EntryError`]
+/// saying what is wrong with it, so a reader can record the failure and go on.
+pub fn parse_page(xml: &str) -> Result<ParsedPage, FeedError> {
+    let split = split_page(xml)?;
+    let header = Feed::read_from(split.header.as_bytes())
+        .map_err(|err| FeedError::Header(err.to_string()))?;
+    let updated = from_atom(header.updated())
+        .ok_or_else(|| FeedError::Header(format!("date {} is out of range", header.updated())))?;
+    let our_prefixes = prefixes_for(header.namespaces().iter(), SYNC_HOST_NS);
+    let entries = split
+        .entries
+        .into_iter()
+        .map(|raw| parse_entry(raw, &our_prefixes))
+        .collect();
+    Ok(ParsedPage {
+        id: header.id().trim().to_owned(),
+        title: header.title().value.clone(),
+        updated,
+        links: page_links(header.links()),
+        entries,
+    })
+}
+
+fn parse_entry(raw: &str, page_prefixes: &[String]) -> ParsedEntry {
+    let entry = match Entry::read_from(raw.as_bytes()) {
+        Ok(entry) => entry,
+        Err(err) => {
+            return ParsedEntry {
+                raw: raw.to_owned(),
+                id: None,
+                result: Err(EntryError::Malformed(err.to_string())),
+            };
+        }
+    };
+    let mut prefixes = page_prefixes.to_vec();
+    prefixes.extend(prefixes_for(entry.namespaces.iter(), SYNC_HOST_NS));
+    let id = Some(entry.id.trim().to_owned()).filter(|id| !id.is_empty());
+    ParsedEntry {
+        raw: raw.to_owned(),
+        id,
+        result: interpret_entry(&entry, &prefixes),
+    }
+}
+
+/// The prefixes a namespace declaration list binds to `namespace`.
+fn prefixes_for<'a>(
+    declarations: impl Iterator<Item = (&'a String, &'a String)>,
+    namespace: &str,
+) -> Vec<String> {
+    declarations
+        .filter(|(_, uri)| uri.as_str() == namespace)
+        .map(|(prefix, _)| prefix.clone())
+        .collect()
+}
+
+/// The paging links; when a relation appears twice the first one counts.
+fn page_links(links: &[Link]) -> PageLinks {
+    let find = |rel: &str| {
+        links
+            .iter()
+            .find(|link| link.rel == rel)
+            .map(|link| link.href.clone())
+    };
+    PageLinks {
+        self_: find("self"),
+        via: find("via"),
+        first: find("first"),
+        prev_archive: find("prev-archive"),
+        next_archive: find("next-archive"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:x="https://sync-host.dev/ns/feed/1">
+  <id> page-1 </id><title>T</title><updated>2020-01-01T00:00:00Z</updated>
+  <link rel="self" href="http://h/ws/atomfeed/patient/recent"/>
+  <link rel="via" href="http://h/ws/atomfeed/patient/2"/>
+  <link rel="next-archive" href="http://h/ws/atomfeed/patient/3"/>
+  <entry><id>e1</id><updated>not a date</updated></entry>
+  <entry><id>e2</id><category term="patient"/><x:resourceId>r2</x:resourceId><x:resourceType>Patient</x:resourceType>
+    <content type="application/vnd.atomfeed+xml"><![CDATA[{"fhir":"/ws/fhir2/R4/Patient/other"}]]></content></entry>
+</feed>"#;
+
+    #[test]
+    fn header_and_links_are_read() {
+        let page = parse_page(PAGE).unwrap();
+        assert_eq!(page.id, "page-1");
+        assert_eq!(page.title, "T");
+        assert_eq!(
+            page.links.via.as_deref(),
+            Some("http://h/ws/atomfeed/patient/2")
+        );
+        assert_eq!(
+            page.links.next_archive.as_deref(),
+            Some("http://h/ws/atomfeed/patient/3")
+        );
+        assert_eq!(page.links.first, None);
+        assert_eq!(page.links.prev_archive, None);
+    }
+
+    #[test]
+    fn a_bad_entry_does_not_spoil_the_page() {
+        let page = parse_page(PAGE).unwrap();
+        assert_eq!(page.entries.len(), 2);
+        let bad = &page.entries[0];
+        assert!(matches!(bad.result, Err(EntryError::Malformed(_))));
+        assert_eq!(
+            bad.raw,
+            "<entry><id>e1</id><updated>not a date</updated></entry>"
+        );
+        let good = page.entries[1].result.as_ref().unwrap();
+        // Any prefix bound to our namespace works; the extension beats the link.
+        assert_eq!(good.resource_id, "r2");
+        assert_eq!(good.resource_type, "Patient");
+    }
+
+    #[test]
+    fn unbound_prefixes_are_not_ours() {
+        let xml = PAGE.replace(
+            "xmlns:x=\"https://sync-host.dev/ns/feed/1\"",
+            "xmlns:x=\"urn:other\"",
+        );
+        let page = parse_page(&xml).unwrap();
+        let entry = page.entries[1].result.as_ref().unwrap();
+        assert_eq!(entry.resource_id, "other");
+        assert!(entry.entry.ext.is_empty());
+    }
+}
