@@ -1,1 +1,184 @@
-//! Not written yet.
+//! The embedded store: FHIR resources and REST documents in sled with version history, a
+//! node-wide change log (the source of the Atom feed) and per-category position indexes.
+//!
+//! Writes go through a group committer (see [`committer`]); reads go straight to sled.
+
+mod apply;
+mod codec;
+mod committer;
+pub mod import;
+mod plan;
+mod query;
+mod types;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+pub use plan::{format_instant, truncate_to_millis};
+pub use types::{
+    Change, ChangeAction, Kind, ResourceKey, StoreConfig, StoreError, VersionRecord, WriteOutcome,
+    WriteRequest,
+};
+
+use apply::Trees;
+use committer::Committer;
+
+/// Handle to an open store; cheap to clone, all clones share one database and one committer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // Declared first so it drops first: the committer drains its queue before the trees close.
+    committer: Committer,
+    trees: Trees,
+    node_id: String,
+    changes: watch::Receiver<u64>,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(path).open().map_err(|error| {
+            StoreError::Storage(format!("cannot open {}: {error}", path.display()))
+        })?;
+        let trees = Trees::open(db)?;
+        let last_sequence = query::last_sequence(&trees)?;
+        let (sender, receiver) = watch::channel(last_sequence);
+        let committer = Committer::start(
+            trees.clone(),
+            config.node_id.clone(),
+            config.history_retention,
+            sender,
+        )?;
+        tracing::info!(path = %path.display(), node = %config.node_id, last_sequence, "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                committer,
+                trees,
+                node_id: config.node_id,
+                changes: receiver,
+            }),
+        })
+    }
+
+    /// Writes one resource. Durable when it returns (concurrent writers share one flush).
+    pub async fn write(&self, request: WriteRequest) -> Result<WriteOutcome, StoreError> {
+        let mut outcomes = self.inner.committer.commit(vec![request]).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Storage("a write produced no outcome".into()))
+    }
+
+    /// All or nothing (FHIR transaction Bundles): either every write applies, or none and the
+    /// first error. Later requests see the effect of earlier ones.
+    pub async fn write_all(
+        &self,
+        requests: Vec<WriteRequest>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner.committer.commit(requests).await
+    }
+
+    /// The current version of a resource, which may be a tombstone.
+    pub fn read(&self, key: &ResourceKey) -> Result<Option<VersionRecord>, StoreError> {
+        query::read(&self.inner.trees, key)
+    }
+
+    /// One version of a resource, if it is still kept.
+    pub fn vread(
+        &self,
+        key: &ResourceKey,
+        version_id: u64,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        query::vread(&self.inner.trees, key, version_id)
+    }
+
+    /// Versions of a resource, newest first, at or after `since` when given.
+    pub fn history(
+        &self,
+        key: &ResourceKey,
+        since: Option<time::OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, StoreError> {
+        query::history(&self.inner.trees, key, since, limit)
+    }
+
+    /// Versions of every resource of a type, newest first, at or after `since` when given.
+    pub fn type_history(
+        &self,
+        kind: Kind,
+        resource_type: &str,
+        since: Option<time::OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, StoreError> {
+        query::type_history(&self.inner.trees, kind, resource_type, since, limit)
+    }
+
+    /// Current, non-deleted resources of a type, ordered by id, starting after `after_id`.
+    pub fn list(
+        &self,
+        kind: Kind,
+        resource_type: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, StoreError> {
+        query::list(&self.inner.trees, kind, resource_type, after_id, limit)
+    }
+
+    /// Change-log entries with sequence > `after`, oldest first; `category` None = all.
+    pub fn changes(
+        &self,
+        category: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        query::changes(&self.inner.trees, category, after, limit)
+    }
+
+    /// Number of entries in a category's log, or in the combined log when `category` is None.
+    pub fn change_count(&self, category: Option<&str>) -> Result<u64, StoreError> {
+        query::change_count(&self.inner.trees, category)
+    }
+
+    /// Changes from the `start`-th (0-based) entry of a category (or of the combined log).
+    pub fn changes_by_position(
+        &self,
+        category: Option<&str>,
+        start: u64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        query::changes_by_position(&self.inner.trees, category, start, limit)
+    }
+
+    /// Every category that has at least one change, sorted.
+    pub fn categories(&self) -> Result<Vec<String>, StoreError> {
+        query::categories(&self.inner.trees)
+    }
+
+    /// Wakes when new changes are committed; the value is the last committed sequence.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.changes.clone()
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// Flushes everything written so far to disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.trees.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.trees.db.size_on_disk()?)
+    }
+}

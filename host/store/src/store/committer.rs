@@ -1,0 +1,128 @@
+//! Group commit: writers queue their units; one committer thread applies everything queued in
+//! one transaction, flushes once for the whole group, and only then answers every writer. N
+//! concurrent writers therefore share one fsync, and an acknowledged write is a durable one.
+
+use std::thread::JoinHandle;
+
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::apply::{self, ApplySettings, Trees, Unit, UnitResult};
+use super::plan::truncate_to_millis;
+use super::types::StoreError;
+
+/// Most units applied in one group; bounds transaction size and reply latency.
+const MAX_GROUP: usize = 1024;
+
+/// A unit waiting to be committed, with the channel its writer waits on.
+struct Job {
+    unit: Unit,
+    reply: oneshot::Sender<UnitResult>,
+}
+
+/// Handle to the committer thread. Dropping it closes the queue; the thread finishes what is
+/// queued and exits, and the drop waits for that so the database is closed afterwards.
+pub(crate) struct Committer {
+    queue: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Committer {
+    /// Starts the committer thread for `trees`; committed sequences are published on `changes`.
+    pub fn start(
+        trees: Trees,
+        node_id: String,
+        history_retention: usize,
+        changes: watch::Sender<u64>,
+    ) -> Result<Committer, StoreError> {
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("store-committer".into())
+            .spawn(move || run(trees, node_id, history_retention, jobs, changes))
+            .map_err(|error| StoreError::Storage(format!("cannot start the committer: {error}")))?;
+        Ok(Committer {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `unit` and waits until it is applied and flushed.
+    pub async fn commit(&self, unit: Unit) -> UnitResult {
+        let (reply, answer) = oneshot::channel();
+        let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
+        queue
+            .send(Job { unit, reply })
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the store committer thread panicked");
+        }
+    }
+}
+
+/// The committer loop: runs on its own thread because sled calls block.
+fn run(
+    trees: Trees,
+    node_id: String,
+    history_retention: usize,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    changes: watch::Sender<u64>,
+) {
+    let settings = ApplySettings {
+        node_id: &node_id,
+        history_retention,
+    };
+    while let Some(first) = jobs.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&trees, &settings, group, &changes);
+    }
+    tracing::debug!(node = %node_id, "store committer stopped");
+}
+
+fn commit_group(
+    trees: &Trees,
+    settings: &ApplySettings<'_>,
+    group: Vec<Job>,
+    changes: &watch::Sender<u64>,
+) {
+    let now = truncate_to_millis(OffsetDateTime::now_utc());
+    let units: Vec<&Unit> = group.iter().map(|job| &job.unit).collect();
+    let applied = apply::apply_group(trees, &units, settings, now).and_then(|applied| {
+        trees.db.flush()?;
+        Ok(applied)
+    });
+    match applied {
+        Ok((results, last_sequence)) => {
+            tracing::trace!(units = group.len(), last_sequence, "store group committed");
+            changes.send_if_modified(|seen| {
+                let advanced = last_sequence > *seen;
+                *seen = (*seen).max(last_sequence);
+                advanced
+            });
+            for (job, result) in group.into_iter().zip(results) {
+                // A writer that gave up waiting is not an error for anyone else.
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, units = group.len(), "store group commit failed");
+            for job in group {
+                let _ = job.reply.send(Err(error.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Pure decision logic of a write: given the current version and a request, decide what the new
+//! version is (or that nothing happens). No I/O, so it is unit-tested directly.
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::types::{ChangeAction, Kind, StoreError, VersionRecord, WriteOutcome, WriteRequest};
+use crate::{hash, json};
+
+/// What the store must do for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Nothing to write; answer with this outcome.
+    Nothing(WriteOutcome),
+    /// Make this record the current version and log it.
+    NewVersion(VersionRecord),
+}
+
+/// Facts a decision needs that do not come from the request.
+pub(crate) struct Context<'a> {
+    /// Origin when the request names none.
+    pub node_id: &'a str,
+    /// Commit time, already truncated to milliseconds.
+    pub now: OffsetDateTime,
+    /// Sequence the change gets if one is logged.
+    pub sequence: u64,
+}
+
+/// Truncates a time to the millisecond precision the store keeps.
+pub fn truncate_to_millis(at: OffsetDateTime) -> OffsetDateTime {
+    let millis = at.nanosecond() / 1_000_000 * 1_000_000;
+    at.replace_nanosecond(millis).unwrap_or(at)
+}
+
+/// Formats an instant as FHIR `meta.lastUpdated` does: UTC, milliseconds, `Z`.
+pub fn format_instant(at: OffsetDateTime) -> String {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let utc = at.to_offset(time::UtcOffset::UTC);
+    // Formatting a valid date with a fixed, valid description only fails on years > 9999.
+    utc.format(format).unwrap_or_else(|_| utc.to_string())
+}
+
+/// Decides the effect of `request` on a resource whose current version is `current`.
+pub(crate) fn decide(
+    request: &WriteRequest,
+    current: Option<&VersionRecord>,
+    context: &Context<'_>,
+) -> Result<Decision, StoreError> {
+    super::codec::validate_key(&request.key)?;
+    if let Some(expected) = request.if_match {
+        let actual = current.map(|record| record.version_id);
+        if actual != Some(expected) {
+            return Err(StoreError::VersionMismatch {
+                key: request.key.to_string(),
+                expected,
+                current: actual,
+            });
+        }
+    }
+    let live = current.filter(|record| !record.deleted);
+    match &request.body {
+        None => Ok(match live {
+            None => Decision::Nothing(WriteOutcome::AlreadyGone),
+            Some(old) => Decision::NewVersion(tombstone(request, old, context)),
+        }),
+        Some(body) => decide_content(request, body, current, live, context),
+    }
+}
+
+fn tombstone(request: &WriteRequest, old: &VersionRecord, context: &Context<'_>) -> VersionRecord {
+    VersionRecord {
+        key: request.key.clone(),
+        version_id: old.version_id + 1,
+        last_updated: context.now,
+        deleted: true,
+        body: None,
+        content_hash: String::new(),
+        origin: origin(request, context),
+        sequence: context.sequence,
+        action: ChangeAction::Deleted,
+    }
+}
+
+fn origin(request: &WriteRequest, context: &Context<'_>) -> String {
+    request
+        .origin
+        .clone()
+        .unwrap_or_else(|| context.node_id.to_owned())
+}
+
+fn decide_content(
+    request: &WriteRequest,
+    body: &str,
+    current: Option<&VersionRecord>,
+    live: Option<&VersionRecord>,
+    context: &Context<'_>,
+) -> Result<Decision, StoreError> {
+    let invalid = |error: json::JsonError| StoreError::invalid_json(&request.key, &error);
+    // Every stored document is an object: FHIR resources and REST representations both are.
+    json::top_level_fields(body).map_err(invalid)?;
+    let content_hash = hash::content_hash(body).map_err(invalid)?;
+    if let Some(old) = live
+        && old.content_hash == content_hash
+    {
+        return Ok(Decision::Nothing(WriteOutcome::Unchanged(old.clone())));
+    }
+    let version_id = current.map_or(1, |record| record.version_id + 1);
+    let action = match (live, request.key.kind) {
+        (None, _) => ChangeAction::Created,
+        (Some(old), Kind::Rest) => flag_action(old.body.as_deref(), body).map_err(invalid)?,
+        (Some(_), Kind::Fhir) => ChangeAction::Updated,
+    };
+    let stored = match request.key.kind {
+        Kind::Fhir => {
+            json::with_server_meta(body, &version_id.to_string(), &format_instant(context.now))
+                .map_err(invalid)?
+        }
+        Kind::Rest => body.to_owned(),
+    };
+    Ok(Decision::NewVersion(VersionRecord {
+        key: request.key.clone(),
+        version_id,
+        last_updated: context.now,
+        deleted: false,
+        body: Some(stored),
+        content_hash,
+        origin: origin(request, context),
+        sequence: context.sequence,
+        action,
+    }))
+}
+
+/// The action of a REST update: a `voided` or `retired` flag that flips is what the feed must
+/// say, so that un-voids propagate too. `voided` wins when both flip.
+fn flag_action(old: Option<&str>, new: &str) -> Result<ChangeAction, json::JsonError> {
+    let flags = [
+        ("voided", ChangeAction::Voided, ChangeAction::Unvoided),
+        ("retired", ChangeAction::Retired, ChangeAction::Unretired),
+    ];
+    for (flag, set, cleared) in flags {
+        // The old body was validated when it was written; an unreadable one counts as unset.
+        let before = old.and_then(|body| json::bool_field(body, flag).ok().flatten());
+        let after = json::bool_field(new, flag)?;
+        match (before.unwrap_or(false), after.unwrap_or(false)) {
+            (false, true) => return Ok(set),
+            (true, false) => return Ok(cleared),
+            _ => {}
+        }
+    }
+    Ok(ChangeAction::Updated)
+}
+
+/// The outcome reported for a new version.
+pub(crate) fn outcome_of(record: &VersionRecord) -> WriteOutcome {
+    match record.action {
+        ChangeAction::Created => WriteOutcome::Created(record.clone()),
+        ChangeAction::Deleted => WriteOutcome::Deleted(record.clone()),
+        _ => WriteOutcome::Updated(record.clone()),
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,172 @@
+//! Unit tests of the write decision logic.
+
+use super::*;
+use crate::store::types::ResourceKey;
+
+fn context() -> Context<'static> {
+    Context {
+        node_id: "node-a",
+        now: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        sequence: 10,
+    }
+}
+
+fn request(key: ResourceKey, body: Option<&str>) -> WriteRequest {
+    WriteRequest {
+        key,
+        body: body.map(str::to_owned),
+        if_match: None,
+        origin: None,
+    }
+}
+
+fn new_version(decision: Decision) -> VersionRecord {
+    match decision {
+        Decision::NewVersion(record) => record,
+        other => panic!("expected a new version, got {other:?}"),
+    }
+}
+
+#[test]
+fn first_write_creates_version_one_with_server_meta() {
+    let key = ResourceKey::fhir("Observation", "o1");
+    let body = r#"{"resourceType":"Observation","id":"o1","value":72.50}"#;
+    let record = new_version(decide(&request(key, Some(body)), None, &context()).unwrap());
+    assert_eq!(record.version_id, 1);
+    assert_eq!(record.action, ChangeAction::Created);
+    assert_eq!(record.origin, "node-a");
+    assert_eq!(record.sequence, 10);
+    assert_eq!(
+        record.body.as_deref(),
+        Some(
+            r#"{"resourceType":"Observation","id":"o1","meta":{"versionId":"1","lastUpdated":"2023-11-14T22:13:20.000Z"},"value":72.50}"#
+        )
+    );
+    assert_eq!(record.content_hash, hash::content_hash(body).unwrap());
+}
+
+#[test]
+fn same_content_is_unchanged_and_different_content_updates() {
+    let key = ResourceKey::fhir("Patient", "p");
+    let first =
+        new_version(decide(&request(key.clone(), Some(r#"{"a":1}"#)), None, &context()).unwrap());
+    let again = decide(
+        &request(key.clone(), Some(r#"{ "a" : 1 }"#)),
+        Some(&first),
+        &context(),
+    );
+    assert_eq!(
+        again.unwrap(),
+        Decision::Nothing(WriteOutcome::Unchanged(first.clone()))
+    );
+    let second =
+        new_version(decide(&request(key, Some(r#"{"a":2}"#)), Some(&first), &context()).unwrap());
+    assert_eq!(
+        (second.version_id, second.action),
+        (2, ChangeAction::Updated)
+    );
+}
+
+#[test]
+fn delete_then_write_recreates() {
+    let key = ResourceKey::fhir("Patient", "p");
+    let first = new_version(decide(&request(key.clone(), Some("{}")), None, &context()).unwrap());
+    let gone = new_version(decide(&request(key.clone(), None), Some(&first), &context()).unwrap());
+    assert!(gone.deleted && gone.body.is_none() && gone.content_hash.is_empty());
+    assert_eq!((gone.version_id, gone.action), (2, ChangeAction::Deleted));
+    let again = decide(&request(key.clone(), None), Some(&gone), &context()).unwrap();
+    assert_eq!(again, Decision::Nothing(WriteOutcome::AlreadyGone));
+    let back = new_version(decide(&request(key, Some("{}")), Some(&gone), &context()).unwrap());
+    assert_eq!((back.version_id, back.action), (3, ChangeAction::Created));
+}
+
+#[test]
+fn if_match_must_name_the_current_version() {
+    let key = ResourceKey::fhir("Patient", "p");
+    let mut write = request(key.clone(), Some("{}"));
+    write.if_match = Some(1);
+    assert!(matches!(
+        decide(&write, None, &context()),
+        Err(StoreError::VersionMismatch {
+            expected: 1,
+            current: None,
+            ..
+        })
+    ));
+    let first = new_version(decide(&request(key, Some("{}")), None, &context()).unwrap());
+    write.body = Some(r#"{"b":1}"#.into());
+    assert_eq!(
+        new_version(decide(&write, Some(&first), &context()).unwrap()).version_id,
+        2
+    );
+    write.if_match = Some(5);
+    let error = decide(&write, Some(&first), &context()).unwrap_err();
+    assert!(error.to_string().contains("Patient/p"), "{error}");
+}
+
+#[test]
+fn rest_flags_log_void_and_unvoid() {
+    let key = ResourceKey::rest("patient", "u1");
+    let plain = new_version(
+        decide(
+            &request(key.clone(), Some(r#"{"voided":false}"#)),
+            None,
+            &context(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        plain.body.as_deref(),
+        Some(r#"{"voided":false}"#),
+        "REST stored as given"
+    );
+    let voided = new_version(
+        decide(
+            &request(key.clone(), Some(r#"{"voided":true}"#)),
+            Some(&plain),
+            &context(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(voided.action, ChangeAction::Voided);
+    let back = new_version(
+        decide(
+            &request(key.clone(), Some(r#"{"x":1}"#)),
+            Some(&voided),
+            &context(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(back.action, ChangeAction::Unvoided);
+    let retired = new_version(
+        decide(
+            &request(key, Some(r#"{"x":1,"retired":true}"#)),
+            Some(&back),
+            &context(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(retired.action, ChangeAction::Retired);
+}
+
+#[test]
+fn invalid_bodies_and_keys_are_rejected_with_names() {
+    let key = ResourceKey::fhir("Patient", "p9");
+    let error = decide(&request(key, Some("[1]")), None, &context()).unwrap_err();
+    assert!(matches!(&error, StoreError::InvalidJson(text) if text.contains("Patient/p9")));
+    let empty = ResourceKey::fhir("Patient", "");
+    assert!(matches!(
+        decide(&request(empty, Some("{}")), None, &context()),
+        Err(StoreError::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn origin_comes_from_the_request_when_given() {
+    let mut write = request(ResourceKey::fhir("Patient", "p"), Some("{}"));
+    write.origin = Some("clinic-7".into());
+    assert_eq!(
+        new_version(decide(&write, None, &context()).unwrap()).origin,
+        "clinic-7"
+    );
+}

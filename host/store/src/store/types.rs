@@ -1,0 +1,270 @@
+//! The public vocabulary of the store: keys, versions, write requests and outcomes, change-log
+//! entries and errors.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::json::JsonError;
+
+/// How the store is set up for one node.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// This node's id, recorded as the origin of changes made here.
+    pub node_id: String,
+    /// Old versions kept per resource besides the current one; 0 keeps all of them.
+    pub history_retention: usize,
+}
+
+/// Which family of document a resource is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A FHIR R4 resource (`Patient/abc`), stored with server meta spliced in.
+    Fhir,
+    /// An OpenMRS REST document (`patient/<uuid>`), stored exactly as given.
+    Rest,
+}
+
+impl Kind {
+    /// `"fhir"` or `"rest"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Fhir => "fhir",
+            Kind::Rest => "rest",
+        }
+    }
+}
+
+/// Identity of one resource in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceKey {
+    /// FHIR resource or REST document.
+    pub kind: Kind,
+    /// `"Patient"` for FHIR, `"patient"` for REST.
+    pub resource_type: String,
+    /// The FHIR id or REST uuid.
+    pub id: String,
+}
+
+impl ResourceKey {
+    /// A FHIR resource key.
+    pub fn fhir(resource_type: impl Into<String>, id: impl Into<String>) -> Self {
+        ResourceKey {
+            kind: Kind::Fhir,
+            resource_type: resource_type.into(),
+            id: id.into(),
+        }
+    }
+
+    /// A REST document key.
+    pub fn rest(resource_type: impl Into<String>, id: impl Into<String>) -> Self {
+        ResourceKey {
+            kind: Kind::Rest,
+            resource_type: resource_type.into(),
+            id: id.into(),
+        }
+    }
+
+    /// The feed category of this resource: its type in lower case.
+    pub fn category(&self) -> String {
+        self.resource_type.to_lowercase()
+    }
+}
+
+impl fmt::Display for ResourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}/{}",
+            self.kind.as_str(),
+            self.resource_type,
+            self.id
+        )
+    }
+}
+
+/// What a change did to a resource, as published in the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeAction {
+    /// First version, or a new version after a delete.
+    Created,
+    /// A new version with different content.
+    Updated,
+    /// A tombstone.
+    Deleted,
+    /// A REST document's `voided` flag turned true.
+    Voided,
+    /// A REST document's `voided` flag turned false again.
+    Unvoided,
+    /// A REST document's `retired` flag turned true.
+    Retired,
+    /// A REST document's `retired` flag turned false again.
+    Unretired,
+}
+
+impl ChangeAction {
+    /// All actions, in code order.
+    pub const ALL: [ChangeAction; 7] = [
+        ChangeAction::Created,
+        ChangeAction::Updated,
+        ChangeAction::Deleted,
+        ChangeAction::Voided,
+        ChangeAction::Unvoided,
+        ChangeAction::Retired,
+        ChangeAction::Unretired,
+    ];
+
+    /// The Atom category term: `CREATED`, `UPDATED`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeAction::Created => "CREATED",
+            ChangeAction::Updated => "UPDATED",
+            ChangeAction::Deleted => "DELETED",
+            ChangeAction::Voided => "VOIDED",
+            ChangeAction::Unvoided => "UNVOIDED",
+            ChangeAction::Retired => "RETIRED",
+            ChangeAction::Unretired => "UNRETIRED",
+        }
+    }
+
+    /// Parses an Atom category term, case-insensitively.
+    pub fn parse(term: &str) -> Option<ChangeAction> {
+        Self::ALL
+            .into_iter()
+            .find(|action| action.as_str().eq_ignore_ascii_case(term))
+    }
+}
+
+impl fmt::Display for ChangeAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One version of a resource (the current one, or one kept in history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    /// Which resource.
+    pub key: ResourceKey,
+    /// 1, 2, 3...: a delete is a version too.
+    pub version_id: u64,
+    /// When this version was written (millisecond precision).
+    pub last_updated: OffsetDateTime,
+    /// Whether this version is a tombstone.
+    pub deleted: bool,
+    /// Stored bytes, with server meta spliced in for FHIR; `None` when deleted.
+    pub body: Option<String>,
+    /// [`crate::hash::content_hash`] of the body; empty for a tombstone.
+    pub content_hash: String,
+    /// Node where this version was made.
+    pub origin: String,
+    /// Change-log sequence of the change that made this version.
+    pub sequence: u64,
+    /// What that change did.
+    pub action: ChangeAction,
+}
+
+/// A request to write (or delete) one resource.
+#[derive(Debug, Clone)]
+pub struct WriteRequest {
+    /// Which resource.
+    pub key: ResourceKey,
+    /// New content; `None` deletes.
+    pub body: Option<String>,
+    /// Required current version (`If-Match`).
+    pub if_match: Option<u64>,
+    /// Node where the change was made; `None` means this node.
+    pub origin: Option<String>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// A new resource (or a re-creation after a delete).
+    Created(VersionRecord),
+    /// A new version of an existing resource.
+    Updated(VersionRecord),
+    /// The content hash equals the current one: nothing written or logged.
+    Unchanged(VersionRecord),
+    /// A tombstone was written.
+    Deleted(VersionRecord),
+    /// Delete of a resource that does not exist or is already deleted.
+    AlreadyGone,
+}
+
+impl WriteOutcome {
+    /// The resulting version, if any.
+    pub fn record(&self) -> Option<&VersionRecord> {
+        match self {
+            WriteOutcome::Created(record)
+            | WriteOutcome::Updated(record)
+            | WriteOutcome::Unchanged(record)
+            | WriteOutcome::Deleted(record) => Some(record),
+            WriteOutcome::AlreadyGone => None,
+        }
+    }
+}
+
+/// One change-log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Node-wide monotonic sequence, contiguous from 1.
+    pub sequence: u64,
+    /// What the change did.
+    pub action: ChangeAction,
+    /// Feed category: the resource type in lower case.
+    pub category: String,
+    /// Which resource.
+    pub key: ResourceKey,
+    /// Version made by the change.
+    pub version_id: u64,
+    /// Content hash of that version (empty for a delete).
+    pub content_hash: String,
+    /// Node where the change was made.
+    pub origin: String,
+    /// When it was committed.
+    pub at: OffsetDateTime,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// `If-Match` named another version than the current one.
+    #[error("version mismatch for {key}: expected version {expected}, current is {current:?}")]
+    VersionMismatch {
+        /// The resource, as text.
+        key: String,
+        /// The version the writer expected.
+        expected: u64,
+        /// The current version, if the resource exists.
+        current: Option<u64>,
+    },
+    /// The resource does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A body is not acceptable JSON; the text names the resource and the problem.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// A key is unusable (empty, or contains a NUL byte).
+    #[error("invalid resource key {0:?}: type and id must be 1 to 1024 bytes without NUL")]
+    InvalidKey(String),
+    /// The database failed or holds data this version cannot read.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The store's committer has stopped (the store is shutting down).
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    /// An [`StoreError::InvalidJson`] naming the resource.
+    pub fn invalid_json(key: &ResourceKey, error: &JsonError) -> Self {
+        StoreError::InvalidJson(format!("{key}: {error}"))
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        StoreError::Storage(error.to_string())
+    }
+}
