@@ -1,1 +1,297 @@
-//! Not written yet.
+//! Who may call the store's HTTP API: clients with their own bearer tokens and scopes, token
+//! checks in constant time, and which origin a write is attributed to.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use http::Method;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// A secret value (a bearer token). Its `Debug` output never shows the value.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret resolved by the caller (from an environment variable or a file).
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the few places that must send or compare it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// What a client may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// `GET` and `HEAD` requests.
+    Read,
+    /// Requests that change the store (`POST`, `PUT`, `DELETE`, ...).
+    Write,
+    /// Everything, including operator endpoints; implies `read` and `write`.
+    Admin,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        })
+    }
+}
+
+/// One client allowed to call the API, with its own token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Name used in logs and audit records.
+    pub name: String,
+    /// The client's bearer token.
+    pub token: Secret,
+    /// What the client may do.
+    pub scopes: BTreeSet<Scope>,
+    /// Whether the client is a child node, whose writes may carry the origin of the change
+    /// (`X-Sync-Origin` or FHIR `meta.source`); other clients' writes originate here.
+    pub is_child_node: bool,
+}
+
+/// The client a request was authenticated as; added to the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedClient {
+    /// The client's name.
+    pub name: String,
+    /// The client's scopes.
+    pub scopes: BTreeSet<Scope>,
+    /// Whether the client is a child node.
+    pub is_child_node: bool,
+}
+
+impl AuthenticatedClient {
+    /// Whether the client holds `scope`; `admin` holds every scope.
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin)
+    }
+}
+
+/// A client list that cannot work, naming the client.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// A client has an empty token.
+    #[error("client `{0}` has an empty token")]
+    EmptyToken(String),
+    /// A client has no scope at all.
+    #[error("client `{0}` has no scopes")]
+    NoScopes(String),
+    /// Two clients share a name.
+    #[error("client name `{0}` is used twice")]
+    DuplicateName(String),
+    /// Two clients share a token, so requests could not be told apart.
+    #[error("clients `{0}` and `{1}` have the same token")]
+    DuplicateToken(String, String),
+}
+
+/// The clients allowed to call the API. There are no default clients.
+#[derive(Debug, Default)]
+pub struct Clients {
+    entries: Vec<(TokenDigest, Arc<AuthenticatedClient>)>,
+}
+
+/// Sha256 of a token: comparing fixed-length digests keeps the comparison constant-time
+/// regardless of the presented token's length.
+type TokenDigest = [u8; 32];
+
+fn digest(token: &str) -> TokenDigest {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Clients {
+    /// Builds the client list, rejecting empty tokens, clients without scopes and duplicates.
+    pub fn new(clients: Vec<Client>) -> Result<Clients, AuthError> {
+        let mut entries: Vec<(TokenDigest, Arc<AuthenticatedClient>)> = Vec::new();
+        for client in clients {
+            if client.token.expose().is_empty() {
+                return Err(AuthError::EmptyToken(client.name));
+            }
+            if client.scopes.is_empty() {
+                return Err(AuthError::NoScopes(client.name));
+            }
+            let token = digest(client.token.expose());
+            for (other_token, other) in &entries {
+                if other.name == client.name {
+                    return Err(AuthError::DuplicateName(client.name));
+                }
+                if *other_token == token {
+                    return Err(AuthError::DuplicateToken(other.name.clone(), client.name));
+                }
+            }
+            let identity = AuthenticatedClient {
+                name: client.name,
+                scopes: client.scopes,
+                is_child_node: client.is_child_node,
+            };
+            entries.push((token, Arc::new(identity)));
+        }
+        Ok(Clients { entries })
+    }
+
+    /// The client owning `token`. Every client is compared, in constant time, so the answer's
+    /// timing does not reveal which client (if any) matched.
+    pub fn authenticate(&self, token: &str) -> Option<Arc<AuthenticatedClient>> {
+        let presented = digest(token);
+        let mut found = None;
+        for (candidate, client) in &self.entries {
+            if bool::from(candidate.ct_eq(&presented)) {
+                found = Some(Arc::clone(client));
+            }
+        }
+        found
+    }
+
+    /// Number of configured clients.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no client is configured (then every request is refused).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The scope a request with `method` needs: reads need `read`, everything else `write`.
+pub fn required_scope(method: &Method) -> Scope {
+    if method == Method::GET || method == Method::HEAD {
+        Scope::Read
+    } else {
+        Scope::Write
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The origin a write is recorded with: `None` means this node. Only child nodes may name
+/// another origin (the `X-Sync-Origin` header first, else FHIR `meta.source`); any other
+/// client's write originates at this node whatever it claims.
+pub fn effective_origin(
+    client: &AuthenticatedClient,
+    origin_header: Option<&str>,
+    meta_source: Option<&str>,
+) -> Option<String> {
+    if !client.is_child_node {
+        return None;
+    }
+    origin_header
+        .or(meta_source)
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(name: &str, token: &str, scopes: &[Scope], child: bool) -> Client {
+        Client {
+            name: name.into(),
+            token: Secret::new(token),
+            scopes: scopes.iter().copied().collect(),
+            is_child_node: child,
+        }
+    }
+
+    #[test]
+    fn tokens_resolve_to_their_client() {
+        let clients = Clients::new(vec![
+            client("reader", "r-token", &[Scope::Read], false),
+            client("clinic", "c-token", &[Scope::Read, Scope::Write], true),
+        ])
+        .unwrap();
+        assert_eq!(clients.authenticate("c-token").unwrap().name, "clinic");
+        assert_eq!(clients.authenticate("r-token").unwrap().name, "reader");
+        assert!(clients.authenticate("r-toke").is_none());
+        assert!(clients.authenticate("").is_none());
+    }
+
+    #[test]
+    fn bad_client_lists_are_rejected() {
+        let empty = Clients::new(vec![client("a", "", &[Scope::Read], false)]);
+        assert_eq!(empty.unwrap_err(), AuthError::EmptyToken("a".into()));
+        let same = Clients::new(vec![
+            client("a", "t", &[Scope::Read], false),
+            client("b", "t", &[Scope::Read], false),
+        ]);
+        assert_eq!(
+            same.unwrap_err(),
+            AuthError::DuplicateToken("a".into(), "b".into())
+        );
+        let none = Clients::new(vec![client("a", "t", &[], false)]);
+        assert_eq!(none.unwrap_err(), AuthError::NoScopes("a".into()));
+    }
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let shown = format!("{:?}", client("a", "hunter2", &[Scope::Read], false));
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn scopes_follow_the_method() {
+        assert_eq!(required_scope(&Method::GET), Scope::Read);
+        assert_eq!(required_scope(&Method::HEAD), Scope::Read);
+        assert_eq!(required_scope(&Method::PUT), Scope::Write);
+        assert_eq!(required_scope(&Method::DELETE), Scope::Write);
+        let admin = AuthenticatedClient {
+            name: "ops".into(),
+            scopes: [Scope::Admin].into(),
+            is_child_node: false,
+        };
+        assert!(admin.has_scope(Scope::Write));
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+    }
+
+    #[test]
+    fn only_child_nodes_choose_the_origin() {
+        let mut caller = AuthenticatedClient {
+            name: "app".into(),
+            scopes: [Scope::Write].into(),
+            is_child_node: false,
+        };
+        assert_eq!(effective_origin(&caller, Some("clinic-1"), Some("x")), None);
+        caller.is_child_node = true;
+        assert_eq!(
+            effective_origin(&caller, Some("clinic-1"), Some("x")).as_deref(),
+            Some("clinic-1")
+        );
+        assert_eq!(
+            effective_origin(&caller, None, Some("clinic-2")).as_deref(),
+            Some("clinic-2")
+        );
+        assert_eq!(effective_origin(&caller, None, None), None);
+    }
+}

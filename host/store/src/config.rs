@@ -1,1 +1,203 @@
-//! Not written yet.
+//! Configuration of the store's HTTP API: URL bases, page size, limits and timeouts.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of the HTTP API that serves the store (FHIR, REST documents and the Atom feed).
+///
+/// Durations are written in configuration files as whole seconds (`long_poll_max_secs`,
+/// `request_timeout_secs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Path prefix of the FHIR R4 API, without a trailing slash.
+    pub fhir_base: String,
+    /// Path prefix of the OpenMRS-style REST document API, without a trailing slash.
+    pub rest_base: String,
+    /// Path prefix of the Atom feeds, without a trailing slash.
+    pub feed_base: String,
+    /// Entries per feed page and the default `_count` of FHIR searches and histories.
+    pub page_size: usize,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Longest time a `recent` feed request with `?wait=` may be held open.
+    #[serde(rename = "long_poll_max_secs", with = "whole_seconds")]
+    pub long_poll_max: Duration,
+    /// Longest time any request may take before the server answers 503. Must exceed
+    /// `long_poll_max`, otherwise long-polls would be cut off.
+    #[serde(rename = "request_timeout_secs", with = "whole_seconds")]
+    pub request_timeout: Duration,
+}
+
+/// Largest `_count` a client may ask for; larger values are clamped.
+pub const MAX_COUNT: usize = 1000;
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            fhir_base: "/ws/fhir2/R4".to_owned(),
+            rest_base: "/ws/rest/v1".to_owned(),
+            feed_base: "/ws/atomfeed".to_owned(),
+            page_size: 100,
+            max_body_bytes: 4 * 1024 * 1024,
+            long_poll_max: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A configuration value that cannot work, naming the setting.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ApiConfigError {
+    /// A base path is empty, lacks the leading `/`, or ends with `/`.
+    #[error("api setting `{key}` must start with '/' and not end with '/', got {value:?}")]
+    BadBase {
+        /// The setting's name.
+        key: &'static str,
+        /// The rejected value.
+        value: String,
+    },
+    /// Two bases are equal, so their routes would collide.
+    #[error("api settings `{first}` and `{second}` must differ, both are {value:?}")]
+    SameBase {
+        /// First setting's name.
+        first: &'static str,
+        /// Second setting's name.
+        second: &'static str,
+        /// The shared value.
+        value: String,
+    },
+    /// A number that must be positive is zero.
+    #[error("api setting `{key}` must be greater than zero")]
+    Zero {
+        /// The setting's name.
+        key: &'static str,
+    },
+    /// The request timeout would cut long-polls short.
+    #[error(
+        "api setting `request_timeout_secs` ({timeout:?}) must exceed `long_poll_max_secs` ({long_poll:?})"
+    )]
+    TimeoutTooShort {
+        /// The configured request timeout.
+        timeout: Duration,
+        /// The configured long-poll maximum.
+        long_poll: Duration,
+    },
+}
+
+impl ApiConfig {
+    /// Checks the settings for values the server cannot work with.
+    pub fn validate(&self) -> Result<(), ApiConfigError> {
+        let bases = [
+            ("fhir_base", &self.fhir_base),
+            ("rest_base", &self.rest_base),
+            ("feed_base", &self.feed_base),
+        ];
+        for (key, value) in bases {
+            if !value.starts_with('/') || value.ends_with('/') || value.len() < 2 {
+                return Err(ApiConfigError::BadBase {
+                    key,
+                    value: value.clone(),
+                });
+            }
+        }
+        for (index, (first, a)) in bases.iter().enumerate() {
+            for (second, b) in &bases[index + 1..] {
+                if a == b {
+                    return Err(ApiConfigError::SameBase {
+                        first,
+                        second,
+                        value: (*a).clone(),
+                    });
+                }
+            }
+        }
+        if self.page_size == 0 {
+            return Err(ApiConfigError::Zero { key: "page_size" });
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ApiConfigError::Zero {
+                key: "max_body_bytes",
+            });
+        }
+        if self.request_timeout <= self.long_poll_max {
+            return Err(ApiConfigError::TimeoutTooShort {
+                timeout: self.request_timeout,
+                long_poll: self.long_poll_max,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Serde adapter writing a `Duration` as a whole number of seconds.
+mod whole_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(value.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(ApiConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = serde_json::from_str::<ApiConfig>(r#"{"page_sise": 5}"#).unwrap_err();
+        assert!(err.to_string().contains("page_sise"), "{err}");
+    }
+
+    #[test]
+    fn partial_config_keeps_defaults() {
+        let config: ApiConfig =
+            serde_json::from_str(r#"{"page_size": 7, "long_poll_max_secs": 5}"#).unwrap();
+        assert_eq!(config.page_size, 7);
+        assert_eq!(config.long_poll_max, Duration::from_secs(5));
+        assert_eq!(config.fhir_base, "/ws/fhir2/R4");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let config = ApiConfig {
+            rest_base: "ws/rest".into(),
+            ..ApiConfig::default()
+        };
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("rest_base")
+        );
+        let config = ApiConfig {
+            feed_base: "/ws/rest/v1".into(),
+            ..ApiConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ApiConfigError::SameBase { .. })
+        ));
+        let config = ApiConfig {
+            request_timeout: Duration::from_secs(30),
+            ..ApiConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ApiConfigError::TimeoutTooShort { .. })
+        ));
+    }
+}

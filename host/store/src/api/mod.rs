@@ -1,1 +1,100 @@
-//! Not written yet.
+//! The store's HTTP API: FHIR R4, OpenMRS REST documents and Atom change feeds, composed as one
+//! axum [`Router`] that a node serves on a socket or dispatches to in process.
+
+pub mod body;
+pub mod error;
+pub mod feed;
+pub mod fhir;
+pub mod guard;
+pub mod headers;
+pub mod rest;
+pub mod splice;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{StatusCode, header};
+
+use crate::auth::Clients;
+use crate::config::ApiConfig;
+use crate::store::Store;
+use error::ApiError;
+
+/// Everything the API's handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The node's store.
+    pub store: Store,
+    /// URL bases, page size and limits.
+    pub config: ApiConfig,
+    /// The clients allowed to call the API.
+    pub clients: Arc<Clients>,
+}
+
+/// The whole API: `/healthz` without authentication, everything else behind a bearer token.
+pub fn router(state: ApiState) -> Router {
+    let state = Arc::new(state);
+    let protected = Router::new()
+        .merge(fhir::routes(&state.config))
+        .merge(rest::routes(&state.config))
+        .merge(feed::routes(&state.config))
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(Arc::clone(&state), guard::authenticate));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(protected)
+        .layer(from_fn_with_state(Arc::clone(&state), guard::time_limit))
+        .with_state(state)
+}
+
+/// Liveness check; needs no token.
+async fn healthz() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "ok\n",
+    )
+        .into_response()
+}
+
+async fn unknown_path(
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
+    request: Request,
+) -> Response {
+    let path = request.uri().path();
+    let style = guard::error_style(&state, path);
+    ApiError::NotFound(format!("no endpoint at {path}")).into_styled_response(style)
+}
+
+async fn method_not_allowed(
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
+    request: Request,
+) -> Response {
+    let path = request.uri().path();
+    let style = guard::error_style(&state, path);
+    let method = request.method();
+    ApiError::MethodNotAllowed(format!("{method} is not supported on {path}"))
+        .into_styled_response(style)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish before returning.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "store API listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!(%address, "store API stopped");
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! Turning change-log entries into Atom feed entries and pages: ids, titles, the JSON links to
+//! the resource (`fhir` or `rest`, relative to the node's base URL) and our extensions.
+
+use sync_host_feed::{Action, ContentLink, Extensions, FeedEntry, FeedPage, PageLinks};
+use time::OffsetDateTime;
+
+use crate::config::ApiConfig;
+use crate::store::{Change, ChangeAction, Kind};
+
+/// The feed action of a change-log action.
+pub fn feed_action(action: ChangeAction) -> Action {
+    match action {
+        ChangeAction::Created => Action::Created,
+        ChangeAction::Updated => Action::Updated,
+        ChangeAction::Deleted => Action::Deleted,
+        ChangeAction::Voided => Action::Voided,
+        ChangeAction::Unvoided => Action::Unvoided,
+        ChangeAction::Retired => Action::Retired,
+        ChangeAction::Unretired => Action::Unretired,
+    }
+}
+
+/// The link a client follows to fetch the changed resource, relative to the node's base URL.
+pub fn content_link(change: &Change, config: &ApiConfig) -> ContentLink {
+    let key = &change.key;
+    match key.kind {
+        Kind::Fhir => ContentLink::new(
+            "fhir",
+            format!("{}/{}/{}", config.fhir_base, key.resource_type, key.id),
+        ),
+        Kind::Rest => ContentLink::new(
+            "rest",
+            format!(
+                "{}/{}/{}?v=full",
+                config.rest_base, key.resource_type, key.id
+            ),
+        ),
+    }
+}
+
+/// The Atom entry id of a change: unique across nodes, stable for the change.
+pub fn entry_id(node_id: &str, sequence: u64) -> String {
+    format!("urn:sync-host:{node_id}:change:{sequence}")
+}
+
+/// The feed entry for one change.
+pub fn feed_entry(change: &Change, node_id: &str, config: &ApiConfig) -> FeedEntry {
+    FeedEntry {
+        id: entry_id(node_id, change.sequence),
+        title: change.key.resource_type.clone(),
+        updated: change.at,
+        published: change.at,
+        category: change.category.clone(),
+        action: Some(feed_action(change.action)),
+        tags: Vec::new(),
+        links: vec![content_link(change, config)],
+        ext: Extensions {
+            sequence: Some(change.sequence),
+            origin: Some(change.origin.clone()),
+            version: Some(change.version_id.to_string()),
+            content_hash: Some(change.content_hash.clone()),
+            resource_type: Some(change.key.resource_type.clone()),
+            resource_id: Some(change.key.id.clone()),
+        },
+    }
+}
+
+/// A whole page: its id names the node, category and page number.
+pub fn feed_page(
+    node_id: &str,
+    category: &str,
+    number: u64,
+    links: PageLinks,
+    entries: Vec<FeedEntry>,
+) -> FeedPage {
+    let updated = entries
+        .last()
+        .map(|entry| entry.updated)
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    FeedPage {
+        id: format!("urn:sync-host:{node_id}:feed:{category}:{number}"),
+        title: format!("{category} changes on {node_id}"),
+        updated,
+        links,
+        entries,
+    }
+}

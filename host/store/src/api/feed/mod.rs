@@ -1,0 +1,168 @@
+//! The Atom change feeds: `{feed_base}/{category}/recent` and `{feed_base}/{category}/{n}`, one
+//! category per resource type plus `all` (every change in commit order), with ETags, immutable
+//! archive pages and an optional long-poll on `recent`.
+
+pub mod entries;
+pub mod paging;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::ApiState;
+use super::error::{ApiError, FhirError};
+use super::fhir::public_origin;
+use super::fhir::search::query_pairs;
+use super::headers::{if_none_match, none_match_hits};
+use crate::config::ApiConfig;
+use entries::{feed_entry, feed_page};
+use paging::{
+    PagePlan, PageRequest, cache_control, page_etag, page_links, plan_page, wait_duration,
+};
+
+/// The combined category carrying every change.
+pub const ALL_CATEGORY: &str = "all";
+
+/// The feed routes under `config.feed_base`.
+pub fn routes(config: &ApiConfig) -> Router<Arc<ApiState>> {
+    Router::new().route(
+        &format!("{}/{{category}}/{{page}}", config.feed_base),
+        get(page),
+    )
+}
+
+/// `GET {category}/recent` or `GET {category}/{n}`.
+async fn page(
+    State(state): State<Arc<ApiState>>,
+    Path((category, page)): Path<(String, String)>,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    check_category(&category)?;
+    let request = parse_page(&category, &page)?;
+    let wait = match request {
+        PageRequest::Recent => {
+            let pairs = query_pairs(raw_query.as_deref());
+            let wait = pairs
+                .iter()
+                .find(|(name, _)| name == "wait")
+                .map(|(_, value)| value.as_str());
+            wait_duration(wait, state.config.long_poll_max)?
+        }
+        PageRequest::Number(_) => None,
+    };
+    let deadline = wait.map(|wait| Instant::now() + wait);
+    // Subscribe before counting so a change committed in between still wakes the wait.
+    let mut changes = state.store.subscribe();
+    let store_category = (category != ALL_CATEGORY).then_some(category.as_str());
+    let size = state.config.page_size;
+    loop {
+        let count = state.store.change_count(store_category)?;
+        let plan = plan_page(request, count, size)
+            .ok_or_else(|| ApiError::NotFound(format!("feed {category} has no page {page}")))?;
+        let etag = page_etag(&category, &plan, size);
+        let unchanged = if_none_match(&headers).is_some_and(|tags| none_match_hits(tags, &etag));
+        if !unchanged {
+            return render(&state, &headers, &category, request, &plan, &etag);
+        }
+        let woke = match deadline {
+            Some(deadline) => wait_for_change(&mut changes, deadline).await,
+            None => false,
+        };
+        if !woke {
+            return Ok(not_modified(&etag, &plan));
+        }
+    }
+}
+
+/// Waits until the store commits a change or `deadline` passes; true when a change came.
+async fn wait_for_change(changes: &mut watch::Receiver<u64>, deadline: Instant) -> bool {
+    matches!(
+        tokio::time::timeout_at(deadline, changes.changed()).await,
+        Ok(Ok(()))
+    )
+}
+
+fn render(
+    state: &ApiState,
+    headers: &HeaderMap,
+    category: &str,
+    request: PageRequest,
+    plan: &PagePlan,
+    etag: &str,
+) -> Result<Response, FhirError> {
+    let store_category = (category != ALL_CATEGORY).then_some(category);
+    let changes = state
+        .store
+        .changes_by_position(store_category, plan.start, plan.len)?;
+    let node_id = state.store.node_id();
+    let entries = changes
+        .iter()
+        .map(|change| feed_entry(change, node_id, &state.config))
+        .collect();
+    let category_url = format!(
+        "{}{}/{category}",
+        public_origin(headers),
+        state.config.feed_base
+    );
+    let links = page_links(&category_url, request, plan);
+    let page = feed_page(node_id, category, plan.number, links, entries);
+    let xml = sync_host_feed::render_page(&page);
+    let mut response = (StatusCode::OK, xml).into_response();
+    let response_headers = response.headers_mut();
+    response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/atom+xml; charset=utf-8"),
+    );
+    add_cache_headers(response_headers, etag, plan);
+    Ok(response)
+}
+
+fn not_modified(etag: &str, plan: &PagePlan) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    add_cache_headers(response.headers_mut(), etag, plan);
+    response
+}
+
+fn add_cache_headers(headers: &mut HeaderMap, etag: &str, plan: &PagePlan) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control(plan)),
+    );
+}
+
+fn parse_page(category: &str, page: &str) -> Result<PageRequest, ApiError> {
+    if page == "recent" {
+        return Ok(PageRequest::Recent);
+    }
+    match page.parse::<u64>() {
+        Ok(number) if number >= 1 => Ok(PageRequest::Number(number)),
+        _ => Err(ApiError::NotFound(format!(
+            "feed {category} has no page {page:?}: pages are `recent` or numbers from 1"
+        ))),
+    }
+}
+
+/// Categories are lower-case resource type names (or `all`).
+fn check_category(category: &str) -> Result<(), ApiError> {
+    let well_formed = (1..=64).contains(&category.len())
+        && category.bytes().all(|byte| {
+            byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-'
+        });
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no feed category {category:?}: categories are lower-case resource types or `all`"
+        )))
+    }
+}

@@ -1,0 +1,96 @@
+//! Middleware in front of every route but `/healthz`: bearer-token authentication, scope check,
+//! and the request timeout.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::header;
+
+use super::ApiState;
+use super::error::{ApiError, ErrorStyle};
+use crate::auth::{bearer_token, required_scope};
+
+/// The error style of a request path: REST errors under the REST base, FHIR otherwise.
+pub fn error_style(state: &ApiState, path: &str) -> ErrorStyle {
+    if path_is_under(path, &state.config.rest_base) {
+        ErrorStyle::Rest
+    } else {
+        ErrorStyle::Fhir
+    }
+}
+
+/// Whether `path` is `base` or below it.
+pub fn path_is_under(path: &str, base: &str) -> bool {
+    path.strip_prefix(base)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Authenticates the request's bearer token, checks its scope, and adds the
+/// [`AuthenticatedClient`](crate::auth::AuthenticatedClient) to the request's extensions.
+pub async fn authenticate(
+    State(state): State<Arc<ApiState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let style = error_style(&state, request.uri().path());
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(bearer_token);
+    let Some(token) = token else {
+        let error = ApiError::Unauthorized("a bearer token is required".into());
+        return error.into_styled_response(style);
+    };
+    let Some(client) = state.clients.authenticate(token) else {
+        tracing::warn!(path = %request.uri().path(), "request with an unknown bearer token");
+        let error = ApiError::Unauthorized("the bearer token is not valid".into());
+        return error.into_styled_response(style);
+    };
+    let scope = required_scope(request.method());
+    if !client.has_scope(scope) {
+        tracing::warn!(client = %client.name, %scope, method = %request.method(),
+            path = %request.uri().path(), "request without the needed scope");
+        let error = ApiError::Forbidden(format!(
+            "client `{}` lacks the `{scope}` scope needed for {} requests",
+            client.name,
+            request.method()
+        ));
+        return error.into_styled_response(style);
+    }
+    request.extensions_mut().insert(client);
+    next.run(request).await
+}
+
+/// Answers 503 when the request takes longer than `request_timeout`.
+pub async fn time_limit(
+    State(state): State<Arc<ApiState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let style = error_style(&state, request.uri().path());
+    let limit = state.config.request_timeout;
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(format!(
+            "request for {path} took longer than {} s",
+            limit.as_secs_f64()
+        ))
+        .into_styled_response(style),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_under_a_base() {
+        assert!(path_is_under("/ws/rest/v1/patient/x", "/ws/rest/v1"));
+        assert!(path_is_under("/ws/rest/v1", "/ws/rest/v1"));
+        assert!(!path_is_under("/ws/rest/v10/x", "/ws/rest/v1"));
+    }
+}
