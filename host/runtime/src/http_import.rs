@@ -1,0 +1,253 @@
+//! The host side of `sync:plugin/http`: allow-list, credential injection,
+//! header scrubbing, size cap, and dispatch to the network or the in-process
+//! service.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::access::{AllowedEndpoint, Credentials, HttpAccess, UrlRefusal, check_url};
+use crate::bindings::http as wit_http;
+use crate::bindings::http::{HttpError, Request, Response};
+use crate::engine::HttpLimits;
+use crate::instance::HostState;
+
+/// How many requests of one `send-all` are in flight at once.
+const SEND_ALL_CONCURRENCY: usize = 16;
+
+/// Request headers a plugin may not set: credentials are the host's business,
+/// and framing headers are computed by the HTTP client.
+const STRIPPED_REQUEST_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+];
+
+/// Response headers a plugin does not get to see: session cookies are secrets.
+const STRIPPED_RESPONSE_HEADERS: &[&str] = &["set-cookie", "set-cookie2"];
+
+/// What one instance's HTTP import may do.
+pub(crate) struct HttpContext {
+    client: reqwest::Client,
+    limits: HttpLimits,
+    access: Arc<HttpAccess>,
+}
+
+impl HttpContext {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        limits: HttpLimits,
+        access: Arc<HttpAccess>,
+    ) -> Self {
+        Self {
+            client,
+            limits,
+            access,
+        }
+    }
+
+    async fn send(&self, request: Request) -> Result<Response, HttpError> {
+        let (url, endpoint) =
+            check_url(&request.url, &self.access.endpoints).map_err(|refusal| match refusal {
+                UrlRefusal::Invalid(message) => HttpError::InvalidRequest(message),
+                UrlRefusal::Denied(message) => HttpError::Denied(message),
+            })?;
+        let prepared = self.prepare(&request, url, endpoint)?;
+        if endpoint.in_process {
+            self.send_in_process(prepared).await
+        } else {
+            self.send_over_network(prepared).await
+        }
+    }
+
+    /// Builds the outgoing request: the plugin's method, headers and body with
+    /// forbidden headers removed and the endpoint's credentials added.
+    fn prepare(
+        &self,
+        request: &Request,
+        url: url::Url,
+        endpoint: &AllowedEndpoint,
+    ) -> Result<reqwest::Request, HttpError> {
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+            HttpError::InvalidRequest(format!("`{}` is not an HTTP method", request.method))
+        })?;
+        let mut builder = self
+            .client
+            .request(method, url)
+            .headers(plugin_headers(&request.headers)?);
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        builder = match &endpoint.credentials {
+            Some(Credentials::Bearer(token)) => builder.bearer_auth(token),
+            Some(Credentials::Basic { username, password }) => {
+                builder.basic_auth(username, Some(password))
+            }
+            None => builder,
+        };
+        builder
+            .build()
+            .map_err(|error| HttpError::InvalidRequest(error_text(&error)))
+    }
+
+    async fn send_over_network(&self, request: reqwest::Request) -> Result<Response, HttpError> {
+        let url = request.url().clone();
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|error| transport_error(&url, &error))?;
+        let status = response.status().as_u16();
+        let headers = response_headers(response.headers());
+        let body = self.read_capped(&url, response).await?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Reads the body chunk by chunk so an oversized answer is cut off early.
+    async fn read_capped(
+        &self,
+        url: &url::Url,
+        response: reqwest::Response,
+    ) -> Result<Vec<u8>, HttpError> {
+        let cap = self.limits.max_response_bytes;
+        if response
+            .content_length()
+            .is_some_and(|length| length > cap as u64)
+        {
+            return Err(too_large(url, cap));
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| transport_error(url, &error))?;
+            if body.len() + chunk.len() > cap {
+                return Err(too_large(url, cap));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    async fn send_in_process(&self, request: reqwest::Request) -> Result<Response, HttpError> {
+        let url = request.url().clone();
+        let service = self.access.local_service.clone().ok_or_else(|| {
+            HttpError::Connection(format!("{url}: no in-process service is configured"))
+        })?;
+        let local = to_http_request(request)?;
+        let response = tokio::time::timeout(self.limits.request_timeout, service.call(local))
+            .await
+            .map_err(|_| {
+                HttpError::Timeout(format!(
+                    "{url}: no answer within {:?}",
+                    self.limits.request_timeout
+                ))
+            })?;
+        let (parts, body) = response.into_parts();
+        if body.len() > self.limits.max_response_bytes {
+            return Err(too_large(&url, self.limits.max_response_bytes));
+        }
+        Ok(Response {
+            status: parts.status.as_u16(),
+            headers: response_headers(&parts.headers),
+            body: body.to_vec(),
+        })
+    }
+}
+
+impl wit_http::Host for HostState {
+    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
+        Ok(self.http.send(request).await)
+    }
+
+    async fn send_all(
+        &mut self,
+        requests: Vec<Request>,
+    ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
+        let context = &self.http;
+        let results = futures::stream::iter(requests)
+            .map(|request| context.send(request))
+            .buffered(SEND_ALL_CONCURRENCY)
+            .collect()
+            .await;
+        Ok(results)
+    }
+}
+
+fn plugin_headers(headers: &[(String, String)]) -> Result<HeaderMap, HttpError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| HttpError::InvalidRequest(format!("`{name}` is not a header name")))?;
+        if STRIPPED_REQUEST_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            HttpError::InvalidRequest(format!("the value of header `{name}` is not valid"))
+        })?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+fn response_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| !STRIPPED_RESPONSE_HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn to_http_request(request: reqwest::Request) -> Result<::http::Request<Bytes>, HttpError> {
+    let body = request
+        .body()
+        .and_then(|body| body.as_bytes())
+        .map(Bytes::copy_from_slice)
+        .unwrap_or_default();
+    let mut local = ::http::Request::builder()
+        .method(request.method().clone())
+        .uri(request.url().as_str())
+        .body(body)
+        .map_err(|error| HttpError::InvalidRequest(error.to_string()))?;
+    *local.headers_mut() = request.headers().clone();
+    Ok(local)
+}
+
+fn too_large(url: &url::Url, cap: usize) -> HttpError {
+    HttpError::TooLarge(format!("{url}: response larger than {cap} bytes"))
+}
+
+fn transport_error(url: &url::Url, error: &reqwest::Error) -> HttpError {
+    let message = format!("{url}: {}", error_text(error));
+    if error.is_timeout() {
+        HttpError::Timeout(message)
+    } else {
+        HttpError::Connection(message)
+    }
+}
+
+/// The error and its causes on one line; reqwest's own text alone is vague.
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
