@@ -109,6 +109,9 @@ macro_rules! export_resource_client {
                 }
             }
 
+            // Native builds (unit tests of a plugin crate) only type-check the
+            // exports: the component ABI symbols exist only on wasm.
+            #[cfg(target_arch = "wasm32")]
             $crate::bindings::resource_client::export_raw!(
                 SyncPluginExport with_types_in $crate::bindings::resource_client
             );

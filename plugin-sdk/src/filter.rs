@@ -161,6 +161,9 @@ macro_rules! export_event_filter {
                 }
             }
 
+            // Native builds (unit tests of a plugin crate) only type-check the
+            // exports: the component ABI symbols exist only on wasm.
+            #[cfg(target_arch = "wasm32")]
             $crate::bindings::event_filter::export_raw!(
                 SyncPluginExport with_types_in $crate::bindings::event_filter
             );

@@ -3,11 +3,13 @@
 
 use sync_plugin_sdk::{Endpoint, Event, Failure, Resource, ResourceClient};
 
-struct ReadsFiles;
+/// Reads a host file on every fetch.
+pub struct ReadsFiles;
 
 impl ResourceClient for ReadsFiles {
     fn fetch_one(_source: &Endpoint, event: &Event) -> Result<Resource, Failure> {
-        let body = std::fs::read_to_string("/etc/passwd").map_err(|e| Failure::invalid(e.to_string()))?;
+        let body =
+            std::fs::read_to_string("/etc/passwd").map_err(|e| Failure::invalid(e.to_string()))?;
         Ok(Resource {
             resource_type: event.resource_type.clone(),
             id: event.resource_id.clone(),
