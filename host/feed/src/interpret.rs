@@ -18,7 +18,7 @@ pub(crate) fn interpret_entry(
     entry: &Entry,
     our_prefixes: &[String],
 ) -> Result<FeedEntryView, EntryError> {
-    let id = entry.id.trim();
+    let id = trim_xml_space(&entry.id);
     if id.is_empty() {
         return Err(EntryError::NoId);
     }
@@ -58,6 +58,13 @@ pub(crate) fn interpret_entry(
             ext,
         },
     })
+}
+
+/// `text` without surrounding XML white space (space, tab, line feed,
+/// carriage return). Atom ids are IRIs, which never contain it, but
+/// pretty-printed feeds put it around them.
+pub(crate) fn trim_xml_space(text: &str) -> &str {
+    text.trim_matches([' ', '\t', '\n', '\r'])
 }
 
 fn entry_links(id: &str, entry: &Entry) -> Result<Vec<ContentLink>, EntryError> {

@@ -105,6 +105,9 @@ impl ContentLink {
 
 /// Our extension elements (namespace [`crate::SYNC_HOST_NS`]); other readers
 /// ignore them. Every field is optional: feeds from other publishers carry none.
+///
+/// Values are read back without surrounding white space, and an empty value
+/// reads as absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extensions {
     /// The publisher's feed sequence number (`<sh:sequence>`).
@@ -131,7 +134,8 @@ impl Extensions {
 /// One change, as written to (or read from) a feed page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedEntry {
-    /// The stable, unique Atom entry id.
+    /// The stable, unique Atom entry id. Read back without surrounding XML
+    /// white space; an entry whose id is blank is unusable.
     pub id: String,
     /// The entry title (OpenMRS uses the resource class, e.g. `Patient`).
     pub title: String,

@@ -5,7 +5,7 @@ use atom_syndication::{Entry, Feed, Link};
 use crate::SYNC_HOST_NS;
 use crate::dates::from_atom;
 use crate::error::{EntryError, FeedError};
-use crate::interpret::interpret_entry;
+use crate::interpret::{interpret_entry, trim_xml_space};
 use crate::model::{PageLinks, ParsedEntry, ParsedPage};
 use crate::split::split_page;
 
@@ -28,7 +28,7 @@ pub fn parse_page(xml: &str) -> Result<ParsedPage, FeedError> {
         .map(|raw| parse_entry(raw, &our_prefixes))
         .collect();
     Ok(ParsedPage {
-        id: header.id().trim().to_owned(),
+        id: trim_xml_space(header.id()).to_owned(),
         title: header.title().value.clone(),
         updated,
         links: page_links(header.links()),
@@ -49,7 +49,7 @@ fn parse_entry(raw: &str, page_prefixes: &[String]) -> ParsedEntry {
     };
     let mut prefixes = page_prefixes.to_vec();
     prefixes.extend(prefixes_for(entry.namespaces.iter(), SYNC_HOST_NS));
-    let id = Some(entry.id.trim().to_owned()).filter(|id| !id.is_empty());
+    let id = Some(trim_xml_space(&entry.id).to_owned()).filter(|id| !id.is_empty());
     ParsedEntry {
         raw: raw.to_owned(),
         id,

@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use atom_syndication::extension::{Extension, ExtensionMap};
-use atom_syndication::{Category, Content, Entry, Feed, Generator, Link, Person, Text};
+use atom_syndication::{
+    Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig,
+};
 
 use crate::content::{cdata, links_to_json};
 use crate::dates::to_atom;
@@ -35,7 +37,11 @@ pub fn render_page(page: &FeedPage) -> String {
     let feed = build_feed(page);
     let mut body = Vec::new();
     // Writing into a Vec<u8> performs no I/O, so the writer cannot fail.
-    if let Err(err) = feed.write_to(&mut body) {
+    let config = WriteConfig {
+        write_document_declaration: false,
+        indent_size: None,
+    };
+    if let Err(err) = feed.write_with_config(&mut body, config) {
         unreachable!("writing a feed page into memory failed: {err}");
     }
     let body = String::from_utf8_lossy(&body);
