@@ -1,0 +1,169 @@
+//! Throughput of the store's HTTP API over loopback: durable FHIR PUTs per second with 1 and 8
+//! connections and Atom feed pages (100 entries) served per second, each printed next to a
+//! baseline (`GET /healthz`) measured in the same run with the same client.
+//!
+//! Run with `cargo bench -p sync-host-store --bench api`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sync_host_store::api::{ApiState, router, serve};
+use sync_host_store::auth::{Client, Clients, Scope, Secret};
+use sync_host_store::config::ApiConfig;
+use sync_host_store::store::{ResourceKey, Store, StoreConfig, WriteRequest};
+
+const TOKEN: &str = "bench-token-0123456789";
+/// Request numbers, unique across measurements so every PUT writes a new resource.
+static NEXT_REQUEST: AtomicUsize = AtomicUsize::new(0);
+/// How long each measurement runs.
+const WINDOW: Duration = Duration::from_secs(3);
+
+struct Server {
+    base: String,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> anyhow::Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(
+        &dir.path().join("store"),
+        StoreConfig {
+            node_id: "bench".into(),
+            history_retention: 0,
+        },
+    )?;
+    let clients = Clients::new(vec![Client {
+        name: "bench".into(),
+        token: Secret::new(TOKEN),
+        scopes: [Scope::Read, Scope::Write].into(),
+        is_child_node: false,
+    }])?;
+    let state = ApiState {
+        store: store.clone(),
+        config: ApiConfig::default(),
+        clients: Arc::new(clients),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(serve(listener, router(state), std::future::pending()));
+    Ok(Server {
+        base,
+        store,
+        _dir: dir,
+    })
+}
+
+/// What one request of a measurement does; `n` is a unique request number.
+#[derive(Clone, Copy)]
+enum Work {
+    Health,
+    PutPatient,
+    FeedPage,
+}
+
+async fn one_request(
+    client: &reqwest::Client,
+    base: &str,
+    work: Work,
+    n: usize,
+) -> anyhow::Result<()> {
+    let response = match work {
+        Work::Health => client.get(format!("{base}/healthz")).send().await?,
+        Work::PutPatient => {
+            let id = format!("bench-{n}");
+            let body = format!(
+                r#"{{"resourceType":"Patient","id":"{id}","name":[{{"family":"Bench","given":["N{n}"]}}],"birthDate":"1990-01-01"}}"#
+            );
+            client
+                .put(format!("{base}/ws/fhir2/R4/Patient/{id}"))
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/fhir+json")
+                .body(body)
+                .send()
+                .await?
+        }
+        Work::FeedPage => {
+            let page = n % 10 + 1;
+            client
+                .get(format!("{base}/ws/atomfeed/all/{page}"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await?
+        }
+    };
+    anyhow::ensure!(
+        response.status().is_success(),
+        "status {}",
+        response.status()
+    );
+    response.bytes().await?;
+    Ok(())
+}
+
+/// Requests per second of `work` over `connections` concurrent connections.
+async fn measure(base: &str, work: Work, connections: usize) -> anyhow::Result<f64> {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()?;
+        let base = base.to_owned();
+        let counter = Arc::clone(&counter);
+        tasks.push(tokio::spawn(async move {
+            while started.elapsed() < WINDOW {
+                let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+                one_request(&client, &base, work, n).await?;
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(counter.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn fill_feed(store: &Store) -> anyhow::Result<()> {
+    for batch in 0..10 {
+        let requests = (0..100)
+            .map(|index| {
+                let id = format!("feed-{batch}-{index}");
+                let body = format!(r#"{{"resourceType":"Patient","id":"{id}"}}"#);
+                WriteRequest {
+                    key: ResourceKey::fhir("Patient", &id),
+                    body: Some(body),
+                    if_match: None,
+                    origin: None,
+                }
+            })
+            .collect();
+        store.write_all(requests).await?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let server = start().await?;
+    fill_feed(&server.store).await?;
+    for connections in [1, 8] {
+        let baseline = measure(&server.base, Work::Health, connections).await?;
+        let puts = measure(&server.base, Work::PutPatient, connections).await?;
+        println!(
+            "{connections} connection(s): FHIR PUT {puts:>8.0}/s   baseline GET /healthz {baseline:>8.0}/s"
+        );
+    }
+    for connections in [1, 8] {
+        let baseline = measure(&server.base, Work::Health, connections).await?;
+        let pages = measure(&server.base, Work::FeedPage, connections).await?;
+        println!(
+            "{connections} connection(s): feed pages (100 entries) {pages:>8.0}/s   baseline GET /healthz {baseline:>8.0}/s"
+        );
+    }
+    Ok(())
+}
