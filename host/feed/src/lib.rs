@@ -17,6 +17,7 @@ mod error;
 mod interpret;
 mod model;
 mod names;
+mod navigation;
 mod parse;
 mod render;
 mod resource;
@@ -26,6 +27,10 @@ pub use error::{EntryError, FeedError, UnknownAction};
 pub use model::{
     Action, ContentLink, Extensions, FeedEntry, FeedEntryView, FeedPage, PageLinks, ParsedEntry,
     ParsedPage,
+};
+pub use navigation::{
+    FirstSyncStep, Marker, Next, PageReading, StartRoute, first_sync_step, marker_page_url,
+    read_page, read_parsed_page,
 };
 pub use parse::parse_page;
 pub use render::render_page;
