@@ -6,5 +6,8 @@
 
 pub mod audit;
 pub mod config;
+pub mod default_plugins;
+pub mod node;
+pub mod plugins;
 pub mod state;
 pub mod sync;

@@ -4,8 +4,13 @@
 //! file itself: it names an environment variable or a file that holds them.
 
 mod secret;
+mod sync;
 
 pub use secret::{SecretError, SecretSource};
+pub use sync::{
+    AuditSection, ClientConfig, DirectionSection, FilterConfig, FilterDirection, LocalSection,
+    ParentSection, RetrySection, RouteConfig, ServerSection, SyncSection,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,6 +44,24 @@ pub enum ConfigError {
 pub struct NodeConfig {
     /// Who this node is and where it keeps its data.
     pub node: NodeSection,
+    /// The node's own HTTP API. Absent for a node that only syncs into an external server.
+    pub server: Option<ServerSection>,
+    /// The node above this one; absent at the root of the tree.
+    pub parent: Option<ParentSection>,
+    /// An external server to sync instead of the embedded store.
+    pub local: Option<LocalSection>,
+    /// Schedules, conflict policies and retries.
+    #[serde(default)]
+    pub sync: SyncSection,
+    /// Which resource client handles which resource types.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Event filters, applied in order.
+    #[serde(default)]
+    pub filters: Vec<FilterConfig>,
+    /// Audit retention.
+    #[serde(default)]
+    pub audit: AuditSection,
     /// The WebAssembly plugin runtime.
     #[serde(default)]
     pub plugins: PluginsSection,
@@ -185,6 +208,45 @@ impl NodeConfig {
         }
         if self.plugins.call_timeout_secs == 0 {
             return Err(invalid("plugins.call_timeout_secs", "must be at least 1"));
+        }
+        if let Some(parent) = &self.parent {
+            if !is_valid_node_id(&parent.node_id) {
+                return Err(invalid(
+                    "parent.node_id",
+                    "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+                ));
+            }
+            if url::Url::parse(&parent.base_url).is_err() {
+                return Err(invalid("parent.base_url", "is not an absolute URL"));
+            }
+            if parent.feeds.is_empty() {
+                return Err(invalid("parent.feeds", "must name at least one feed"));
+            }
+        }
+        if let Some(local) = &self.local {
+            if url::Url::parse(&local.base_url).is_err() {
+                return Err(invalid("local.base_url", "is not an absolute URL"));
+            }
+        }
+        if self.server.is_none() && self.local.is_none() {
+            return Err(invalid(
+                "server",
+                "is required unless [local] names an external server",
+            ));
+        }
+        if let Some(server) = &self.server {
+            server
+                .api
+                .validate()
+                .map_err(|e| invalid("server.api", &e.to_string()))?;
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            if route.matches.is_empty() {
+                return Err(invalid(
+                    &format!("routes[{i}].match"),
+                    "must name at least one type or `*`",
+                ));
+            }
         }
         for (i, grant) in self.plugins.grants.iter().enumerate() {
             if url::Url::parse(&grant.base_url).is_err() {

@@ -6,6 +6,9 @@ const MINIMAL: &str = r#"
 [node]
 id = "clinic-7"
 data_dir = "/tmp/clinic-7"
+
+[server]
+listen = "127.0.0.1:0"
 "#;
 
 #[test]
@@ -37,9 +40,8 @@ fn bad_node_id_names_the_key() {
 
 #[test]
 fn grant_needs_an_absolute_url() {
-    let text = format!(
-        "{MINIMAL}\n[[plugins.grants]]\nplugin = \"fhir\"\nbase_url = \"example.org/x\"\n"
-    );
+    let text =
+        format!("{MINIMAL}\n[[plugins.grants]]\nplugin = \"fhir\"\nbase_url = \"example.org/x\"\n");
     let err = NodeConfig::parse(&text, Path::new("n.toml"))
         .unwrap_err()
         .to_string();
@@ -77,4 +79,52 @@ fn secret_from_file_is_trimmed() {
     let path = dir.path().join("token");
     std::fs::write(&path, "s3cret\n").unwrap();
     assert_eq!(SecretSource::File(path).resolve().unwrap(), "s3cret");
+}
+
+#[test]
+fn full_config_with_parent_routes_and_filters() {
+    let text = format!(
+        r#"{MINIMAL}
+[[server.clients]]
+name = "clinic-9"
+token = {{ env = "T9" }}
+scopes = ["read", "write"]
+child_node = true
+
+[parent]
+node_id = "district-1"
+base_url = "http://127.0.0.1:9000"
+credentials = {{ kind = "bearer", token = {{ file = "/run/secrets/parent" }} }}
+
+[sync]
+conflict_policy = "parent-wins"
+category_policies = {{ patient = "manual" }}
+
+[sync.pull]
+follow = true
+
+[[routes]]
+match = ["*"]
+client = "fhir"
+
+[[filters]]
+plugin = "filter-category"
+direction = "pull"
+config = {{ deny = ["obs"] }}
+"#
+    );
+    let config = NodeConfig::parse(&text, Path::new("n.toml")).unwrap();
+    assert_eq!(config.parent.as_ref().unwrap().feeds, ["all"]);
+    assert!(config.sync.pull.follow);
+    assert_eq!(config.routes[0].client, "fhir");
+    assert_eq!(config.server.unwrap().clients[0].name, "clinic-9");
+}
+
+#[test]
+fn parent_url_must_be_absolute() {
+    let text = format!("{MINIMAL}\n[parent]\nnode_id = \"d\"\nbase_url = \"nope\"\n");
+    let err = NodeConfig::parse(&text, Path::new("n.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("parent.base_url"), "{err}");
 }

@@ -1,4 +1,20 @@
-//! The sync pipeline: pure decisions (conflicts, retries) and, later, the pull and push services.
+//! The sync engine. Pure decisions (`conflict`, `retry`, `navigation`, `version`, `routes`)
+//! are kept apart from I/O (`reader`, `transport`, `service`, `scheduler`); `pipeline` and
+//! `apply` are the straight line a batch of feed entries runs through.
 
+pub mod apply;
+pub mod apply_conflict;
 pub mod conflict;
+pub mod event;
+pub mod navigation;
+pub mod outcome;
+pub mod pipeline;
+pub mod progress;
+pub mod reader;
 pub mod retry;
+pub mod routes;
+pub mod scheduler;
+pub mod service;
+pub mod status;
+pub mod transport;
+pub mod version;

@@ -1,0 +1,254 @@
+//! The sync sections of the node configuration: the parent, the local side, the schedules,
+//! routing, filters, conflict policies, retries and audit retention.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use super::{CredentialsConfig, SecretSource};
+use crate::sync::conflict::Policy;
+
+/// `[server]`: the node's own HTTP API (store, feed, admin).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (`:0` picks a free port).
+    pub listen: String,
+    /// URL bases, page size and limits of the API.
+    #[serde(default)]
+    pub api: sync_host_store::config::ApiConfig,
+    /// Old versions kept per resource besides the current one (0 keeps all).
+    #[serde(default = "default_history")]
+    pub history_retention: usize,
+    /// Who may call the API. There are no default clients.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+}
+
+fn default_history() -> usize {
+    10
+}
+
+/// `[[server.clients]]`: one caller of this node's API with its own token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub name: String,
+    pub token: SecretSource,
+    /// `read`, `write`, `admin`.
+    pub scopes: Vec<sync_host_store::auth::Scope>,
+    /// True for a child node: its writes may name the node a change came from.
+    #[serde(default)]
+    pub child_node: bool,
+}
+
+/// `[parent]`: the node above this one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentSection {
+    /// The parent's node id. Markers are kept under it, so a new address or password
+    /// does not rewind the sync.
+    pub node_id: String,
+    /// The parent's base URL, e.g. `https://district.example/openmrs`.
+    pub base_url: String,
+    /// Credentials for the parent's resources (and its feed, unless `feed_credentials`).
+    pub credentials: Option<CredentialsConfig>,
+    /// Credentials for the feed only; an OpenMRS feed may be anonymous while its resources
+    /// need Basic auth. Set `anonymous_feed = true` for that case.
+    pub feed_credentials: Option<CredentialsConfig>,
+    #[serde(default)]
+    pub anonymous_feed: bool,
+    /// Feeds to pull, in order: `["all"]` (the combined feed of a sync-host parent) or the
+    /// categories of an OpenMRS parent (`["patient", "encounter", "observation"]`).
+    #[serde(default = "default_feeds")]
+    pub feeds: Vec<String>,
+    /// Path of the Atom feeds under the base URL.
+    #[serde(default = "default_feed_path")]
+    pub feed_path: String,
+}
+
+/// `[local]`: an external server to sync instead of the embedded store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSection {
+    pub base_url: String,
+    pub credentials: Option<CredentialsConfig>,
+    #[serde(default = "default_feeds")]
+    pub feeds: Vec<String>,
+    #[serde(default = "default_feed_path")]
+    pub feed_path: String,
+}
+
+pub(crate) fn default_feeds() -> Vec<String> {
+    vec!["all".to_string()]
+}
+
+pub(crate) fn default_feed_path() -> String {
+    "/ws/atomfeed".to_string()
+}
+
+/// `[sync]`: when and how each direction runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSection {
+    #[serde(default)]
+    pub pull: DirectionSection,
+    #[serde(default)]
+    pub push: DirectionSection,
+    /// The conflict policy for every category without an override. The default is
+    /// `manual`: a conflict is parked for an operator, because silently overwriting a
+    /// clinical record is the worst outcome.
+    #[serde(default)]
+    pub conflict_policy: Policy,
+    /// Per-category overrides, e.g. `{ location = "parent-wins" }`.
+    #[serde(default)]
+    pub category_policies: BTreeMap<String, Policy>,
+    #[serde(default)]
+    pub retry: RetrySection,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        Self {
+            pull: DirectionSection::default(),
+            push: DirectionSection::default(),
+            conflict_policy: Policy::Manual,
+            category_policies: BTreeMap::new(),
+            retry: RetrySection::default(),
+        }
+    }
+}
+
+/// `[sync.pull]` / `[sync.push]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectionSection {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Seconds between runs.
+    #[serde(default = "default_interval")]
+    pub interval_secs: u64,
+    /// Up to this many seconds of random delay added to each interval.
+    #[serde(default = "default_jitter")]
+    pub jitter_secs: u64,
+    /// Pull only: follow the parent by long-poll for near-real-time sync.
+    #[serde(default)]
+    pub follow: bool,
+    /// Longest pause after repeated failures, in seconds.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_secs: u64,
+}
+
+impl Default for DirectionSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: default_interval(),
+            jitter_secs: default_jitter(),
+            follow: false,
+            max_backoff_secs: default_max_backoff(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_interval() -> u64 {
+    60
+}
+fn default_jitter() -> u64 {
+    5
+}
+fn default_max_backoff() -> u64 {
+    900
+}
+
+/// `[sync.retry]`: backoff of failed events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    #[serde(default = "default_retry_base")]
+    pub base_secs: u64,
+    #[serde(default = "default_retry_max")]
+    pub max_delay_secs: u64,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+}
+
+impl Default for RetrySection {
+    fn default() -> Self {
+        Self {
+            base_secs: default_retry_base(),
+            max_delay_secs: default_retry_max(),
+            max_attempts: default_attempts(),
+        }
+    }
+}
+
+fn default_retry_base() -> u64 {
+    30
+}
+fn default_retry_max() -> u64 {
+    3600
+}
+fn default_attempts() -> u32 {
+    10
+}
+
+/// `[[routes]]`: which resource client handles which resource types or categories.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Resource types or categories (`Patient`, `encounter`); `*` makes it the fallback.
+    #[serde(rename = "match")]
+    pub matches: Vec<String>,
+    /// The resource-client plugin's name.
+    pub client: String,
+}
+
+/// Which direction a filter applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterDirection {
+    Pull,
+    Push,
+    Both,
+}
+
+/// `[[filters]]`: one event filter, in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    /// The event-filter plugin's name.
+    pub plugin: String,
+    pub direction: FilterDirection,
+    /// The filter's own configuration, handed to it as JSON.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+}
+
+/// `[audit]`: how long audit records are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+    #[serde(default = "default_max_records")]
+    pub max_records: usize,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            retention_days: default_retention_days(),
+            max_records: default_max_records(),
+        }
+    }
+}
+
+fn default_retention_days() -> u64 {
+    365
+}
+fn default_max_records() -> usize {
+    5_000_000
+}

@@ -1,0 +1,333 @@
+//! The operator's HTTP API under `/admin` (admin scope): status, audit queries and export,
+//! retries and dead letters, conflicts and their resolution, and sync-now. The CLI talks to a
+//! running node through it, since the node owns its databases.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{StatusCode, header};
+use serde::Deserialize;
+use serde_json::json;
+use sync_host_store::auth::{Clients, Scope, bearer_token};
+
+use crate::audit::{AuditKey, AuditQuery, OutcomeKind, Timestamp};
+use crate::node::NodeHandle;
+use crate::node::resolve::{Resolve, resolve_conflict};
+use crate::state::{ConflictFilter, FailureKey};
+use crate::sync::conflict::Direction;
+
+type Shared = Arc<NodeHandle>;
+
+/// The `/admin` routes, behind their own admin-scope check.
+pub fn router(handle: NodeHandle, clients: Arc<Clients>) -> Router {
+    let handle = Arc::new(handle);
+    Router::new()
+        .route("/admin/status", get(status))
+        .route("/admin/sync-now", post(sync_now))
+        .route("/admin/audit", get(audit_list))
+        .route("/admin/audit/export", get(audit_export))
+        .route("/admin/audit/{cursor}", get(audit_show))
+        .route("/admin/retries", get(retries))
+        .route("/admin/dead-letters", get(dead_letters))
+        .route("/admin/retry", post(retry))
+        .route("/admin/conflicts", get(conflicts))
+        .route("/admin/conflicts/{id}", get(conflict_show))
+        .route("/admin/conflicts/{id}/resolve", post(conflict_resolve))
+        .layer(from_fn_with_state(clients, require_admin))
+        .with_state(handle)
+}
+
+async fn require_admin(
+    State(clients): State<Arc<Clients>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    match token.and_then(|t| clients.authenticate(t)) {
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "an admin bearer token is required".into(),
+        ),
+        Some(client) if !client.has_scope(Scope::Admin) => error(
+            StatusCode::FORBIDDEN,
+            format!("client `{}` lacks the `admin` scope", client.name),
+        ),
+        Some(_) => next.run(request).await,
+    }
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    let mut response = (status, Json(json!({ "error": { "message": message } }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer realm=\"sync-host\""),
+        );
+    }
+    response
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+async fn status(State(node): State<Shared>) -> Response {
+    let counts = match node.state.counts(Timestamp::now()) {
+        Ok(counts) => counts,
+        Err(e) => return internal(e),
+    };
+    let markers = node.state.markers().unwrap_or_default();
+    let snapshot = |d: &Option<(
+        crate::sync::scheduler::Trigger,
+        crate::sync::status::DirectionStatus,
+    )>| { d.as_ref().map(|(_, s)| s.snapshot()) };
+    let local_changes = node.store.as_ref().and_then(|s| s.change_count(None).ok());
+    let push_marker = markers
+        .iter()
+        .find(|(k, _)| k.parent_node == crate::node::services::LOCAL_FEED_OWNER)
+        .and_then(|(_, m)| m.sequence);
+    let push_lag = local_changes.map(|total| total.saturating_sub(push_marker.unwrap_or(0)));
+    Json(json!({
+        "node": node.node_id,
+        "parent": node.parent_node,
+        "base_url": node.base_url,
+        "pull": snapshot(&node.pull),
+        "push": snapshot(&node.push),
+        "push_lag_entries": push_lag,
+        "markers": markers.iter().map(|(k, m)| json!({
+            "owner": k.parent_node, "feed": k.feed, "entry": m.entry_id,
+            "sequence": m.sequence, "page": m.page, "updated_at": m.updated_at,
+        })).collect::<Vec<_>>(),
+        "counts": counts,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct DirectionParam {
+    direction: Option<String>,
+}
+
+async fn sync_now(State(node): State<Shared>, Query(q): Query<DirectionParam>) -> Response {
+    let which = q.direction.as_deref().unwrap_or("both");
+    let mut fired = Vec::new();
+    if matches!(which, "pull" | "both") {
+        if let Some((trigger, _)) = &node.pull {
+            trigger.fire();
+            fired.push("pull");
+        }
+    }
+    if matches!(which, "push" | "both") {
+        if let Some((trigger, _)) = &node.push {
+            trigger.fire();
+            fired.push("push");
+        }
+    }
+    if !matches!(which, "pull" | "push" | "both") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("direction `{which}` is not pull, push or both"),
+        );
+    }
+    Json(json!({ "triggered": fired })).into_response()
+}
+
+/// Query parameters of `/admin/audit`.
+#[derive(Deserialize, Default)]
+struct AuditParams {
+    since: Option<String>,
+    until: Option<String>,
+    outcome: Option<OutcomeKind>,
+    direction: Option<Direction>,
+    category: Option<String>,
+    #[serde(rename = "type")]
+    resource_type: Option<String>,
+    resource: Option<String>,
+    node: Option<String>,
+    before: Option<String>,
+    limit: Option<usize>,
+}
+
+fn audit_query(p: AuditParams) -> Result<AuditQuery, Response> {
+    let time = |t: Option<String>| -> Result<Option<Timestamp>, Response> {
+        t.map(|t| {
+            Timestamp::parse_rfc3339(&t).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+        })
+        .transpose()
+    };
+    let before = match p.before {
+        Some(c) => Some(AuditKey::from_cursor(&c).ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("`{c}` is not an audit cursor"),
+            )
+        })?),
+        None => None,
+    };
+    Ok(AuditQuery {
+        since: time(p.since)?,
+        until: time(p.until)?,
+        outcome: p.outcome,
+        direction: p.direction,
+        category: p.category,
+        resource_type: p.resource_type,
+        resource_id: p.resource,
+        node: p.node,
+        before,
+        limit: p.limit.unwrap_or(0).min(1000),
+    })
+}
+
+async fn audit_list(State(node): State<Shared>, Query(p): Query<AuditParams>) -> Response {
+    let query = match audit_query(p) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    match node.state.audit().query(&query) {
+        Ok(page) => Json(json!({
+            "entries": page.entries,
+            "next": page.next.map(|k| k.to_cursor()),
+        }))
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn audit_export(State(node): State<Shared>, Query(p): Query<AuditParams>) -> Response {
+    let query = match audit_query(p) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let mut out = Vec::new();
+    match node.state.audit().export_jsonl(&query, &mut out) {
+        Ok(_) => ([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn audit_show(State(node): State<Shared>, Path(cursor): Path<String>) -> Response {
+    let Some(key) = AuditKey::from_cursor(&cursor) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{cursor}` is not an audit id"),
+        );
+    };
+    match node.state.audit().get(key) {
+        Ok(Some(record)) => Json(record).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no audit record {cursor}")),
+        Err(e) => internal(e),
+    }
+}
+
+async fn retries(State(node): State<Shared>) -> Response {
+    match node.state.retry_queue() {
+        Ok(entries) => Json(entries).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn dead_letters(State(node): State<Shared>) -> Response {
+    match node.state.dead_letters(10_000) {
+        Ok(entries) => Json(entries).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct RetryParams {
+    id: Option<u64>,
+    #[serde(default)]
+    dead: bool,
+}
+
+async fn retry(State(node): State<Shared>, Query(p): Query<RetryParams>) -> Response {
+    let now = Timestamp::now();
+    let requeued = match (p.id, p.dead) {
+        (_, true) => node.state.requeue_all_dead_letters(now),
+        (Some(id), false) => requeue_one(&node, id, now),
+        (None, false) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "give `id=<n>` or `dead=true`".into(),
+            );
+        }
+    };
+    match requeued {
+        Ok(0) => error(StatusCode::NOT_FOUND, "no such dead letter".into()),
+        Ok(n) => {
+            for (trigger, _) in node.pull.iter().chain(node.push.iter()) {
+                trigger.fire();
+            }
+            Json(json!({ "requeued": n })).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
+fn requeue_one(
+    node: &NodeHandle,
+    id: u64,
+    now: Timestamp,
+) -> Result<usize, crate::state::StateError> {
+    let found: Option<FailureKey> = node
+        .state
+        .dead_letters(usize::MAX)?
+        .into_iter()
+        .find(|e| e.id == id)
+        .map(|e| e.key);
+    let Some(key) = found else { return Ok(0) };
+    Ok(usize::from(
+        node.state.requeue_dead_letter(&key, now)?.is_some(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ConflictParams {
+    status: Option<String>,
+}
+
+async fn conflicts(State(node): State<Shared>, Query(p): Query<ConflictParams>) -> Response {
+    let filter = match p.status.as_deref() {
+        None | Some("open") => ConflictFilter::Open,
+        Some("resolved") => ConflictFilter::Resolved,
+        Some("all") => ConflictFilter::All,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("status `{other}` is not open, resolved or all"),
+            );
+        }
+    };
+    match node.state.conflicts(filter, 10_000) {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn conflict_show(State(node): State<Shared>, Path(id): Path<u64>) -> Response {
+    match node.state.conflict(id) {
+        Ok(Some(record)) => Json(record).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no conflict {id}")),
+        Err(e) => internal(e),
+    }
+}
+
+async fn conflict_resolve(
+    State(node): State<Shared>,
+    Path(id): Path<u64>,
+    Json(how): Json<Resolve>,
+) -> Response {
+    match resolve_conflict(&node, id, how).await {
+        Ok(record) => Json(record).into_response(),
+        Err(e) => error(e.status(), e.to_string()),
+    }
+}

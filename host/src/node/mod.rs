@@ -1,0 +1,200 @@
+//! A running node: the embedded store and its HTTP API, the plugin registry, and the pull and
+//! push services on their schedules, started from one configuration and stopped gracefully
+//! (schedulers first, then the server, then the sync state and audit are flushed last).
+
+pub mod admin;
+pub mod clients;
+pub mod in_process;
+mod resolve;
+mod services;
+pub mod wiring;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sync_host_store::api::{ApiState, router, serve};
+use sync_host_store::store::{Store, StoreConfig};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::NodeConfig;
+use crate::plugins::{PluginRegistry, runtime_config};
+use crate::state::SyncState;
+use crate::sync::scheduler::Trigger;
+use crate::sync::status::DirectionStatus;
+
+pub use services::Services;
+
+/// Why a node could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store: {0}")]
+    Store(#[from] sync_host_store::store::StoreError),
+    #[error("cannot open the sync state: {0}")]
+    State(#[from] crate::state::StateError),
+    #[error("cannot open the sync state database: {0}")]
+    Sled(#[from] sled::Error),
+    #[error(transparent)]
+    Clients(#[from] clients::ClientSetupError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Plugins(#[from] crate::plugins::RegistryError),
+    #[error(transparent)]
+    Wiring(#[from] wiring::WiringError),
+    #[error("secret for {what}: {source}")]
+    Secret {
+        what: String,
+        source: crate::config::SecretError,
+    },
+    #[error("plugin runtime: {0}")]
+    Runtime(#[from] sync_host_runtime::RuntimeError),
+}
+
+/// What the admin API and the CLI can see and poke of a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    pub node_id: String,
+    pub parent_node: Option<String>,
+    pub base_url: String,
+    pub state: SyncState,
+    pub store: Option<Store>,
+    pub pull: Option<(Trigger, DirectionStatus)>,
+    pub push: Option<(Trigger, DirectionStatus)>,
+    pub services: Option<Arc<Services>>,
+}
+
+/// A node that is up: its address, its handle, and the tasks to stop.
+pub struct RunningNode {
+    pub address: SocketAddr,
+    pub handle: NodeHandle,
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningNode {
+    /// Starts a node from `config`.
+    pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+        let data_dir = config.node.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let state_db = sled::open(data_dir.join("sync-state"))?;
+        let state = SyncState::open(&state_db)?;
+        let server = config.server.clone().ok_or_else(|| NodeError::Listen {
+            address: "(none)".into(),
+            source: std::io::Error::other("external local servers are configured with [local]; a node serving its own store needs [server]"),
+        })?;
+        let store = Store::open(
+            &data_dir.join("store"),
+            StoreConfig {
+                node_id: config.node.id.clone(),
+                history_retention: server.history_retention,
+            },
+        )?;
+        let internal = clients::internal_token();
+        let clients = Arc::new(clients::build_clients(&server.clients, &internal)?);
+        let listener = tokio::net::TcpListener::bind(&server.listen)
+            .await
+            .map_err(|source| NodeError::Listen {
+                address: server.listen.clone(),
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| NodeError::Listen {
+            address: server.listen.clone(),
+            source,
+        })?;
+        let base_url = format!("http://{address}");
+        let api = router(ApiState {
+            store: store.clone(),
+            config: server.api.clone(),
+            clients: Arc::clone(&clients),
+        });
+        let runtime = sync_host_runtime::PluginRuntime::new(runtime_config(
+            &config.plugins,
+            Some(&data_dir),
+        ))?;
+        let registry = PluginRegistry::load(runtime, config.plugins.dir.as_deref()).await?;
+        let cancel = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let services = Services::build(
+            &config,
+            &registry,
+            &state,
+            &base_url,
+            api.clone(),
+            &internal,
+        )
+        .await?;
+        let services = Arc::new(services);
+        let (pull, push) = services.spawn(&mut tasks, &cancel);
+        let handle = NodeHandle {
+            node_id: config.node.id.clone(),
+            parent_node: config.parent.as_ref().map(|p| p.node_id.clone()),
+            base_url: base_url.clone(),
+            state: state.clone(),
+            store: Some(store.clone()),
+            pull,
+            push,
+            services: Some(Arc::clone(&services)),
+        };
+        let app = api.merge(admin::router(handle.clone(), Arc::clone(&clients)));
+        let shutdown = cancel.clone();
+        let server_task = tokio::spawn(serve(
+            listener,
+            app,
+            async move { shutdown.cancelled().await },
+        ));
+        tracing::info!(node = %config.node.id, %base_url, "node started");
+        Ok(RunningNode {
+            address,
+            handle,
+            cancel,
+            tasks,
+            server: Some(server_task),
+        })
+    }
+
+    /// The node's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.handle.base_url
+    }
+
+    /// A token that stops the node when cancelled.
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Stops the schedulers (each finishes or abandons its batch cleanly), then the server,
+    /// then flushes the store and, last, the sync state with its audit log.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        if let Some(server) = self.server.take() {
+            match server.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "server stopped with an error"),
+                Err(e) => tracing::warn!(error = %e, "server task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+        if let Some(store) = &self.handle.store {
+            if let Err(e) = store.flush().await {
+                tracing::warn!(error = %e, "store flush at shutdown failed");
+            }
+        }
+        if let Err(e) = self.handle.state.flush().await {
+            tracing::warn!(error = %e, "audit flush at shutdown failed");
+        }
+        tracing::info!(node = %self.handle.node_id, "node stopped");
+    }
+}

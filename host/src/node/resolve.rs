@@ -1,0 +1,184 @@
+//! Operator resolution of a parked conflict: pick a side or supply a merged body; the result
+//! is written to both this node and the parent, then the conflict, the new sync base and an
+//! audit record are committed together.
+
+use serde::Deserialize;
+use sync_host_runtime::{Action, Event, Failure, Resource, Write};
+
+use crate::audit::Timestamp;
+use crate::node::NodeHandle;
+use crate::state::{BatchCommit, ConflictRecord, ConflictResolution, ConflictStatus, StateError};
+use crate::sync::conflict::{Side, SyncBase};
+use crate::sync::outcome::{AuditContext, BatchBuilder};
+use crate::sync::version::version_state;
+
+/// How the operator settles a conflict.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resolve {
+    /// Keep this side's version.
+    pub side: Option<Side>,
+    /// Or write this merged body (a JSON document of the same resource).
+    pub body: Option<serde_json::Value>,
+    /// Who resolved it, for the audit.
+    #[serde(default = "operator")]
+    pub by: String,
+}
+
+fn operator() -> String {
+    "operator".into()
+}
+
+/// Why a resolution was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("no conflict {0}")]
+    NotFound(u64),
+    #[error("conflict {0} is already resolved")]
+    AlreadyResolved(u64),
+    #[error("give exactly one of `side` or `body`")]
+    BadRequest,
+    #[error("this node has no parent to write the resolution to")]
+    NoParent,
+    #[error("writing the resolution to {side} failed: {message}")]
+    Write { side: &'static str, message: String },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl ResolveError {
+    /// The HTTP status the admin API answers with.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            ResolveError::NotFound(_) => StatusCode::NOT_FOUND,
+            ResolveError::AlreadyResolved(_) => StatusCode::CONFLICT,
+            ResolveError::BadRequest => StatusCode::BAD_REQUEST,
+            ResolveError::NoParent | ResolveError::Write { .. } => StatusCode::BAD_GATEWAY,
+            ResolveError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Resolves conflict `id` as `how` says.
+pub async fn resolve_conflict(
+    node: &NodeHandle,
+    id: u64,
+    how: Resolve,
+) -> Result<ConflictRecord, ResolveError> {
+    let mut record = node.state.conflict(id)?.ok_or(ResolveError::NotFound(id))?;
+    if record.status == ConflictStatus::Resolved {
+        return Err(ResolveError::AlreadyResolved(id));
+    }
+    let (winner, body, by) = match (how.side, how.body) {
+        (Some(side), None) => (
+            side,
+            record.version_of(side).body.clone(),
+            format!("{}:{side:?}", how.by).to_lowercase(),
+        ),
+        (None, Some(body)) => (Side::Child, body.to_string(), format!("{}:merged", how.by)),
+        _ => return Err(ResolveError::BadRequest),
+    };
+    let services = node.services.as_ref().ok_or(ResolveError::NoParent)?;
+    let (service, _) = services
+        .pull
+        .as_ref()
+        .or(services.push.as_ref())
+        .ok_or(ResolveError::NoParent)?;
+    let pipeline = service.pipeline();
+    let event = synthetic_event(&record);
+    let route = pipeline
+        .routes
+        .route_for(&event)
+        .ok_or(ResolveError::NoParent)?
+        .clone();
+    let parent = services
+        .sides
+        .parent
+        .clone()
+        .ok_or(ResolveError::NoParent)?;
+    let resource = Resource {
+        resource_type: record.resource_type.clone(),
+        id: record.resource_id.clone(),
+        version: None,
+        deleted: body.is_empty(),
+        body,
+    };
+    let write = |expected: Option<String>| Write {
+        resource: resource.clone(),
+        expected_version: expected,
+        origin: Some(node.node_id.clone()),
+    };
+    store_one(
+        route.client.as_ref(),
+        &services.sides.local,
+        write(None),
+        "this node",
+    )
+    .await?;
+    let stored = store_one(route.client.as_ref(), &parent, write(None), "the parent").await?;
+    let now = Timestamp::now();
+    record.status = ConflictStatus::Resolved;
+    record.resolution = Some(ConflictResolution {
+        winner,
+        by,
+        at: now,
+    });
+    let base = SyncBase {
+        content_hash: version_state(&resource).effective_hash().to_string(),
+        parent_version: stored.version,
+    };
+    let mut out = BatchBuilder::new(&node.node_id, record.direction, &node.state, pipeline.retry);
+    let ctx = AuditContext::default().with_plugin(route.client.info());
+    out.conflict(&event, &ctx, record.clone(), Some(base));
+    let commit: BatchCommit = out.finish();
+    node.state.commit_batch(commit).await?;
+    Ok(record)
+}
+
+async fn store_one(
+    client: &dyn sync_host_runtime::ResourceClient,
+    target: &sync_host_runtime::Endpoint,
+    write: Write,
+    side: &'static str,
+) -> Result<sync_host_runtime::Stored, ResolveError> {
+    let failed = |message: String| ResolveError::Write { side, message };
+    let mut results = client
+        .store(target, std::slice::from_ref(&write))
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    match results.pop() {
+        Some(Ok(stored)) => Ok(stored),
+        Some(Err(f)) => Err(failed(failure_text(&f))),
+        None => Err(failed("the client returned no result".into())),
+    }
+}
+
+fn failure_text(failure: &Failure) -> String {
+    let detail = failure.detail();
+    match detail.status {
+        Some(status) => format!("{} (HTTP {status}): {}", failure.kind(), detail.message),
+        None => format!("{}: {}", failure.kind(), detail.message),
+    }
+}
+
+/// An event standing for the conflicted resource, for routing and the audit.
+fn synthetic_event(record: &ConflictRecord) -> Event {
+    Event {
+        id: record
+            .event_id
+            .clone()
+            .unwrap_or_else(|| format!("conflict-{}", record.id)),
+        sequence: None,
+        category: record.category.clone(),
+        action: Action::Updated,
+        resource_type: record.resource_type.clone(),
+        resource_id: record.resource_id.clone(),
+        links: Vec::new(),
+        tags: Vec::new(),
+        origin: None,
+        version: None,
+        content_hash: None,
+        raw: String::new(),
+    }
+}

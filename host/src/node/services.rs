@@ -1,0 +1,210 @@
+//! The pull and push services of a node, built from its configuration and spawned on their
+//! schedules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{DirectionSection, NodeConfig};
+use crate::node::NodeError;
+use crate::node::clients::outbound_credentials;
+use crate::node::in_process::InProcessRouter;
+use crate::node::wiring::{self, Sides};
+use crate::plugins::PluginRegistry;
+use crate::state::SyncState;
+use crate::sync::conflict::Direction;
+use crate::sync::pipeline::Pipeline;
+use crate::sync::progress::Progress;
+use crate::sync::reader::FeedReader;
+use crate::sync::scheduler::{Schedule, Trigger, run_scheduled};
+use crate::sync::service::SyncService;
+use crate::sync::status::DirectionStatus;
+use crate::sync::transport::{FeedTransport, HttpTransport, InProcessTransport};
+
+/// Markers of this node's own feed are kept under this owner name.
+pub const LOCAL_FEED_OWNER: &str = "local";
+
+/// How long a feed request may take; above the longest long-poll a publisher holds.
+const FEED_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The services of one node (either may be absent: one-way sync is normal).
+pub struct Services {
+    pub pull: Option<(SyncService, Schedule)>,
+    pub push: Option<(SyncService, Schedule)>,
+    pub sides: Sides,
+}
+
+impl Services {
+    /// Builds both directions for a node serving its store at `base_url`.
+    pub async fn build(
+        config: &NodeConfig,
+        registry: &PluginRegistry,
+        state: &SyncState,
+        base_url: &str,
+        api: Router,
+        internal_token: &str,
+    ) -> Result<Self, NodeError> {
+        let local_service: Arc<dyn sync_host_runtime::LocalService> =
+            Arc::new(InProcessRouter::new(api));
+        let internal = Some(sync_host_runtime::Credentials::Bearer(
+            internal_token.to_string(),
+        ));
+        let parent = match &config.parent {
+            Some(p) => Some((
+                p.base_url.as_str(),
+                secret(
+                    "parent.credentials",
+                    outbound_credentials(p.credentials.as_ref()),
+                )?,
+            )),
+            None => None,
+        };
+        let sides = wiring::sides(base_url, internal, Some(Arc::clone(&local_service)), parent)?;
+        let Some(parent_config) = &config.parent else {
+            return Ok(Self {
+                pull: None,
+                push: None,
+                sides,
+            });
+        };
+        let parent_endpoint = sides.parent.clone().ok_or_else(|| NodeError::Listen {
+            address: parent_config.base_url.clone(),
+            source: std::io::Error::other("parent endpoint missing"),
+        })?;
+        let routes = wiring::routes(config, registry, &sides)?;
+        let make_pipeline = |direction, filters| Pipeline {
+            node_id: config.node.id.clone(),
+            parent_node: parent_config.node_id.clone(),
+            direction,
+            source: match direction {
+                Direction::Pull => parent_endpoint.clone(),
+                Direction::Push => sides.local.clone(),
+            },
+            target: match direction {
+                Direction::Pull => sides.local.clone(),
+                Direction::Push => parent_endpoint.clone(),
+            },
+            routes: routes.clone(),
+            filters,
+            policies: wiring::policies(config),
+            retry: wiring::retry_policy(config),
+            state: state.clone(),
+        };
+        let pull = if config.sync.pull.enabled {
+            let filters = wiring::filters(config, registry, Direction::Pull).await?;
+            let feed_credentials = if parent_config.anonymous_feed {
+                None
+            } else {
+                let configured = parent_config
+                    .feed_credentials
+                    .as_ref()
+                    .or(parent_config.credentials.as_ref());
+                secret("parent.feed_credentials", outbound_credentials(configured))?
+            };
+            let transport: Arc<dyn FeedTransport> = Arc::new(
+                HttpTransport::new(feed_credentials, FEED_TIMEOUT).map_err(|e| {
+                    NodeError::Listen {
+                        address: parent_config.base_url.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    }
+                })?,
+            );
+            let feed_base = format!(
+                "{}{}",
+                parent_config.base_url.trim_end_matches('/'),
+                parent_config.feed_path
+            );
+            let long_poll = config.sync.pull.follow.then(|| Duration::from_secs(25));
+            let feeds = parent_config
+                .feeds
+                .iter()
+                .map(|f| {
+                    Arc::new(FeedReader::new(
+                        f,
+                        &feed_base,
+                        Arc::clone(&transport),
+                        long_poll,
+                    ))
+                })
+                .collect();
+            let service = SyncService::new(
+                make_pipeline(Direction::Pull, filters),
+                parent_config.node_id.clone(),
+                feeds,
+                Progress::new("pull"),
+            );
+            Some((service, schedule(&config.sync.pull)))
+        } else {
+            None
+        };
+        let push = if config.sync.push.enabled {
+            let filters = wiring::filters(config, registry, Direction::Push).await?;
+            let transport: Arc<dyn FeedTransport> = Arc::new(InProcessTransport::new(
+                local_service,
+                internal_token.to_string(),
+            ));
+            let feed_base = format!("{}/ws/atomfeed", base_url.trim_end_matches('/'));
+            let feeds = vec![Arc::new(FeedReader::new(
+                "all", &feed_base, transport, None,
+            ))];
+            let service = SyncService::new(
+                make_pipeline(Direction::Push, filters),
+                LOCAL_FEED_OWNER.to_string(),
+                feeds,
+                Progress::new("push"),
+            );
+            Some((service, schedule(&config.sync.push)))
+        } else {
+            None
+        };
+        Ok(Self { pull, push, sides })
+    }
+
+    /// Spawns a scheduler per enabled direction; returns their triggers and statuses.
+    pub fn spawn(
+        &self,
+        tasks: &mut JoinSet<()>,
+        cancel: &CancellationToken,
+    ) -> (
+        Option<(Trigger, DirectionStatus)>,
+        Option<(Trigger, DirectionStatus)>,
+    ) {
+        let mut spawn_one = |entry: &Option<(SyncService, Schedule)>, name: &'static str| {
+            let (service, schedule) = entry.as_ref()?;
+            let trigger = Trigger::default();
+            let status = DirectionStatus::new(service.progress().clone());
+            let span = tracing::info_span!("sync", direction = name);
+            let task = run_scheduled(
+                service.clone(),
+                *schedule,
+                trigger.clone(),
+                status.clone(),
+                cancel.clone(),
+            );
+            tasks.spawn(tracing::Instrument::instrument(task, span));
+            Some((trigger, status))
+        };
+        let pull = spawn_one(&self.pull, "pull");
+        let push = spawn_one(&self.push, "push");
+        (pull, push)
+    }
+}
+
+fn schedule(section: &DirectionSection) -> Schedule {
+    Schedule {
+        interval: Duration::from_secs(section.interval_secs.max(1)),
+        jitter: Duration::from_secs(section.jitter_secs),
+        follow: section.follow,
+        max_backoff: Duration::from_secs(section.max_backoff_secs.max(1)),
+    }
+}
+
+fn secret<T>(what: &str, result: Result<T, crate::config::SecretError>) -> Result<T, NodeError> {
+    result.map_err(|source| NodeError::Secret {
+        what: what.to_string(),
+        source,
+    })
+}

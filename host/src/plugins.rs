@@ -1,0 +1,135 @@
+//! The node's plugin registry: the built-in default plugins plus every component found in the
+//! configured plugins directory, loaded once at start and looked up by name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sync_host_runtime::{
+    HttpLimits, LoadedPlugin, PluginError, PluginRuntime, RuntimeConfig, RuntimeError,
+};
+
+use crate::config::PluginsSection;
+use crate::default_plugins::default_plugins;
+
+/// Where a registered plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginOrigin {
+    /// Compiled into the `sync-host` binary.
+    BuiltIn,
+    /// Loaded from a file in the plugins directory.
+    File(PathBuf),
+}
+
+/// One plugin the node can use.
+#[derive(Clone)]
+pub struct RegisteredPlugin {
+    pub plugin: LoadedPlugin,
+    pub origin: PluginOrigin,
+}
+
+/// Why the registry could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot start the plugin runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+    #[error("built-in plugin {name} failed to load: {source}")]
+    BuiltIn { name: String, source: PluginError },
+    #[error("plugin file {path} failed to load: {source}")]
+    File { path: PathBuf, source: PluginError },
+    #[error("plugins directory {0} does not exist")]
+    MissingDir(PathBuf),
+}
+
+/// Plugins by the name they report in `describe`.
+#[derive(Clone)]
+pub struct PluginRegistry {
+    runtime: PluginRuntime,
+    plugins: BTreeMap<String, RegisteredPlugin>,
+}
+
+/// The runtime settings a node's `[plugins]` section asks for.
+pub fn runtime_config(section: &PluginsSection, data_dir: Option<&Path>) -> RuntimeConfig {
+    let cache_dir = section
+        .cache_dir
+        .clone()
+        .or_else(|| data_dir.map(|d| d.join("plugin-cache")));
+    RuntimeConfig {
+        memory_limit_bytes: usize::try_from(section.memory_limit_mib * 1024 * 1024)
+            .unwrap_or(usize::MAX),
+        call_timeout: section.call_timeout(),
+        cache_dir,
+        http: HttpLimits {
+            request_timeout: section.http_timeout(),
+            max_response_bytes: usize::try_from(section.max_response_mib * 1024 * 1024)
+                .unwrap_or(usize::MAX),
+        },
+    }
+}
+
+impl PluginRegistry {
+    /// Loads the built-in plugins, then every component in `dir` (a file plugin with the name
+    /// of a built-in one replaces it, so an implementation can ship its own `fhir`).
+    pub async fn load(runtime: PluginRuntime, dir: Option<&Path>) -> Result<Self, RegistryError> {
+        let mut plugins = BTreeMap::new();
+        for (name, bytes) in default_plugins() {
+            let plugin =
+                runtime
+                    .load_bytes(name, bytes)
+                    .await
+                    .map_err(|source| RegistryError::BuiltIn {
+                        name: (*name).to_string(),
+                        source,
+                    })?;
+            let entry = RegisteredPlugin {
+                plugin,
+                origin: PluginOrigin::BuiltIn,
+            };
+            plugins.insert(entry.plugin.info().name.clone(), entry);
+        }
+        if let Some(dir) = dir {
+            Self::load_dir(&runtime, dir, &mut plugins).await?;
+        }
+        Ok(Self { runtime, plugins })
+    }
+
+    async fn load_dir(
+        runtime: &PluginRuntime,
+        dir: &Path,
+        plugins: &mut BTreeMap<String, RegisteredPlugin>,
+    ) -> Result<(), RegistryError> {
+        if !dir.is_dir() {
+            return Err(RegistryError::MissingDir(dir.to_path_buf()));
+        }
+        for (path, loaded) in runtime.discover(dir).await {
+            let plugin = loaded.map_err(|source| RegistryError::File {
+                path: path.clone(),
+                source,
+            })?;
+            let name = plugin.info().name.clone();
+            if plugins.contains_key(&name) {
+                tracing::warn!(plugin = %name, path = %path.display(), "plugin file replaces the built-in plugin of the same name");
+            }
+            let entry = RegisteredPlugin {
+                plugin,
+                origin: PluginOrigin::File(path),
+            };
+            plugins.insert(name, entry);
+        }
+        Ok(())
+    }
+
+    /// The plugin called `name`, if loaded.
+    pub fn get(&self, name: &str) -> Option<&RegisteredPlugin> {
+        self.plugins.get(name)
+    }
+
+    /// Every plugin, ordered by name.
+    pub fn iter(&self) -> impl Iterator<Item = &RegisteredPlugin> {
+        self.plugins.values()
+    }
+
+    /// The runtime the plugins were loaded into.
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+}

@@ -1,0 +1,295 @@
+//! One route group through fetch, resource checks, conflict decisions and store. The group's
+//! client is called once per stage with the whole group, so a page costs a few requests.
+
+use std::collections::HashMap;
+
+use sync_host_runtime::{Event, Failure, PluginError, Resource, ResourceClient, Verdict, Write};
+
+use crate::state::StateError;
+use crate::sync::apply_conflict::{ConflictOutcome, settle_conflict};
+use crate::sync::conflict::{Decision, Direction, SyncBase, decide};
+use crate::sync::event::{base_key, plugin_direction};
+use crate::sync::outcome::{AuditContext, BatchBuilder};
+use crate::sync::pipeline::Pipeline;
+use crate::sync::retry::FailureKind;
+use crate::sync::routes::RouteGroup;
+use crate::sync::version::{validate_body, version_state};
+
+/// A write waiting for the target's answer, with what to record once it succeeds.
+pub struct PendingWrite {
+    pub event: Event,
+    pub write: Write,
+    /// The conflict this write settles, if any.
+    pub conflict: Option<crate::state::ConflictRecord>,
+}
+
+/// Processes one group; every event leaves exactly one audit record.
+pub async fn run_group(
+    p: &Pipeline,
+    group: RouteGroup,
+    out: &mut BatchBuilder<'_>,
+) -> Result<(), StateError> {
+    let client = group.route.client.as_ref();
+    let ctx = AuditContext {
+        source_url: Some(p.source.base_url.clone()),
+        target_url: Some(p.target.base_url.clone()),
+        plugin: None,
+    }
+    .with_plugin(client.info());
+    let Some(fetched) = fetch_or_fail(client, &p.source, group.events, &ctx, out).await? else {
+        return Ok(());
+    };
+    let fetched = check_resources(p, fetched, &ctx, out).await?;
+    let Some(current) = current_at_target(p, client, fetched, &ctx, out).await? else {
+        return Ok(());
+    };
+    let writes = decide_writes(p, current, &ctx, out)?;
+    store_writes(p, client, writes, &ctx, out).await
+}
+
+/// Fetches the group from `source`; events whose fetch failed are recorded and dropped.
+/// Returns `None` when the whole call failed (every event was recorded as failed).
+async fn fetch_or_fail(
+    client: &dyn ResourceClient,
+    source: &sync_host_runtime::Endpoint,
+    events: Vec<Event>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<Option<Vec<(Event, Resource)>>, StateError> {
+    let results = match client.fetch(source, &events).await {
+        Ok(results) => results,
+        Err(e) => return fail_all(&events, ctx, &e, out).map(|()| None),
+    };
+    let mut fetched = Vec::with_capacity(events.len());
+    for (event, result) in events.into_iter().zip(results) {
+        match result {
+            Ok(resource) => match validate_body(&resource) {
+                Ok(()) => fetched.push((event, resource)),
+                Err(e) => {
+                    let message = e.to_string();
+                    out.failed_with(&event, ctx, FailureKind::Invalid, None, &message)?;
+                }
+            },
+            // A 410 is the resource's current state: deleted. It syncs as a tombstone.
+            Err(Failure::Gone(_)) => {
+                let resource = tombstone(&event);
+                fetched.push((event, resource));
+            }
+            Err(failure) => out.failed(&event, ctx, &failure)?,
+        }
+    }
+    Ok(Some(fetched))
+}
+
+fn fail_all(
+    events: &[Event],
+    ctx: &AuditContext,
+    error: &PluginError,
+    out: &mut BatchBuilder<'_>,
+) -> Result<(), StateError> {
+    let message = error.to_string();
+    for event in events {
+        out.failed_with(event, ctx, FailureKind::Plugin, None, &message)?;
+    }
+    Ok(())
+}
+
+/// A deleted resource with no body.
+pub fn tombstone(event: &Event) -> Resource {
+    Resource {
+        resource_type: event.resource_type.clone(),
+        id: event.resource_id.clone(),
+        version: None,
+        body: String::new(),
+        deleted: true,
+    }
+}
+
+/// Runs each filter's resource-level check; a rejected resource is recorded as filtered.
+async fn check_resources(
+    p: &Pipeline,
+    mut fetched: Vec<(Event, Resource)>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<Vec<(Event, Resource)>, StateError> {
+    for filter in &p.filters {
+        if fetched.is_empty() {
+            break;
+        }
+        let resources: Vec<Resource> = fetched.iter().map(|(_, r)| r.clone()).collect();
+        let verdicts = match filter
+            .check(plugin_direction(p.direction), &resources)
+            .await
+        {
+            Ok(verdicts) => verdicts,
+            Err(e) => {
+                let events: Vec<Event> = fetched.into_iter().map(|(e, _)| e).collect();
+                fail_all(&events, ctx, &e, out)?;
+                return Ok(Vec::new());
+            }
+        };
+        let name = filter.info().name.clone();
+        let mut kept = Vec::with_capacity(fetched.len());
+        for ((event, resource), verdict) in fetched.into_iter().zip(verdicts) {
+            match verdict {
+                Verdict::Accept => kept.push((event, resource)),
+                Verdict::Reject(reason) => out.filtered(&event, &name, &reason),
+            }
+        }
+        fetched = kept;
+    }
+    Ok(fetched)
+}
+
+/// A fetched resource with the target's current copy (`None` when the target has none).
+pub struct Candidate {
+    pub event: Event,
+    pub incoming: Resource,
+    pub current: Option<Resource>,
+}
+
+/// Reads the target's current copies in one batched call, for the conflict check.
+async fn current_at_target(
+    p: &Pipeline,
+    client: &dyn ResourceClient,
+    fetched: Vec<(Event, Resource)>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<Option<Vec<Candidate>>, StateError> {
+    if fetched.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let events: Vec<Event> = fetched.iter().map(|(e, _)| e.clone()).collect();
+    let results = match client.fetch(&p.target, &events).await {
+        Ok(results) => results,
+        Err(e) => return fail_all(&events, ctx, &e, out).map(|()| None),
+    };
+    let mut candidates = Vec::with_capacity(fetched.len());
+    for ((event, incoming), result) in fetched.into_iter().zip(results) {
+        let current = match result {
+            Ok(resource) => Some(resource),
+            Err(Failure::NotFound(_)) => None,
+            Err(Failure::Gone(_)) => Some(tombstone(&event)),
+            Err(failure) => {
+                out.failed(&event, ctx, &failure)?;
+                continue;
+            }
+        };
+        candidates.push(Candidate {
+            event,
+            incoming,
+            current,
+        });
+    }
+    Ok(Some(candidates))
+}
+
+/// Decides each candidate against its sync base; returns the writes to make.
+fn decide_writes(
+    p: &Pipeline,
+    candidates: Vec<Candidate>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<Vec<PendingWrite>, StateError> {
+    let mut writes = Vec::new();
+    for c in candidates {
+        let base = p.state.base(&base_key(&c.event))?;
+        let incoming = version_state(&c.incoming);
+        let current = c.current.as_ref().map(version_state);
+        match decide(base.as_ref(), current.as_ref(), &incoming) {
+            Decision::Apply => writes.push(plain_write(p, c)),
+            Decision::Unchanged => {
+                let base = agreed_base(p.direction, &incoming, c.current.as_ref(), &c.incoming);
+                out.synced(&c.event, ctx, base, false);
+            }
+            Decision::KeepLocal => out.kept_local(&c.event, ctx),
+            Decision::Conflict => match settle_conflict(p, c, out)? {
+                ConflictOutcome::Write(pending) => writes.push(pending),
+                ConflictOutcome::Recorded => {}
+            },
+        }
+    }
+    Ok(writes)
+}
+
+/// The write of an incoming state, guarded by the version the target had when we looked.
+pub fn plain_write(p: &Pipeline, c: Candidate) -> PendingWrite {
+    let origin = c
+        .event
+        .origin
+        .clone()
+        .or_else(|| Some(default_origin(p).to_string()));
+    PendingWrite {
+        write: Write {
+            resource: c.incoming,
+            expected_version: c.current.and_then(|r| r.version),
+            origin,
+        },
+        event: c.event,
+        conflict: None,
+    }
+}
+
+/// Who a change with no recorded origin came from: the parent on pull, this node on push.
+fn default_origin(p: &Pipeline) -> &str {
+    match p.direction {
+        Direction::Pull => &p.parent_node,
+        Direction::Push => &p.node_id,
+    }
+}
+
+/// The base when both sides already hold the same content.
+fn agreed_base(
+    direction: Direction,
+    incoming: &crate::sync::conflict::VersionState,
+    current: Option<&Resource>,
+    incoming_resource: &Resource,
+) -> SyncBase {
+    let parent_version = match direction {
+        Direction::Pull => incoming_resource.version.clone(),
+        Direction::Push => current.and_then(|r| r.version.clone()),
+    };
+    SyncBase {
+        content_hash: incoming.effective_hash().to_string(),
+        parent_version,
+    }
+}
+
+/// Stores the writes in one call and records each result.
+async fn store_writes(
+    p: &Pipeline,
+    client: &dyn ResourceClient,
+    pending: Vec<PendingWrite>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<(), StateError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let writes: Vec<Write> = pending.iter().map(|w| w.write.clone()).collect();
+    let results = match client.store(&p.target, &writes).await {
+        Ok(results) => results,
+        Err(e) => {
+            let events: Vec<Event> = pending.into_iter().map(|w| w.event).collect();
+            return fail_all(&events, ctx, &e, out);
+        }
+    };
+    let mut rejected = HashMap::new();
+    for (w, result) in pending.into_iter().zip(results) {
+        match result {
+            Ok(stored) => crate::sync::apply_conflict::record_stored(p, w, &stored, ctx, out),
+            Err(Failure::Conflict(detail)) if w.conflict.is_none() => {
+                rejected.insert(w.event.id.clone(), (w, detail));
+            }
+            Err(failure) => out.failed(&w.event, ctx, &failure)?,
+        }
+    }
+    crate::sync::apply_conflict::handle_rejected(
+        p,
+        client,
+        rejected.into_values().collect(),
+        ctx,
+        out,
+    )
+    .await
+}

@@ -1,0 +1,235 @@
+//! The conflict path of a route group: settling a detected conflict by policy (keeping both
+//! versions in a conflict record), recording successful writes, and re-deciding writes the
+//! target refused with 412 because it changed since we looked.
+
+use sync_host_runtime::{
+    Failure, FailureDetail, Resource, ResourceClient, Stored, Write, WriteOutcome,
+};
+
+use crate::audit::Timestamp;
+use crate::state::{
+    ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion, StateError,
+};
+use crate::sync::apply::{Candidate, PendingWrite, plain_write, tombstone};
+use crate::sync::conflict::{
+    Decision, Direction, Resolution, SyncBase, decide_rejected_push, resolve,
+};
+use crate::sync::outcome::{AuditContext, BatchBuilder};
+use crate::sync::pipeline::Pipeline;
+use crate::sync::version::version_state;
+
+/// What settling a conflict asks of the caller.
+pub enum ConflictOutcome {
+    /// The incoming state won: write it, then record the conflict with the write's result.
+    Write(PendingWrite),
+    /// Nothing to write: the conflict is recorded (parked, or the target's side won).
+    Recorded,
+}
+
+/// Settles the conflict of candidate `c` by the policy of its category.
+pub fn settle_conflict(
+    p: &Pipeline,
+    c: Candidate,
+    out: &mut BatchBuilder<'_>,
+) -> Result<ConflictOutcome, StateError> {
+    let Some(current_resource) = c.current.clone() else {
+        // Nothing at the target to conflict with: the incoming state simply applies.
+        return Ok(ConflictOutcome::Write(plain_write(p, c)));
+    };
+    let policy = p.policies.policy_for(&c.event.category);
+    let current = version_state(&current_resource);
+    let incoming = version_state(&c.incoming);
+    let resolution = resolve(p.direction, policy, &current, &incoming);
+    let (parent, child) = match p.direction {
+        Direction::Pull => (&c.incoming, &current_resource),
+        Direction::Push => (&current_resource, &c.incoming),
+    };
+    let now = Timestamp::now();
+    let mut record = ConflictRecord {
+        id: p.state.new_id()?,
+        direction: p.direction,
+        category: c.event.category.clone(),
+        resource_type: c.event.resource_type.clone(),
+        resource_id: c.event.resource_id.clone(),
+        event_id: Some(c.event.id.clone()),
+        detected_at: now,
+        policy,
+        parent: conflict_version(parent),
+        child: conflict_version(child),
+        status: ConflictStatus::Open,
+        resolution: None,
+    };
+    let ctx = AuditContext {
+        source_url: Some(p.source.base_url.clone()),
+        target_url: Some(p.target.base_url.clone()),
+        plugin: None,
+    };
+    match resolution {
+        Resolution::Parked { .. } => {
+            out.conflict(&c.event, &ctx, record, None);
+            Ok(ConflictOutcome::Recorded)
+        }
+        Resolution::Decided {
+            winner,
+            write_incoming,
+            new_base,
+            ..
+        } => {
+            record.status = ConflictStatus::Resolved;
+            record.resolution = Some(ConflictResolution {
+                winner,
+                by: format!("policy:{}", policy_name(policy)),
+                at: now,
+            });
+            if write_incoming {
+                let mut pending = plain_write(p, c);
+                pending.conflict = Some(record);
+                Ok(ConflictOutcome::Write(pending))
+            } else {
+                out.conflict(&c.event, &ctx, record, Some(new_base));
+                Ok(ConflictOutcome::Recorded)
+            }
+        }
+    }
+}
+
+fn policy_name(policy: crate::sync::conflict::Policy) -> &'static str {
+    use crate::sync::conflict::Policy;
+    match policy {
+        Policy::ParentWins => "parent-wins",
+        Policy::ChildWins => "child-wins",
+        Policy::NewestWins => "newest-wins",
+        Policy::Manual => "manual",
+    }
+}
+
+fn conflict_version(resource: &Resource) -> ConflictVersion {
+    ConflictVersion::from_state(&version_state(resource), resource.body.clone())
+}
+
+/// Records a write the target accepted, with the base both sides now share.
+pub fn record_stored(
+    p: &Pipeline,
+    w: PendingWrite,
+    stored: &Stored,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) {
+    let written = version_state(&w.write.resource);
+    let parent_version = match p.direction {
+        Direction::Pull => w.write.resource.version.clone(),
+        Direction::Push => stored.version.clone(),
+    };
+    let base = SyncBase {
+        content_hash: written.effective_hash().to_string(),
+        parent_version,
+    };
+    match w.conflict {
+        Some(record) => out.conflict(&w.event, ctx, record, Some(base)),
+        None => out.synced(
+            &w.event,
+            ctx,
+            base,
+            stored.outcome != WriteOutcome::Unchanged,
+        ),
+    }
+}
+
+/// Writes the target refused because it changed since we read it (412): read it again,
+/// and either agree (same content), or treat it as a conflict under the category's policy.
+pub async fn handle_rejected(
+    p: &Pipeline,
+    client: &dyn ResourceClient,
+    rejected: Vec<(PendingWrite, FailureDetail)>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<(), StateError> {
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<_> = rejected.iter().map(|(w, _)| w.event.clone()).collect();
+    let currents = match client.fetch(&p.target, &events).await {
+        Ok(results) => results,
+        Err(e) => {
+            for (w, detail) in &rejected {
+                let message = format!("{} (re-reading the target failed: {e})", detail.message);
+                let failure = Failure::Transient(FailureDetail {
+                    status: detail.status,
+                    message,
+                });
+                out.failed(&w.event, ctx, &failure)?;
+            }
+            return Ok(());
+        }
+    };
+    let mut retry_writes = Vec::new();
+    for ((w, _), current) in rejected.into_iter().zip(currents) {
+        let current = match current {
+            Ok(resource) => Some(resource),
+            Err(Failure::NotFound(_)) => None,
+            Err(Failure::Gone(_)) => Some(tombstone(&w.event)),
+            Err(failure) => {
+                out.failed(&w.event, ctx, &failure)?;
+                continue;
+            }
+        };
+        let incoming = version_state(&w.write.resource);
+        let current_state = current.as_ref().map(version_state);
+        if decide_rejected_push(current_state.as_ref(), &incoming) == Decision::Unchanged {
+            let stored = Stored {
+                resource_type: w.event.resource_type.clone(),
+                id: w.event.resource_id.clone(),
+                version: current.and_then(|r| r.version),
+                outcome: WriteOutcome::Unchanged,
+            };
+            record_stored(p, w, &stored, ctx, out);
+            continue;
+        }
+        let candidate = Candidate {
+            event: w.event,
+            incoming: w.write.resource,
+            current,
+        };
+        if let ConflictOutcome::Write(pending) = settle_conflict(p, candidate, out)? {
+            retry_writes.push(pending);
+        }
+    }
+    store_once(p, client, retry_writes, ctx, out).await
+}
+
+/// Stores conflict winners after a refusal; a second refusal is a failure, not a loop.
+async fn store_once(
+    p: &Pipeline,
+    client: &dyn ResourceClient,
+    pending: Vec<PendingWrite>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<(), StateError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let writes: Vec<Write> = pending.iter().map(|w| w.write.clone()).collect();
+    let results = match client.store(&p.target, &writes).await {
+        Ok(results) => results,
+        Err(e) => {
+            for w in &pending {
+                let message = e.to_string();
+                out.failed_with(
+                    &w.event,
+                    ctx,
+                    crate::sync::retry::FailureKind::Plugin,
+                    None,
+                    &message,
+                )?;
+            }
+            return Ok(());
+        }
+    };
+    for (w, result) in pending.into_iter().zip(results) {
+        match result {
+            Ok(stored) => record_stored(p, w, &stored, ctx, out),
+            Err(failure) => out.failed(&w.event, ctx, &failure)?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Turning feed entries into plugin events, and the per-event context every later stage needs:
+//! the resource key, the audit template, the conversions between the contract's types and the
+//! engine's own.
+
+use sync_host_feed::{Action as FeedAction, FeedEntryView, ParsedEntry};
+use sync_host_runtime::{Action, Event, Failure, Link};
+
+use crate::audit::{AuditRecord, Outcome, Timestamp};
+use crate::state::{BaseKey, FailureKey};
+use crate::sync::conflict::Direction;
+use crate::sync::retry::FailureKind;
+
+/// A feed entry that cannot become an event, with the raw text kept for the audit.
+#[derive(Debug, Clone)]
+pub struct MalformedEntry {
+    /// The entry id when one could be read.
+    pub id: Option<String>,
+    /// What is wrong with it.
+    pub reason: String,
+    /// The entry as it appeared in the feed.
+    pub raw: String,
+}
+
+/// Splits parsed entries into events and malformed entries, in feed order.
+pub fn decode_entries(entries: Vec<ParsedEntry>) -> (Vec<Event>, Vec<MalformedEntry>) {
+    let mut events = Vec::with_capacity(entries.len());
+    let mut malformed = Vec::new();
+    for entry in entries {
+        match entry.result {
+            Ok(view) => events.push(event_from_view(view, entry.raw)),
+            Err(e) => malformed.push(MalformedEntry {
+                id: entry.id,
+                reason: e.to_string(),
+                raw: entry.raw,
+            }),
+        }
+    }
+    (events, malformed)
+}
+
+/// The plugin-contract event for one readable feed entry.
+pub fn event_from_view(view: FeedEntryView, raw: String) -> Event {
+    let entry = view.entry;
+    Event {
+        id: entry.id,
+        sequence: entry.ext.sequence,
+        category: entry.category.to_ascii_lowercase(),
+        action: action_from_feed(view.action),
+        resource_type: view.resource_type,
+        resource_id: view.resource_id,
+        links: entry
+            .links
+            .into_iter()
+            .map(|l| Link {
+                client: l.client,
+                href: l.href,
+            })
+            .collect(),
+        tags: entry.tags,
+        origin: entry.ext.origin,
+        version: entry.ext.version,
+        content_hash: entry.ext.content_hash,
+        raw,
+    }
+}
+
+fn action_from_feed(action: FeedAction) -> Action {
+    match action {
+        FeedAction::Created => Action::Created,
+        FeedAction::Updated => Action::Updated,
+        FeedAction::Deleted => Action::Deleted,
+        FeedAction::Voided => Action::Voided,
+        FeedAction::Unvoided => Action::Unvoided,
+        FeedAction::Retired => Action::Retired,
+        FeedAction::Unretired => Action::Unretired,
+        FeedAction::Purged => Action::Purged,
+    }
+}
+
+/// The lower-case action name used in audit records.
+pub fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Created => "created",
+        Action::Updated => "updated",
+        Action::Deleted => "deleted",
+        Action::Voided => "voided",
+        Action::Unvoided => "unvoided",
+        Action::Retired => "retired",
+        Action::Unretired => "unretired",
+        Action::Purged => "purged",
+    }
+}
+
+/// The key of the resource an event points to, for sync bases.
+pub fn base_key(event: &Event) -> BaseKey {
+    BaseKey {
+        resource_type: event.resource_type.clone(),
+        resource_id: event.resource_id.clone(),
+    }
+}
+
+/// The key of the resource's pending failure in `direction`.
+pub fn failure_key(direction: Direction, event: &Event) -> FailureKey {
+    FailureKey {
+        direction,
+        resource_type: event.resource_type.clone(),
+        resource_id: event.resource_id.clone(),
+    }
+}
+
+/// An audit record for `event` with everything but the outcome filled in.
+pub fn audit_template(node: &str, direction: Direction, event: &Event) -> AuditRecord {
+    AuditRecord {
+        time: Timestamp::now(),
+        node: node.to_string(),
+        direction,
+        action: action_name(event.action).to_string(),
+        category: event.category.clone(),
+        resource_type: event.resource_type.clone(),
+        resource_id: event.resource_id.clone(),
+        event_id: Some(event.id.clone()),
+        source_url: None,
+        target_url: None,
+        plugin: None,
+        outcome: Outcome::Applied,
+        duration_ms: 0,
+    }
+}
+
+/// The engine's class of a plugin-reported failure.
+pub fn failure_kind(failure: &Failure) -> FailureKind {
+    match failure {
+        Failure::NotFound(_) => FailureKind::NotFound,
+        Failure::Gone(_) => FailureKind::Gone,
+        Failure::Conflict(_) => FailureKind::Conflict,
+        Failure::Unauthorized(_) => FailureKind::Unauthorized,
+        Failure::Invalid(_) => FailureKind::Invalid,
+        Failure::Transient(_) => FailureKind::Transient,
+    }
+}
+
+/// The runtime's direction for plugin calls.
+pub fn plugin_direction(direction: Direction) -> sync_host_runtime::Direction {
+    match direction {
+        Direction::Pull => sync_host_runtime::Direction::Pull,
+        Direction::Push => sync_host_runtime::Direction::Push,
+    }
+}
+
+/// Keeps only the last event per resource, in the order of those last events: the engine
+/// fetches full state, so earlier events of the same resource in a page add nothing.
+pub fn dedupe_by_resource(events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
+    let mut last_index = std::collections::HashMap::new();
+    for (i, event) in events.iter().enumerate() {
+        last_index.insert((event.resource_type.clone(), event.resource_id.clone()), i);
+    }
+    let mut kept = Vec::with_capacity(last_index.len());
+    let mut superseded = Vec::new();
+    for (i, event) in events.into_iter().enumerate() {
+        let key = (event.resource_type.clone(), event.resource_id.clone());
+        if last_index.get(&key) == Some(&i) {
+            kept.push(event);
+        } else {
+            superseded.push(event);
+        }
+    }
+    (kept, superseded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, resource: &str) -> Event {
+        Event {
+            id: id.into(),
+            sequence: None,
+            category: "patient".into(),
+            action: Action::Updated,
+            resource_type: "Patient".into(),
+            resource_id: resource.into(),
+            links: vec![],
+            tags: vec![],
+            origin: None,
+            version: None,
+            content_hash: None,
+            raw: String::new(),
+        }
+    }
+
+    #[test]
+    fn duplicates_in_a_page_are_handled_once_at_their_last_position() {
+        let events = vec![event("1", "a"), event("2", "b"), event("3", "a")];
+        let (kept, superseded) = dedupe_by_resource(events);
+        let ids: Vec<_> = kept.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["2", "3"]);
+        assert_eq!(superseded.len(), 1);
+        assert_eq!(superseded[0].id, "1");
+    }
+}

@@ -1,0 +1,261 @@
+//! Collects what a batch did, event by event, into the one [`BatchCommit`] that makes it
+//! durable: audit records, new sync bases, retry-queue changes, conflicts and settlements.
+
+use rand::Rng;
+use sync_host_runtime::{Event, Failure, PluginInfo};
+
+use crate::audit::{Outcome, PluginRef, SkipReason, Timestamp};
+use crate::state::{
+    BatchCommit, ConflictRecord, LastFailure, RetryEntry, RetryUpdate, StateError, SyncState,
+};
+use crate::sync::conflict::{Direction, SyncBase};
+use crate::sync::event::{MalformedEntry, audit_template, base_key, failure_key, failure_kind};
+use crate::sync::retry::{FailureKind, RetryDecision, RetryPolicy};
+
+/// The accumulating result of one batch.
+pub struct BatchBuilder<'a> {
+    node: &'a str,
+    direction: Direction,
+    state: &'a SyncState,
+    retry: RetryPolicy,
+    started: std::time::Instant,
+    commit: BatchCommit,
+}
+
+/// Where the resource came from and went to, for the audit.
+#[derive(Debug, Clone, Default)]
+pub struct AuditContext {
+    pub source_url: Option<String>,
+    pub target_url: Option<String>,
+    pub plugin: Option<PluginRef>,
+}
+
+impl AuditContext {
+    /// Names `plugin` in the audit.
+    pub fn with_plugin(mut self, info: &PluginInfo) -> Self {
+        self.plugin = Some(PluginRef {
+            name: info.name.clone(),
+            version: info.version.clone(),
+        });
+        self
+    }
+}
+
+impl<'a> BatchBuilder<'a> {
+    /// Starts a batch for `direction` on node `node`.
+    pub fn new(
+        node: &'a str,
+        direction: Direction,
+        state: &'a SyncState,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            node,
+            direction,
+            state,
+            retry,
+            started: std::time::Instant::now(),
+            commit: BatchCommit::default(),
+        }
+    }
+
+    fn record(&mut self, event: &Event, ctx: &AuditContext, outcome: Outcome) {
+        let mut record = audit_template(self.node, self.direction, event);
+        record.source_url = ctx.source_url.clone();
+        record.target_url = ctx.target_url.clone();
+        record.plugin = ctx.plugin.clone();
+        record.outcome = outcome;
+        record.duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.commit.audit.push(record);
+    }
+
+    /// The event was skipped on purpose (echo, or the target already has it).
+    pub fn skipped(&mut self, event: &Event, reason: SkipReason) {
+        self.record(event, &AuditContext::default(), Outcome::Skipped { reason });
+    }
+
+    /// A filter rejected the event.
+    pub fn filtered(&mut self, event: &Event, by: &str, reason: &str) {
+        let outcome = Outcome::Filtered {
+            by: by.to_string(),
+            reason: reason.to_string(),
+        };
+        self.record(event, &AuditContext::default(), outcome);
+    }
+
+    /// The resource was written (or found identical); both sides now agree on `base`.
+    pub fn synced(&mut self, event: &Event, ctx: &AuditContext, base: SyncBase, changed: bool) {
+        let outcome = if changed {
+            Outcome::Applied
+        } else {
+            Outcome::Unchanged
+        };
+        self.record(event, ctx, outcome);
+        self.commit.bases.push((base_key(event), base));
+        self.commit.settled.push(failure_key(self.direction, event));
+    }
+
+    /// The target was left alone because its side is the newer one.
+    pub fn kept_local(&mut self, event: &Event, ctx: &AuditContext) {
+        self.record(event, ctx, Outcome::Unchanged);
+    }
+
+    /// A conflict was found; `base` is set when a policy settled it.
+    pub fn conflict(
+        &mut self,
+        event: &Event,
+        ctx: &AuditContext,
+        record: ConflictRecord,
+        base: Option<SyncBase>,
+    ) {
+        let outcome = Outcome::Conflict {
+            conflict_id: record.id,
+            policy: record.policy,
+            winner: record.resolution.as_ref().map(|r| r.winner),
+        };
+        self.record(event, ctx, outcome);
+        if let Some(base) = base {
+            self.commit.bases.push((base_key(event), base));
+            self.commit.settled.push(failure_key(self.direction, event));
+        }
+        self.commit.conflicts.push(record);
+    }
+
+    /// The event failed; it goes to the retry queue or the dead letters.
+    pub fn failed(
+        &mut self,
+        event: &Event,
+        ctx: &AuditContext,
+        failure: &Failure,
+    ) -> Result<(), StateError> {
+        let detail = failure.detail();
+        self.failed_with(
+            event,
+            ctx,
+            failure_kind(failure),
+            detail.status,
+            &detail.message,
+        )
+    }
+
+    /// Like [`Self::failed`] for failures that did not come from a plugin's result.
+    pub fn failed_with(
+        &mut self,
+        event: &Event,
+        ctx: &AuditContext,
+        kind: FailureKind,
+        status: Option<u16>,
+        message: &str,
+    ) -> Result<(), StateError> {
+        let key = failure_key(self.direction, event);
+        let previous = self.state.retry_entry(&key)?;
+        let attempt = previous.as_ref().map_or(1, |p| p.attempt + 1);
+        let now = Timestamp::now();
+        let decision = self
+            .retry
+            .decide(kind, self.direction, attempt, now, &mut rand::rng());
+        let mut entry = RetryEntry {
+            id: match &previous {
+                Some(p) => p.id,
+                None => self.state.new_id()?,
+            },
+            key,
+            event_id: event.id.clone(),
+            event: serde_json::to_value(event).unwrap_or(serde_json::Value::Null),
+            attempt,
+            next_at: now,
+            first_failed_at: previous.as_ref().map_or(now, |p| p.first_failed_at),
+            last_failure: LastFailure {
+                kind,
+                status,
+                message: message.to_string(),
+                at: now,
+            },
+            dead_reason: None,
+        };
+        let update = match decision {
+            RetryDecision::RetryAt { next_at, .. } => {
+                entry.next_at = next_at;
+                RetryUpdate::Schedule(entry)
+            }
+            RetryDecision::DeadLetter { reason } => {
+                entry.dead_reason = Some(reason);
+                RetryUpdate::DeadLetter(entry)
+            }
+            RetryDecision::Conflict => {
+                entry.dead_reason = Some("conflict reported by the target".into());
+                RetryUpdate::DeadLetter(entry)
+            }
+        };
+        self.commit.retries.push(update);
+        let outcome = Outcome::Failed {
+            failure: kind,
+            status,
+            message: message.to_string(),
+            attempt,
+        };
+        self.record(event, ctx, outcome);
+        Ok(())
+    }
+
+    /// A feed entry that could not be read at all: audited with its raw text and parked.
+    pub fn malformed(&mut self, entry: &MalformedEntry) -> Result<(), StateError> {
+        let id = entry
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("unreadable-{}", short_hash(&entry.raw)));
+        let event = Event {
+            id: id.clone(),
+            sequence: None,
+            category: "unreadable".into(),
+            action: sync_host_runtime::Action::Updated,
+            resource_type: "feed-entry".into(),
+            resource_id: id,
+            links: Vec::new(),
+            tags: Vec::new(),
+            origin: None,
+            version: None,
+            content_hash: None,
+            raw: entry.raw.clone(),
+        };
+        let message = format!(
+            "malformed feed entry: {}; raw entry: {}",
+            entry.reason, entry.raw
+        );
+        self.failed_with(
+            &event,
+            &AuditContext::default(),
+            FailureKind::Invalid,
+            None,
+            &message,
+        )
+    }
+
+    /// Number of audit records so far.
+    pub fn len(&self) -> usize {
+        self.commit.audit.len()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.commit.audit.is_empty()
+    }
+
+    /// The finished batch, ready for [`SyncState::commit_batch`].
+    pub fn finish(self) -> BatchCommit {
+        self.commit
+    }
+}
+
+fn short_hash(text: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// Draws jitter for schedules outside a batch (scheduler intervals).
+pub fn jitter(max: std::time::Duration) -> std::time::Duration {
+    let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    std::time::Duration::from_millis(rand::rng().random_range(0..=millis))
+}

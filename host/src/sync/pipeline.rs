@@ -1,0 +1,162 @@
+//! The sync pipeline for one batch of feed entries, as one straight line per direction:
+//! decode, skip echoes and known content, drop superseded events, filter, group by route,
+//! then per route fetch, check, decide conflicts and store; the caller commits the result
+//! together with the marker.
+
+use std::sync::Arc;
+
+use sync_host_feed::ParsedEntry;
+use sync_host_runtime::{Endpoint, Event, EventFilter, Verdict};
+
+use crate::audit::SkipReason;
+use crate::state::{BatchCommit, StateError, SyncState};
+use crate::sync::apply::run_group;
+use crate::sync::conflict::{Direction, PolicySet};
+use crate::sync::event::{base_key, decode_entries, dedupe_by_resource, plugin_direction};
+use crate::sync::outcome::BatchBuilder;
+use crate::sync::retry::{FailureKind, RetryPolicy};
+use crate::sync::routes::{Routes, group_by_route};
+
+/// Everything one direction of sync needs, built once at start and shared by every batch.
+#[derive(Clone)]
+pub struct Pipeline {
+    /// This node's id.
+    pub node_id: String,
+    /// The parent's node id.
+    pub parent_node: String,
+    /// Pull or push.
+    pub direction: Direction,
+    /// Where resources are read: the parent on pull, this node on push.
+    pub source: Endpoint,
+    /// Where they are written: this node on pull, the parent on push.
+    pub target: Endpoint,
+    /// Which resource client handles which event.
+    pub routes: Routes,
+    /// Event filters for this direction, in configured order.
+    pub filters: Vec<Arc<dyn EventFilter>>,
+    /// Conflict policies.
+    pub policies: PolicySet,
+    /// Backoff for failed events.
+    pub retry: RetryPolicy,
+    /// The durable sync state.
+    pub state: SyncState,
+}
+
+impl Pipeline {
+    /// Processes `entries` (one feed page, oldest first) and returns what must be committed.
+    pub async fn process_entries(
+        &self,
+        entries: Vec<ParsedEntry>,
+    ) -> Result<BatchCommit, StateError> {
+        let (events, malformed) = decode_entries(entries);
+        let mut out = BatchBuilder::new(&self.node_id, self.direction, &self.state, self.retry);
+        for entry in &malformed {
+            out.malformed(entry)?;
+        }
+        self.process_events(events, &mut out).await?;
+        Ok(out.finish())
+    }
+
+    /// Runs already-decoded events (from a feed page or the retry queue) through the line.
+    pub async fn process_events(
+        &self,
+        events: Vec<Event>,
+        out: &mut BatchBuilder<'_>,
+    ) -> Result<(), StateError> {
+        let events = self.skip_known(events, out)?;
+        let (events, superseded) = dedupe_by_resource(events);
+        for event in &superseded {
+            out.skipped(event, SkipReason::AlreadyPresent);
+        }
+        let events = self.run_filters(events, out).await?;
+        let (groups, unrouted) = group_by_route(&self.routes, events);
+        for event in &unrouted {
+            let message = format!(
+                "no resource client is routed for type `{}` / category `{}`",
+                event.resource_type, event.category
+            );
+            out.failed_with(
+                event,
+                &Default::default(),
+                FailureKind::Invalid,
+                None,
+                &message,
+            )?;
+        }
+        for group in groups {
+            run_group(self, group, out).await?;
+        }
+        Ok(())
+    }
+
+    /// Echoes (changes that came from the node they would go to) and events whose content
+    /// hash equals what both sides agreed on at the last sync need no fetch at all.
+    fn skip_known(
+        &self,
+        events: Vec<Event>,
+        out: &mut BatchBuilder<'_>,
+    ) -> Result<Vec<Event>, StateError> {
+        let echo_origin = match self.direction {
+            Direction::Pull => &self.node_id,
+            Direction::Push => &self.parent_node,
+        };
+        let mut kept = Vec::with_capacity(events.len());
+        for event in events {
+            if event.origin.as_deref() == Some(echo_origin.as_str()) {
+                out.skipped(&event, SkipReason::Echo);
+                continue;
+            }
+            if let Some(hash) = &event.content_hash {
+                let base = self.state.base(&base_key(&event))?;
+                if base.is_some_and(|b| &b.content_hash == hash) {
+                    out.skipped(&event, SkipReason::AlreadyPresent);
+                    continue;
+                }
+            }
+            kept.push(event);
+        }
+        Ok(kept)
+    }
+
+    /// Runs every filter in order; an event rejected by one is not shown to the next.
+    async fn run_filters(
+        &self,
+        mut events: Vec<Event>,
+        out: &mut BatchBuilder<'_>,
+    ) -> Result<Vec<Event>, StateError> {
+        for filter in &self.filters {
+            if events.is_empty() {
+                break;
+            }
+            let name = filter.info().name.clone();
+            let verdicts = match filter
+                .accept(plugin_direction(self.direction), &events)
+                .await
+            {
+                Ok(verdicts) => verdicts,
+                Err(e) => {
+                    for event in &events {
+                        let message = format!("event filter failed: {e}");
+                        out.failed_with(
+                            event,
+                            &Default::default(),
+                            FailureKind::Plugin,
+                            None,
+                            &message,
+                        )?;
+                    }
+                    return Ok(Vec::new());
+                }
+            };
+            let mut kept = Vec::with_capacity(events.len());
+            for (event, verdict) in events.into_iter().zip(verdicts) {
+                match verdict {
+                    Verdict::Accept => kept.push(event),
+                    Verdict::Reject(reason) => out.filtered(&event, &name, &reason),
+                }
+            }
+            events = kept;
+        }
+        Ok(events)
+    }
+}

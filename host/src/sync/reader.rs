@@ -1,0 +1,244 @@
+//! Reads an Atom feed from a marker, one page per step, with as few requests as the publisher
+//! allows: a first sync starts at the oldest page directly, catch-up follows `next-archive`,
+//! and waiting for news uses a conditional long-poll on `recent` when the publisher offers it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sync_host_feed::{FeedError, ParsedEntry, ParsedPage, parse_page};
+
+use crate::state::Marker;
+use crate::sync::navigation::{PagePath, entries_after, first_page};
+use crate::sync::transport::{FeedTransport, PageResponse, TransportError};
+
+/// Why a feed page could not be used. The marker never moves past such a page.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("feed `{feed}`: {source}")]
+    Transport {
+        feed: String,
+        source: TransportError,
+    },
+    #[error("feed `{feed}`: page {url} is malformed: {source}")]
+    Malformed {
+        feed: String,
+        url: String,
+        source: FeedError,
+    },
+}
+
+/// One page's worth of new entries, and where to go next.
+#[derive(Debug, Clone)]
+pub struct PageStep {
+    /// The page the entries came from, relative to the feed base (`patient/3`).
+    pub page_url: String,
+    /// Entries after the marker, oldest first.
+    pub entries: Vec<ParsedEntry>,
+    /// The id and sequence of the page's last entry, which becomes the marker.
+    pub last_entry: Option<(String, Option<u64>)>,
+    /// The next page to read during a catch-up, `None` at the newest page.
+    pub next: Option<String>,
+    /// Entries still to read after this page, when the page numbering tells.
+    pub remaining_hint: Option<u64>,
+}
+
+/// A reader of one feed (one category, or the combined feed) of one publisher.
+pub struct FeedReader {
+    name: String,
+    paths: PagePath,
+    transport: Arc<dyn FeedTransport>,
+    long_poll: Option<Duration>,
+    recent: Mutex<RecentState>,
+}
+
+#[derive(Default)]
+struct RecentState {
+    etag: Option<String>,
+    newest_page: Option<u64>,
+}
+
+impl FeedReader {
+    /// A reader of feed `name` under `feed_base` (e.g. `http://parent:8080/ws/atomfeed`).
+    pub fn new(
+        name: &str,
+        feed_base: &str,
+        transport: Arc<dyn FeedTransport>,
+        long_poll: Option<Duration>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            paths: PagePath::new(feed_base, name),
+            transport,
+            long_poll,
+            recent: Mutex::default(),
+        }
+    }
+
+    /// The feed's name, as markers know it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads the next page: `hint` (the previous step's `next`) when given, else the marker's
+    /// page, else the oldest page.
+    pub async fn read_step(
+        &self,
+        marker: Option<&Marker>,
+        hint: Option<String>,
+    ) -> Result<PageStep, ReadError> {
+        let (relative, page, after) = match (hint, marker) {
+            (Some(next), _) => {
+                let page = self.fetch(&next).await?;
+                (next, page, None)
+            }
+            (
+                None,
+                Some(Marker {
+                    page: Some(at),
+                    entry_id,
+                    ..
+                }),
+            ) => {
+                let page = self.fetch(at).await?;
+                (at.clone(), page, Some(entry_id.as_str()))
+            }
+            (None, _) => self.oldest_page().await?,
+        };
+        let page_url = page
+            .links
+            .via
+            .as_deref()
+            .and_then(|via| self.paths.relative(via))
+            .unwrap_or(relative);
+        let next = page
+            .links
+            .next_archive
+            .as_deref()
+            .and_then(|n| self.paths.relative(n));
+        let remaining_hint = self.remaining_after(&page_url, page.entries.len());
+        let entries = entries_after(page.entries, after);
+        let last_entry = entries.iter().rev().find_map(|e| {
+            let sequence = e.result.as_ref().ok().and_then(|v| v.entry.ext.sequence);
+            e.id.clone().map(|id| (id, sequence))
+        });
+        Ok(PageStep {
+            page_url,
+            entries,
+            last_entry,
+            next,
+            remaining_hint,
+        })
+    }
+
+    /// First sync: the `first` link, or archive page 1 of the numbered layout, or (last
+    /// resort) `recent` itself after walking `prev-archive` back to the oldest page.
+    async fn oldest_page(&self) -> Result<(String, ParsedPage, Option<&'static str>), ReadError> {
+        let recent = self.fetch(self.paths.recent()).await?;
+        self.remember_newest(&recent);
+        let mut target = first_page(&recent.links, &self.paths);
+        let mut page = recent;
+        let mut relative = self.paths.recent().to_string();
+        // Walk back only when the publisher gives neither `first` nor page numbers.
+        let mut walked = 0;
+        while target.is_none() {
+            let Some(prev) = page
+                .links
+                .prev_archive
+                .as_deref()
+                .and_then(|p| self.paths.relative(p))
+            else {
+                return Ok((relative, page, None));
+            };
+            page = self.fetch(&prev).await?;
+            relative = prev;
+            walked += 1;
+            tracing::debug!(feed = %self.name, walked, "walking prev-archive back to the oldest page");
+        }
+        if let Some(first) = target.take() {
+            if first != relative {
+                page = self.fetch(&first).await?;
+                relative = first;
+            }
+        }
+        Ok((relative, page, None))
+    }
+
+    fn remember_newest(&self, recent: &ParsedPage) {
+        let number = recent
+            .links
+            .via
+            .as_deref()
+            .and_then(|via| self.paths.relative(via))
+            .and_then(|rel| PagePath::page_number(&rel));
+        if let Ok(mut state) = self.recent.lock() {
+            state.newest_page = number;
+        }
+    }
+
+    fn remaining_after(&self, page_url: &str, page_len: usize) -> Option<u64> {
+        let current = PagePath::page_number(page_url)?;
+        let newest = self.recent.lock().ok()?.newest_page?;
+        Some(newest.saturating_sub(current) * page_len as u64)
+    }
+
+    async fn fetch(&self, relative: &str) -> Result<ParsedPage, ReadError> {
+        let url = self.paths.absolute(relative);
+        let response =
+            self.transport
+                .get(&url, None)
+                .await
+                .map_err(|source| ReadError::Transport {
+                    feed: self.name.clone(),
+                    source,
+                })?;
+        let PageResponse::Page { body, .. } = response else {
+            // An unconditional GET never answers 304; treat it as an empty page.
+            return parse(
+                &self.name,
+                &url,
+                "<feed xmlns=\"http://www.w3.org/2005/Atom\"/>",
+            );
+        };
+        parse(&self.name, &url, &body)
+    }
+
+    /// Waits for the feed to change: a long-poll on `recent` where the publisher supports it
+    /// (it answers with an ETag), otherwise simply `max_wait`. True when something may be new.
+    pub async fn wait_for_change(&self, max_wait: Duration) -> bool {
+        let Some(long_poll) = self.long_poll else {
+            tokio::time::sleep(max_wait).await;
+            return true;
+        };
+        let etag = self.recent.lock().ok().and_then(|s| s.etag.clone());
+        let wait = long_poll.min(max_wait).as_secs().max(1);
+        let url = format!("{}?wait={wait}", self.paths.absolute(self.paths.recent()));
+        let started = Instant::now();
+        match self.transport.get(&url, etag.as_deref()).await {
+            Ok(PageResponse::NotModified) => false,
+            Ok(PageResponse::Page { etag: new_etag, .. }) => {
+                let unchanged = new_etag.is_some() && new_etag == etag;
+                let supported = new_etag.is_some();
+                if let Ok(mut state) = self.recent.lock() {
+                    state.etag = new_etag;
+                }
+                if !supported || (unchanged && started.elapsed() < Duration::from_secs(1)) {
+                    tokio::time::sleep(max_wait.saturating_sub(started.elapsed())).await;
+                }
+                true
+            }
+            Err(e) => {
+                tracing::debug!(feed = %self.name, error = %e, "long-poll failed; waiting");
+                tokio::time::sleep(max_wait.saturating_sub(started.elapsed())).await;
+                true
+            }
+        }
+    }
+}
+
+fn parse(feed: &str, url: &str, body: &str) -> Result<ParsedPage, ReadError> {
+    parse_page(body).map_err(|source| ReadError::Malformed {
+        feed: feed.to_string(),
+        url: url.to_string(),
+        source,
+    })
+}

@@ -1,0 +1,115 @@
+//! Runs a direction's sync on an interval with jitter, at once when an operator asks, and
+//! right after a long-poll says the parent changed; backs off after failures instead of
+//! spinning, and stops cleanly when the node shuts down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::Timestamp;
+use crate::sync::outcome::jitter;
+use crate::sync::service::SyncService;
+use crate::sync::status::DirectionStatus;
+
+/// When a direction runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Time between runs when nothing else triggers one.
+    pub interval: Duration,
+    /// Up to this much random delay is added to every interval, so many clinics that
+    /// reconnect together do not hit their parent together.
+    pub jitter: Duration,
+    /// Follow the parent by long-poll between runs (pull only).
+    pub follow: bool,
+    /// The longest pause after repeated failures.
+    pub max_backoff: Duration,
+}
+
+/// Wakes a direction's scheduler for an immediate run (`sync-host sync-now`).
+#[derive(Clone, Default)]
+pub struct Trigger(Arc<Notify>);
+
+impl Trigger {
+    /// Asks for a run now.
+    pub fn fire(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Runs `service` until `cancel` fires. A run in progress finishes its current batch first.
+pub async fn run_scheduled(
+    service: SyncService,
+    schedule: Schedule,
+    trigger: Trigger,
+    status: DirectionStatus,
+    cancel: CancellationToken,
+) {
+    let mut failures = 0u32;
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        match service.run_once(&cancel).await {
+            Ok(report) => {
+                failures = 0;
+                status.succeeded(Timestamp::now(), &report);
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(error = %e, failures, "sync run failed; backing off");
+                status.failed(Timestamp::now(), e.to_string());
+            }
+        }
+        let pause = pause_after(schedule, failures);
+        let wait = async {
+            if schedule.follow && failures == 0 {
+                service.wait_for_change(schedule.interval).await;
+            } else {
+                tokio::time::sleep(pause).await;
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = trigger.0.notified() => {}
+            () = wait => {}
+        }
+    }
+}
+
+/// The pause before the next run: the interval with jitter, or exponential backoff (with
+/// the same jitter) after `failures` consecutive failures.
+pub fn pause_after(schedule: Schedule, failures: u32) -> Duration {
+    let base = if failures == 0 {
+        schedule.interval
+    } else {
+        let factor = 2u32.saturating_pow(failures.min(16) - 1);
+        schedule
+            .interval
+            .checked_mul(factor)
+            .unwrap_or(schedule.max_backoff)
+            .min(schedule.max_backoff)
+    };
+    base + jitter(schedule.jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_caps() {
+        let s = Schedule {
+            interval: Duration::from_secs(10),
+            jitter: Duration::ZERO,
+            follow: false,
+            max_backoff: Duration::from_secs(60),
+        };
+        assert_eq!(pause_after(s, 0), Duration::from_secs(10));
+        assert_eq!(pause_after(s, 1), Duration::from_secs(10));
+        assert_eq!(pause_after(s, 2), Duration::from_secs(20));
+        assert_eq!(pause_after(s, 3), Duration::from_secs(40));
+        assert_eq!(pause_after(s, 9), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,186 @@
+//! One direction of sync for one node: read each feed from its marker, run every page through
+//! the pipeline, commit the page's effects with the advanced marker, then replay due retries.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sync_host_runtime::Event;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::Timestamp;
+use crate::state::{Marker, MarkerKey, StateError};
+use crate::sync::outcome::BatchBuilder;
+use crate::sync::pipeline::Pipeline;
+use crate::sync::progress::Progress;
+use crate::sync::reader::{FeedReader, ReadError};
+
+/// Why a sync run stopped early. Failed events never stop it; only an unreadable feed or
+/// the node's own storage do.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Feed(#[from] ReadError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Feed pages read.
+    pub pages: usize,
+    /// Audit records written (one per processed event).
+    pub events: usize,
+    /// Retries replayed.
+    pub retried: usize,
+}
+
+/// A direction's feeds and pipeline.
+#[derive(Clone)]
+pub struct SyncService {
+    pipeline: Pipeline,
+    /// The identity markers are kept under: the parent's node id on pull, `local` on push.
+    marker_owner: String,
+    feeds: Vec<Arc<FeedReader>>,
+    progress: Progress,
+}
+
+/// How many due retries one run replays at most, so a long dead period cannot starve the feed.
+const RETRIES_PER_RUN: usize = 500;
+
+impl SyncService {
+    /// A service reading `feeds` in order.
+    pub fn new(
+        pipeline: Pipeline,
+        marker_owner: String,
+        feeds: Vec<Arc<FeedReader>>,
+        progress: Progress,
+    ) -> Self {
+        Self {
+            pipeline,
+            marker_owner,
+            feeds,
+            progress,
+        }
+    }
+
+    /// The pipeline this service runs.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The progress reporter of this service's catch-ups.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// The feeds this service reads.
+    pub fn feeds(&self) -> &[Arc<FeedReader>] {
+        &self.feeds
+    }
+
+    /// Reads every feed up to its newest entry, then replays due retries.
+    pub async fn run_once(&self, cancel: &CancellationToken) -> Result<RunReport, SyncError> {
+        let mut report = RunReport::default();
+        for feed in &self.feeds {
+            self.catch_up(feed, cancel, &mut report).await?;
+            if cancel.is_cancelled() {
+                return Ok(report);
+            }
+        }
+        report.retried = self.replay_due_retries().await?;
+        Ok(report)
+    }
+
+    fn marker_key(&self, feed: &FeedReader) -> MarkerKey {
+        MarkerKey {
+            parent_node: self.marker_owner.clone(),
+            feed: feed.name().to_string(),
+        }
+    }
+
+    async fn catch_up(
+        &self,
+        feed: &FeedReader,
+        cancel: &CancellationToken,
+        report: &mut RunReport,
+    ) -> Result<(), SyncError> {
+        let key = self.marker_key(feed);
+        let mut marker = self.pipeline.state.marker(&key)?;
+        let mut hint = None;
+        let started = Instant::now();
+        let mut done_here = 0usize;
+        loop {
+            // The batch in flight finishes or is never started: a cancelled run leaves the
+            // marker exactly at the last committed page.
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            let step = feed.read_step(marker.as_ref(), hint.take()).await?;
+            let entries = step.entries.len();
+            let mut commit = self.pipeline.process_entries(step.entries).await?;
+            let new_marker = match step.last_entry {
+                Some((entry_id, sequence)) => Some(Marker {
+                    entry_id,
+                    sequence,
+                    page: Some(step.page_url.clone()),
+                    updated_at: Timestamp::now(),
+                }),
+                None => marker.clone(),
+            };
+            if new_marker != marker {
+                commit.marker = new_marker.clone().map(|m| (key.clone(), m));
+            }
+            report.events += commit.audit.len();
+            self.pipeline.state.commit_batch(commit).await?;
+            marker = new_marker;
+            report.pages += 1;
+            done_here += entries;
+            self.progress.report(
+                feed.name(),
+                done_here,
+                step.remaining_hint,
+                started.elapsed(),
+            );
+            match step.next {
+                Some(next) => hint = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs due retries through the same pipeline; their commit carries no marker.
+    async fn replay_due_retries(&self) -> Result<usize, SyncError> {
+        let due = self
+            .pipeline
+            .state
+            .due_retries(Timestamp::now(), RETRIES_PER_RUN)?;
+        let events: Vec<Event> = due
+            .iter()
+            .filter(|entry| entry.key.direction == self.pipeline.direction)
+            .filter_map(|entry| serde_json::from_value(entry.event.clone()).ok())
+            .collect();
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let count = events.len();
+        let mut out = BatchBuilder::new(
+            &self.pipeline.node_id,
+            self.pipeline.direction,
+            &self.pipeline.state,
+            self.pipeline.retry,
+        );
+        self.pipeline.process_events(events, &mut out).await?;
+        self.pipeline.state.commit_batch(out.finish()).await?;
+        Ok(count)
+    }
+
+    /// Waits until any feed of this service may have something new (long-poll where the
+    /// publisher offers it), or `max_wait` passes.
+    pub async fn wait_for_change(&self, max_wait: std::time::Duration) -> bool {
+        match self.feeds.first() {
+            Some(feed) => feed.wait_for_change(max_wait).await,
+            None => false,
+        }
+    }
+}

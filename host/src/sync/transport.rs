@@ -1,0 +1,165 @@
+//! How a feed reader gets a page: over HTTP with the endpoint's credentials, or in process
+//! from this node's own store. Both answer the same conditional GET.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sync_host_runtime::{Credentials, LocalService};
+
+/// The answer to a conditional GET of a feed page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageResponse {
+    /// `304 Not Modified`: the page is what the caller already has.
+    NotModified,
+    /// A page, with its `ETag` when the server sent one.
+    Page { body: String, etag: Option<String> },
+}
+
+/// Why a page could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    #[error("GET {url} answered HTTP {status}: {message}")]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("GET {url} failed: {message}")]
+    Connection { url: String, message: String },
+    #[error("GET {url} returned a body that is not UTF-8")]
+    NotText { url: String },
+}
+
+/// A source of feed pages.
+#[async_trait]
+pub trait FeedTransport: Send + Sync {
+    /// GETs `url`, sending `If-None-Match` when `etag` is given.
+    async fn get(&self, url: &str, etag: Option<&str>) -> Result<PageResponse, TransportError>;
+}
+
+/// Feed pages over HTTP(S), with the credentials the endpoint is configured with.
+pub struct HttpTransport {
+    client: reqwest::Client,
+    credentials: Option<Credentials>,
+}
+
+impl HttpTransport {
+    /// A transport with its own connection pool. `timeout` bounds each request, long-polls
+    /// included, so it must exceed the long-poll wait.
+    pub fn new(
+        credentials: Option<Credentials>,
+        timeout: Duration,
+    ) -> Result<Self, TransportError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| TransportError::Connection {
+                url: String::new(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            credentials,
+        })
+    }
+}
+
+#[async_trait]
+impl FeedTransport for HttpTransport {
+    async fn get(&self, url: &str, etag: Option<&str>) -> Result<PageResponse, TransportError> {
+        let mut request = self
+            .client
+            .get(url)
+            .header("accept", "application/atom+xml");
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request = match &self.credentials {
+            Some(Credentials::Bearer(token)) => request.bearer_auth(token),
+            Some(Credentials::Basic { username, password }) => {
+                request.basic_auth(username, Some(password))
+            }
+            None => request,
+        };
+        let connection = |e: reqwest::Error| TransportError::Connection {
+            url: url.to_string(),
+            message: e.to_string(),
+        };
+        let response = request.send().await.map_err(connection)?;
+        let status = response.status().as_u16();
+        let etag = header_text(response.headers().get("etag"));
+        let body = response.bytes().await.map_err(connection)?;
+        page_response(url, status, etag, body)
+    }
+}
+
+/// Feed pages from this node's own HTTP API, without a socket.
+pub struct InProcessTransport {
+    service: Arc<dyn LocalService>,
+    token: String,
+}
+
+impl InProcessTransport {
+    /// Reads through `service`, authenticating with the node's internal `token`.
+    pub fn new(service: Arc<dyn LocalService>, token: String) -> Self {
+        Self { service, token }
+    }
+}
+
+#[async_trait]
+impl FeedTransport for InProcessTransport {
+    async fn get(&self, url: &str, etag: Option<&str>) -> Result<PageResponse, TransportError> {
+        let path = url::Url::parse(url)
+            .map(|u| match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_string(),
+            })
+            .unwrap_or_else(|_| url.to_string());
+        let mut builder = http::Request::get(path)
+            .header("accept", "application/atom+xml")
+            .header("authorization", format!("Bearer {}", self.token));
+        if let Some(etag) = etag {
+            builder = builder.header("if-none-match", etag);
+        }
+        let request = builder
+            .body(Bytes::new())
+            .map_err(|e| TransportError::Connection {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+        let response = self.service.call(request).await;
+        let status = response.status().as_u16();
+        let etag = header_text(response.headers().get("etag"));
+        page_response(url, status, etag, response.into_body())
+    }
+}
+
+fn header_text(value: Option<&http::HeaderValue>) -> Option<String> {
+    value.and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn page_response(
+    url: &str,
+    status: u16,
+    etag: Option<String>,
+    body: Bytes,
+) -> Result<PageResponse, TransportError> {
+    if status == 304 {
+        return Ok(PageResponse::NotModified);
+    }
+    let text = String::from_utf8(body.to_vec()).map_err(|_| TransportError::NotText {
+        url: url.to_string(),
+    })?;
+    if !(200..300).contains(&status) {
+        let message: String = text.chars().take(300).collect();
+        return Err(TransportError::Status {
+            url: url.to_string(),
+            status,
+            message,
+        });
+    }
+    Ok(PageResponse::Page { body: text, etag })
+}
