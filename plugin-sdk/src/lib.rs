@@ -18,6 +18,7 @@ mod client;
 #[cfg(feature = "event-filter")]
 pub mod filter;
 pub mod http;
+pub mod links;
 pub mod log;
 pub mod types;
 

@@ -12,7 +12,8 @@ pub use crate::bindings::event_filter::exports::sync::plugin::filter::Verdict;
 impl Failure {
     /// Maps an HTTP status that is not a success to the failure the host
     /// understands: 404 not found, 410 gone, 409/412 conflict, 401/403
-    /// unauthorized, other 4xx invalid, everything else transient.
+    /// unauthorized, other 4xx invalid, 3xx invalid (the host follows no
+    /// redirects, so retrying cannot help), everything else transient.
     pub fn from_status(status: u16, message: impl Into<String>) -> Failure {
         let detail = FailureDetail {
             status: Some(status),
@@ -23,7 +24,7 @@ impl Failure {
             410 => Failure::Gone(detail),
             409 | 412 => Failure::Conflict(detail),
             401 | 403 => Failure::Unauthorized(detail),
-            400..=499 => Failure::Invalid(detail),
+            300..=499 => Failure::Invalid(detail),
             _ => Failure::Transient(detail),
         }
     }
@@ -131,7 +132,7 @@ mod tests {
         ));
         assert!(matches!(
             Failure::from_status(302, ""),
-            Failure::Transient(_)
+            Failure::Invalid(_)
         ));
     }
 
