@@ -78,4 +78,31 @@ mod tests {
             " {\"uuid\":\"u\" } "
         );
     }
+
+    proptest::proptest! {
+        /// Setting a field yields valid JSON where that field has the new value and every other
+        /// field keeps its exact bytes.
+        #[test]
+        fn other_fields_keep_their_bytes(
+            fields in proptest::collection::btree_map("[a-z]{1,6}", "(-?[1-9][0-9]{0,3}\\.[0-9]{1,3}0|\"[a-z ]{0,8}\"|true|null)", 0..6),
+            name in "[a-z]{1,6}",
+            value in "[a-zA-Z0-9 \"\\\\]{0,10}",
+            pretty in proptest::bool::ANY,
+        ) {
+            let separator = if pretty { ",\n  " } else { "," };
+            let members: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            let body = format!("{{{}}}", members.join(separator));
+            let out = set_string_field(&body, &name, &value, None).unwrap();
+            let parsed: Vec<(String, String)> = json::top_level_fields(&out).unwrap()
+                .into_iter().map(|(k, raw)| (k, raw.get().to_owned())).collect();
+            for (key, raw) in &parsed {
+                if *key == name {
+                    proptest::prop_assert_eq!(serde_json::from_str::<String>(raw).unwrap(), value.clone());
+                } else {
+                    proptest::prop_assert_eq!(raw, &fields[key]);
+                }
+            }
+            proptest::prop_assert_eq!(parsed.len(), fields.len() + usize::from(!fields.contains_key(&name)));
+        }
+    }
 }

@@ -160,4 +160,23 @@ mod tests {
         assert_eq!(wait_duration(None, max).unwrap(), None);
         assert!(wait_duration(Some("soon"), max).is_err());
     }
+
+    proptest::proptest! {
+        /// Pages 1..=recent cover every position exactly once, in order, and only the newest
+        /// page is not an archive.
+        #[test]
+        fn pages_partition_the_log(count in 0u64..5000, size in 1usize..300) {
+            let recent = plan_page(PageRequest::Recent, count, size).unwrap();
+            let mut next_start = 0;
+            for number in 1..=recent.recent_number {
+                let plan = plan_page(PageRequest::Number(number), count, size).unwrap();
+                proptest::prop_assert_eq!(plan.start, next_start);
+                proptest::prop_assert_eq!(plan.is_archive, number < recent.number);
+                proptest::prop_assert_eq!(plan.is_archive, plan.len == size);
+                next_start += plan.len as u64;
+            }
+            proptest::prop_assert_eq!(next_start, count);
+            proptest::prop_assert!(plan_page(PageRequest::Number(recent.number + 1), count, size).is_none());
+        }
+    }
 }
