@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sync_host_feed::{FeedError, ParsedEntry, ParsedPage, parse_page};
+use sync_host_feed::{FirstSyncStep, Next, first_sync_step, read_page};
 
 use crate::state::Marker;
-use crate::sync::navigation::{PagePath, entries_after, first_page};
+use crate::sync::navigation::PagePath;
 use crate::sync::transport::{FeedTransport, PageResponse, TransportError};
 
 /// Why a feed page could not be used. The marker never moves past such a page.
@@ -110,13 +111,21 @@ impl FeedReader {
             .as_deref()
             .and_then(|via| self.paths.relative(via))
             .unwrap_or(relative);
-        let next = page
-            .links
-            .next_archive
-            .as_deref()
-            .and_then(|n| self.paths.relative(n));
+        let reading = read_page(after, &page.entry_ids(), &page.links);
+        let next = match reading.next {
+            Next::Fetch(url) => self.paths.relative(&url),
+            Next::CaughtUp => None,
+        };
+        if !reading.duplicate_ids.is_empty() {
+            tracing::warn!(feed = %self.name, page = %page_url, duplicates = ?reading.duplicate_ids,
+                "entry ids repeated on one page; each is delivered");
+        }
         let remaining_hint = self.remaining_after(&page_url, page.entries.len());
-        let entries = entries_after(page.entries, after);
+        let entries: Vec<ParsedEntry> = page
+            .entries
+            .into_iter()
+            .skip(reading.new_entries.start)
+            .collect();
         let last_entry = entries.iter().rev().find_map(|e| {
             let sequence = e.result.as_ref().ok().and_then(|v| v.entry.ext.sequence);
             e.id.clone().map(|id| (id, sequence))
@@ -131,36 +140,22 @@ impl FeedReader {
     }
 
     /// First sync: the `first` link, or archive page 1 of the numbered layout, or (last
-    /// resort) `recent` itself after walking `prev-archive` back to the oldest page.
+    /// resort) a walk back along `prev-archive`, one page at a time.
     async fn oldest_page(&self) -> Result<(String, ParsedPage, Option<&'static str>), ReadError> {
-        let recent = self.fetch(self.paths.recent()).await?;
-        self.remember_newest(&recent);
-        let mut target = first_page(&recent.links, &self.paths);
-        let mut page = recent;
         let mut relative = self.paths.recent().to_string();
-        // Walk back only when the publisher gives neither `first` nor page numbers.
-        let mut walked = 0;
-        while target.is_none() {
-            let Some(prev) = page
-                .links
-                .prev_archive
-                .as_deref()
-                .and_then(|p| self.paths.relative(p))
-            else {
+        let mut page = self.fetch(&relative).await?;
+        self.remember_newest(&page);
+        loop {
+            let FirstSyncStep::Fetch { url, via } = first_sync_step(&page.links) else {
                 return Ok((relative, page, None));
             };
-            page = self.fetch(&prev).await?;
-            relative = prev;
-            walked += 1;
-            tracing::debug!(feed = %self.name, walked, "walking prev-archive back to the oldest page");
+            let Some(next) = self.paths.relative(&url).filter(|n| *n != relative) else {
+                return Ok((relative, page, None));
+            };
+            tracing::debug!(feed = %self.name, page = %next, route = ?via, "first sync: moving to an older page");
+            page = self.fetch(&next).await?;
+            relative = next;
         }
-        if let Some(first) = target.take() {
-            if first != relative {
-                page = self.fetch(&first).await?;
-                relative = first;
-            }
-        }
-        Ok((relative, page, None))
     }
 
     fn remember_newest(&self, recent: &ParsedPage) {
