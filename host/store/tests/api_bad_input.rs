@@ -273,3 +273,28 @@ async fn only_child_nodes_set_the_origin() {
     assert_eq!(origin("o3"), "clinic-9");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn slow_requests_are_cut_off_with_503() {
+    // Deliberately inconsistent (validate() would refuse it) so a long-poll outlives the timeout.
+    let config = ApiConfig {
+        request_timeout: std::time::Duration::from_secs(1),
+        long_poll_max: std::time::Duration::from_secs(10),
+        ..ApiConfig::default()
+    };
+    let server = start_with(config).await;
+    let first = server.get("/ws/atomfeed/all/recent").await;
+    let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    let response = server
+        .request(Method::GET, "/ws/atomfeed/all/recent?wait=10", Some(WRITER))
+        .header("if-none-match", tag)
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(diagnostics(&json(response).await).contains("longer than"));
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+    server.stop().await;
+}
