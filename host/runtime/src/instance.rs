@@ -97,17 +97,23 @@ impl HostState {
         store
     }
 
-    /// The last lines the plugin wrote to stderr (a panic message, typically).
+    /// What the plugin last wrote to stderr (a panic message, typically), on
+    /// one line and at most about 1000 characters.
     pub(crate) fn stderr_tail(&self) -> String {
         let contents = self.stderr.contents();
         let text = String::from_utf8_lossy(&contents);
-        let trimmed = text.trim();
-        let start = trimmed
+        let joined = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let start = joined
             .char_indices()
             .rev()
             .nth(1000)
             .map_or(0, |(index, _)| index);
-        trimmed[start..].to_owned()
+        joined[start..].to_owned()
     }
 }
 
