@@ -295,3 +295,26 @@ async fn long_poll_answers_soon_after_a_write() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_ends_pending_long_polls() {
+    let server = start().await;
+    let (headers, _) = fetch(&server, "/ws/atomfeed/all/recent").await;
+    let tag = headers["etag"].to_str().unwrap().to_owned();
+    let poll = tokio::spawn(
+        server
+            .http
+            .get(server.url("/ws/atomfeed/all/recent?wait=25"))
+            .bearer_auth(WRITER)
+            .header("if-none-match", tag)
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    server.stop().await;
+    let stopped_after = started.elapsed();
+    let response = poll.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    println!("server stopped {stopped_after:?} after shutdown with a long-poll pending");
+    assert!(stopped_after < Duration::from_secs(5), "{stopped_after:?}");
+}

@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::header;
+use tracing::Instrument;
 
 use super::ApiState;
 use super::error::{ApiError, ErrorStyle};
@@ -60,8 +61,10 @@ pub async fn authenticate(
         ));
         return error.into_styled_response(style);
     }
+    let span = tracing::debug_span!("api_request", client = %client.name,
+        method = %request.method(), path = %request.uri().path());
     request.extensions_mut().insert(client);
-    next.run(request).await
+    next.run(request).instrument(span).await
 }
 
 /// Answers 503 when the request takes longer than `request_timeout`.

@@ -13,12 +13,13 @@ pub mod splice;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::Request;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use http::{StatusCode, header};
+use tokio::sync::watch;
 
 use crate::auth::Clients;
 use crate::config::ApiConfig;
@@ -83,14 +84,26 @@ async fn method_not_allowed(
         .into_styled_response(style)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish before returning.
+/// Tells long-polls that the server is shutting down (`true`), so they answer at once instead
+/// of holding graceful shutdown open. Added as a request extension by [`serve`].
+#[derive(Clone)]
+pub struct Closing(pub watch::Receiver<bool>);
+
+/// Serves `router` on `listener` until `shutdown` completes, then ends pending long-polls and
+/// lets in-flight requests finish before returning.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
+    let (closing, closing_seen) = watch::channel(false);
+    let router = router.layer(Extension(Closing(closing_seen)));
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("store API shutting down");
+        let _ = closing.send(true);
+    };
     tracing::info!(%address, "store API listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

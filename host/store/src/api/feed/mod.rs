@@ -7,19 +7,19 @@ pub mod paging;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::ApiState;
 use super::error::{ApiError, FhirError};
 use super::fhir::public_origin;
 use super::fhir::search::query_pairs;
 use super::headers::{if_none_match, none_match_hits};
+use super::{ApiState, Closing};
 use crate::config::ApiConfig;
 use entries::{feed_entry, feed_page};
 use paging::{
@@ -42,6 +42,7 @@ async fn page(
     State(state): State<Arc<ApiState>>,
     Path((category, page)): Path<(String, String)>,
     RawQuery(raw_query): RawQuery,
+    closing: Option<Extension<Closing>>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     check_category(&category)?;
@@ -60,6 +61,7 @@ async fn page(
     let deadline = wait.map(|wait| Instant::now() + wait);
     // Subscribe before counting so a change committed in between still wakes the wait.
     let mut changes = state.store.subscribe();
+    let mut closing = closing.map(|Extension(Closing(closing))| closing);
     let store_category = (category != ALL_CATEGORY).then_some(category.as_str());
     let size = state.config.page_size;
     loop {
@@ -72,7 +74,7 @@ async fn page(
             return render(&state, &headers, &category, request, &plan, &etag);
         }
         let woke = match deadline {
-            Some(deadline) => wait_for_change(&mut changes, deadline).await,
+            Some(deadline) => wait_for_change(&mut changes, closing.as_mut(), deadline).await,
             None => false,
         };
         if !woke {
@@ -81,12 +83,26 @@ async fn page(
     }
 }
 
-/// Waits until the store commits a change or `deadline` passes; true when a change came.
-async fn wait_for_change(changes: &mut watch::Receiver<u64>, deadline: Instant) -> bool {
-    matches!(
-        tokio::time::timeout_at(deadline, changes.changed()).await,
-        Ok(Ok(()))
-    )
+/// Waits until the store commits a change, the server starts shutting down, or `deadline`
+/// passes; true only when a change came.
+async fn wait_for_change(
+    changes: &mut watch::Receiver<u64>,
+    closing: Option<&mut watch::Receiver<bool>>,
+    deadline: Instant,
+) -> bool {
+    let shutdown = async {
+        match closing {
+            // Ending the wait on shutdown keeps graceful shutdown from waiting out long-polls.
+            Some(closing) => {
+                let _ = closing.wait_for(|closing| *closing).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        changed = tokio::time::timeout_at(deadline, changes.changed()) => matches!(changed, Ok(Ok(()))),
+        () = shutdown => false,
+    }
 }
 
 fn render(
