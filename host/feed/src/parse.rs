@@ -143,4 +143,12 @@ mod tests {
         assert_eq!(entry.resource_id, "other");
         assert!(entry.entry.ext.is_empty());
     }
+
+    #[test]
+    fn a_declared_encoding_is_not_applied_to_decoded_text() {
+        let xml = "\u{FEFF}<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<feed><id>p</id><title>Clínica Nyanza</title></feed>";
+        let page = parse_page(xml).unwrap();
+        assert_eq!(page.title, "Clínica Nyanza");
+        assert!(page.entries.is_empty());
+    }
 }

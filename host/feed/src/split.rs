@@ -21,27 +21,37 @@ pub(crate) struct SplitPage<'a> {
 }
 
 /// Checks that `xml` is a well-formed document whose root is `<feed>` and
-/// returns its header and entries.
+/// returns its header and entries. The header starts at the root element:
+/// the XML declaration is left out because the text is already decoded, and
+/// an `encoding` it names must not be applied a second time.
 pub(crate) fn split_page(xml: &str) -> Result<SplitPage<'_>, FeedError> {
-    let spans = entry_spans(xml)?;
-    let mut header = String::with_capacity(xml.len());
-    let mut cursor = 0;
-    for span in &spans {
+    // The XML reader skips a byte order mark without counting it in its
+    // offsets, so it goes first.
+    let xml = xml.strip_prefix('\u{FEFF}').unwrap_or(xml);
+    let layout = layout(xml)?;
+    let mut header = String::with_capacity(layout.root.len());
+    let mut cursor = layout.root.start;
+    for span in &layout.entries {
         header.push_str(&xml[cursor..span.start]);
         cursor = span.end;
     }
-    header.push_str(&xml[cursor..]);
-    let entries = spans.into_iter().map(|span| &xml[span]).collect();
+    header.push_str(&xml[cursor..layout.root.end]);
+    let entries = layout.entries.into_iter().map(|span| &xml[span]).collect();
     Ok(SplitPage { header, entries })
 }
 
-/// The byte ranges of the root's `<entry>` children.
-fn entry_spans(xml: &str) -> Result<Vec<Range<usize>>, FeedError> {
+/// Where the root element and its `<entry>` children are, as byte ranges.
+struct Layout {
+    root: Range<usize>,
+    entries: Vec<Range<usize>>,
+}
+
+fn layout(xml: &str) -> Result<Layout, FeedError> {
     let mut reader = Reader::from_str(xml);
-    let mut spans = Vec::new();
+    let mut entries = Vec::new();
     let mut depth = 0usize;
     let mut entry_start = None;
-    let mut seen_root = false;
+    let mut root_start = None;
     loop {
         let before = position(&reader);
         let event = reader.read_event().map_err(|err| FeedError::NotXml {
@@ -50,22 +60,23 @@ fn entry_spans(xml: &str) -> Result<Vec<Range<usize>>, FeedError> {
         })?;
         match event {
             Event::Start(element) => {
-                if !seen_root {
+                if root_start.is_none() {
                     check_root(element.name().as_ref())?;
-                    seen_root = true;
+                    root_start = Some(before);
                 } else if depth == 1 && element.name().as_ref() == b"entry" {
                     entry_start = Some(before);
                 }
                 depth += 1;
             }
             Event::Empty(element) => {
-                if !seen_root {
+                let Some(_) = root_start else {
                     // A self-closed root is a feed with nothing in it.
                     check_root(element.name().as_ref())?;
-                    return Ok(spans);
-                }
+                    let root = before..position(&reader);
+                    return Ok(Layout { root, entries });
+                };
                 if depth == 1 && element.name().as_ref() == b"entry" {
-                    spans.push(before..position(&reader));
+                    entries.push(before..position(&reader));
                 }
             }
             Event::End(_) => {
@@ -73,13 +84,16 @@ fn entry_spans(xml: &str) -> Result<Vec<Range<usize>>, FeedError> {
                 if depth == 1
                     && let Some(start) = entry_start.take()
                 {
-                    spans.push(start..position(&reader));
+                    entries.push(start..position(&reader));
                 }
-                if depth == 0 {
-                    return Ok(spans);
+                if depth == 0
+                    && let Some(start) = root_start
+                {
+                    let root = start..position(&reader);
+                    return Ok(Layout { root, entries });
                 }
             }
-            Event::Eof if seen_root => return Err(FeedError::Truncated),
+            Event::Eof if root_start.is_some() => return Err(FeedError::Truncated),
             Event::Eof => return Err(FeedError::Empty),
             _ => {}
         }
@@ -114,10 +128,7 @@ mod tests {
             page.entries,
             vec!["<entry><id>a</id><x><entry/></x></entry>", "<entry/>"]
         );
-        assert_eq!(
-            page.header,
-            "<?xml version=\"1.0\"?>\n<feed><id>p</id>\n  \n  \n</feed>"
-        );
+        assert_eq!(page.header, "<feed><id>p</id>\n  \n  \n</feed>");
     }
 
     #[test]
@@ -150,7 +161,15 @@ mod tests {
 
     #[test]
     fn self_closed_root_has_no_entries() {
-        let page = split_page("<feed/>").unwrap();
+        let page = split_page("<?xml version=\"1.0\"?><feed/>").unwrap();
         assert!(page.entries.is_empty());
+        assert_eq!(page.header, "<feed/>");
+    }
+
+    #[test]
+    fn what_surrounds_the_root_is_left_out() {
+        let xml = "\u{FEFF}<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<!-- c --><feed><id>é</id></feed>\n<!-- after -->";
+        let page = split_page(xml).unwrap();
+        assert_eq!(page.header, "<feed><id>é</id></feed>");
     }
 }

@@ -106,3 +106,58 @@ fn empty_page_reads_back() {
     let (_, read) = read_back(vec![]);
     assert!(read.is_empty());
 }
+
+#[test]
+fn feed_rs_sees_our_paging_links_and_json_content() {
+    let page = page(3, vec![patient_entry(1, "u1", Some(Action::Created))]);
+    let xml = render_page(&page);
+    let feed = feed_rs::parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.id, page.id);
+    let rels: Vec<(String, String)> = feed
+        .links
+        .iter()
+        .map(|link| (link.rel.clone().unwrap_or_default(), link.href.clone()))
+        .collect();
+    let base = "http://node-a.example/ws/atomfeed/patient";
+    assert_eq!(
+        rels,
+        vec![
+            ("self".to_owned(), format!("{base}/recent")),
+            ("via".to_owned(), format!("{base}/3")),
+            ("first".to_owned(), format!("{base}/1")),
+            ("prev-archive".to_owned(), format!("{base}/2")),
+        ]
+    );
+    let entry = &feed.entries[0];
+    assert_eq!(entry.id, "urn:sync-host:node-a:1");
+    let content = entry.content.as_ref().unwrap();
+    assert_eq!(
+        content.body.as_deref(),
+        Some(r#"{"rest":"/ws/rest/v1/patient/u1?v=full","fhir":"/ws/fhir2/R4/Patient/u1"}"#)
+    );
+    let terms: Vec<&str> = entry.categories.iter().map(|c| c.term.as_str()).collect();
+    assert_eq!(terms, vec!["patient", "CREATED"]);
+}
+
+#[test]
+fn a_large_page_round_trips() {
+    let entries: Vec<FeedEntry> = (1..=5000)
+        .map(|n| patient_entry(n, &format!("uuid-{n:08}"), Some(Action::Updated)))
+        .collect();
+    let page = page(9, entries);
+    let started = std::time::Instant::now();
+    let xml = render_page(&page);
+    let rendered = started.elapsed();
+    let parsed = parse_page(&xml).unwrap();
+    let parsed_in = started.elapsed() - rendered;
+    let read: Vec<FeedEntry> = parsed
+        .entries
+        .into_iter()
+        .map(|entry| entry.result.unwrap().entry)
+        .collect();
+    assert_eq!(read, page.entries);
+    println!(
+        "5000-entry page: {} bytes, rendered in {rendered:?}, parsed in {parsed_in:?}",
+        xml.len()
+    );
+}
