@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use sync_host_store::api::feed::entries;
 use sync_host_store::api::{ApiState, router, serve};
 use sync_host_store::auth::{Client, Clients, Scope, Secret};
 use sync_host_store::config::ApiConfig;
@@ -102,6 +103,31 @@ async fn one_request(
     Ok(())
 }
 
+/// Pages per second built without HTTP: the change-log read alone, and read plus Atom render.
+fn measure_in_process(store: &Store) -> anyhow::Result<(f64, f64)> {
+    let rounds = 200;
+    let started = Instant::now();
+    for round in 0..rounds {
+        let start = (round % 10) * 100;
+        store.changes_by_position(None, start, 100)?;
+    }
+    let reads = rounds as f64 / started.elapsed().as_secs_f64();
+    let config = ApiConfig::default();
+    let started = Instant::now();
+    for round in 0..rounds {
+        let start = (round % 10) * 100;
+        let changes = store.changes_by_position(None, start, 100)?;
+        let entries = changes
+            .iter()
+            .map(|change| entries::feed_entry(change, "bench", &config))
+            .collect();
+        let page = entries::feed_page("bench", "all", round + 1, Default::default(), entries);
+        sync_host_feed::render_page(&page);
+    }
+    let built = rounds as f64 / started.elapsed().as_secs_f64();
+    Ok((reads, built))
+}
+
 /// Requests per second of `work` over `connections` concurrent connections.
 async fn measure(base: &str, work: Work, connections: usize) -> anyhow::Result<f64> {
     let counter = Arc::new(AtomicUsize::new(0));
@@ -158,6 +184,10 @@ async fn main() -> anyhow::Result<()> {
             "{connections} connection(s): FHIR PUT {puts:>8.0}/s   baseline GET /healthz {baseline:>8.0}/s"
         );
     }
+    let (reads, built) = measure_in_process(&server.store)?;
+    println!(
+        "in process: change-log reads of 100 {reads:>8.0}/s   read + Atom render {built:>8.0}/s"
+    );
     for connections in [1, 8] {
         let baseline = measure(&server.base, Work::Health, connections).await?;
         let pages = measure(&server.base, Work::FeedPage, connections).await?;
