@@ -12,7 +12,7 @@ use sync_host::sync::retry::FailureKind;
 fn record(millis: u64, direction: Direction, resource_id: &str, outcome: Outcome) -> AuditRecord {
     AuditRecord {
         time: Timestamp::from_millis(millis),
-        node: if millis % 2 == 0 {
+        node: if millis.is_multiple_of(2) {
             "clinic-a"
         } else {
             "clinic-b"
@@ -274,6 +274,21 @@ fn export_writes_json_lines_oldest_first() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the database at `path`, waiting while sled's background flusher of a just-dropped
+/// handle still holds the file lock.
+fn reopen(path: &std::path::Path) -> anyhow::Result<sled::Db> {
+    for _ in 0..100 {
+        match sled::open(path) {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(sled::open(path)?)
+}
+
 #[test]
 fn records_survive_reopening_the_database() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -283,7 +298,7 @@ fn records_survive_reopening_the_database() -> anyhow::Result<()> {
         AuditLog::new(db.open_tree("audit")?).append_batch(&records)?;
         db.flush()?;
     }
-    let db = sled::open(dir.path())?;
+    let db = reopen(dir.path())?;
     let log = AuditLog::new(db.open_tree("audit")?);
     assert_eq!(
         all_pages(&log, AuditQuery::default())?,

@@ -51,6 +51,12 @@ pub enum StateError {
         /// The id asked for.
         id: u64,
     },
+    /// The flush task was cancelled or panicked; durability of the last batch is unknown.
+    #[error("flushing the sync state did not finish: {reason}")]
+    FlushInterrupted {
+        /// Why the task ended.
+        reason: String,
+    },
     /// The conflict was already resolved.
     #[error("conflict {id} is already resolved")]
     ConflictAlreadyResolved {
@@ -146,8 +152,19 @@ impl SyncState {
     }
 
     /// Waits until everything written so far is on disk.
+    ///
+    /// Runs sled's blocking `flush` on the tokio blocking pool rather than `flush_async`:
+    /// `flush_async` waits on sled's own I/O thread pool, which also performs the buffer
+    /// writes a flush waits for, so a few concurrent `flush_async` calls (from several
+    /// batches, or several databases in one process) can occupy every pool thread and hang
+    /// forever (sled 0.34.7).
     pub async fn flush(&self) -> Result<(), StateError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StateError::FlushInterrupted {
+                reason: e.to_string(),
+            })??;
         Ok(())
     }
 }

@@ -130,8 +130,6 @@ pub fn decide_rejected_push(
     }
 }
 
-/// How a conflict is settled.
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Direction, Side, SyncBase, VersionState};
 
+/// How a conflict is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Policy {
