@@ -10,6 +10,50 @@
 //!
 //! Our own data (sequence, origin, version, content hash, resource type and id) travels in
 //! extension elements of the [`SYNC_HOST_NS`] namespace, which other readers ignore.
+//!
+//! ```
+//! use sync_host_feed::{
+//!     Action, ContentLink, Extensions, FeedEntry, FeedPage, Next, PageLinks, parse_page,
+//!     read_parsed_page, render_page,
+//! };
+//! use time::macros::datetime;
+//!
+//! // Publishing: the embedded store renders a page of its change log.
+//! let at = datetime!(2024-05-01 08:00 UTC);
+//! let page = FeedPage {
+//!     id: "urn:sync-host:clinic-7:patient:1".into(),
+//!     title: "clinic-7 patient".into(),
+//!     updated: at,
+//!     links: PageLinks {
+//!         self_: Some("http://clinic-7/ws/atomfeed/patient/recent".into()),
+//!         via: Some("http://clinic-7/ws/atomfeed/patient/1".into()),
+//!         ..PageLinks::default()
+//!     },
+//!     entries: vec![FeedEntry {
+//!         id: "urn:sync-host:clinic-7:change:1".into(),
+//!         title: "Patient".into(),
+//!         updated: at,
+//!         published: at,
+//!         category: "patient".into(),
+//!         action: Some(Action::Created),
+//!         tags: vec![],
+//!         links: vec![ContentLink::new("fhir", "/ws/fhir2/R4/Patient/a65f")],
+//!         ext: Extensions { sequence: Some(1), origin: Some("clinic-7".into()), ..Extensions::default() },
+//!     }],
+//! };
+//! let xml = render_page(&page);
+//!
+//! // Reading: the sync engine parses it and decides what is new.
+//! let parsed = parse_page(&xml)?;
+//! let reading = read_parsed_page(None, &parsed);
+//! let entry = parsed.entries[reading.new_entries.start].result.as_ref().unwrap();
+//! assert_eq!((entry.resource_type.as_str(), entry.resource_id.as_str()), ("Patient", "a65f"));
+//! assert_eq!(entry.entry.ext.origin.as_deref(), Some("clinic-7"));
+//! assert_eq!(reading.next, Next::CaughtUp);
+//! # Ok::<(), sync_host_feed::FeedError>(())
+//! ```
+
+#![warn(missing_docs)]
 
 mod content;
 mod dates;

@@ -58,6 +58,8 @@ pub fn render_page(page: &FeedPage) -> String {
     format!("{XML_DECLARATION}{body}")
 }
 
+// `to_atom` only fails outside chrono's range, which contains all of `time`'s
+// (see there); the epoch fallback is never used.
 fn build_feed(page: &FeedPage) -> Feed {
     let mut feed = Feed {
         id: xml_safe(&page.id),
