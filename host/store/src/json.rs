@@ -129,22 +129,6 @@ fn offset_in(whole: &str, part: &str) -> Option<usize> {
     (start + part.len() <= whole.len()).then_some(start)
 }
 
-/// A text edit: replace `whole[start..end]` with `text`.
-struct Splice {
-    start: usize,
-    end: usize,
-    text: String,
-}
-
-fn apply_splices(whole: &str, mut splices: Vec<Splice>) -> String {
-    splices.sort_by_key(|splice| std::cmp::Reverse(splice.start));
-    let mut out = whole.to_owned();
-    for splice in splices {
-        out.replace_range(splice.start..splice.end, &splice.text);
-    }
-    out
-}
-
 /// The byte range of `value` inside `whole`, or a syntax error if it was not borrowed from it
 /// (serde_json always borrows `RawValue` from `&str` input, so this guards an invariant).
 fn range_of(whole: &str, value: &RawValue) -> Result<(usize, usize), JsonError> {
@@ -168,73 +152,143 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
+/// One part of the text a [`ServerMetaSplice`] inserts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    VersionId,
+    LastUpdated,
+}
+
+/// An edit of the document: `body[start..end]` becomes the pieces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Edit {
+    start: usize,
+    end: usize,
+    pieces: Vec<Piece>,
+}
+
+/// Where the server meta of one document goes, worked out once so that filling in a version is
+/// a plain copy. Only valid for the exact text it was prepared from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerMetaSplice {
+    /// Non-overlapping edits in ascending order.
+    edits: Vec<Edit>,
+}
+
+impl ServerMetaSplice {
+    /// `body` (the text this splice was prepared from) with the server meta filled in.
+    pub fn apply(&self, body: &str, version_id: &str, last_updated: &str) -> String {
+        let mut out = String::with_capacity(body.len() + 96);
+        let mut copied = 0;
+        for edit in &self.edits {
+            out.push_str(body.get(copied..edit.start).unwrap_or_default());
+            for piece in &edit.pieces {
+                match piece {
+                    Piece::Text(text) => out.push_str(text),
+                    Piece::VersionId => out.push_str(&json_string(version_id)),
+                    Piece::LastUpdated => out.push_str(&json_string(last_updated)),
+                }
+            }
+            copied = edit.end;
+        }
+        out.push_str(body.get(copied..).unwrap_or_default());
+        out
+    }
+}
+
+fn text(value: &str) -> Piece {
+    Piece::Text(value.to_owned())
+}
+
+/// Works out where `with_server_meta` edits `body`: a missing `meta` goes after `id` (or after
+/// `resourceType`, or first); existing values are replaced in place; missing members are
+/// inserted first in `meta`.
+pub fn prepare_server_meta(body: &str) -> Result<ServerMetaSplice, JsonError> {
+    let fields = top_level_fields(body)?;
+    let Some((_, meta)) = fields.iter().find(|(name, _)| name == "meta") else {
+        let mut member = vec![
+            text("\"meta\":{\"versionId\":"),
+            Piece::VersionId,
+            text(",\"lastUpdated\":"),
+            Piece::LastUpdated,
+            text("}"),
+        ];
+        let anchor = ["id", "resourceType"]
+            .iter()
+            .find_map(|anchor| fields.iter().find(|(name, _)| name == anchor));
+        let edit = match anchor {
+            Some((_, value)) => {
+                let (_, end) = range_of(body, value)?;
+                member.insert(0, text(","));
+                Edit {
+                    start: end,
+                    end,
+                    pieces: member,
+                }
+            }
+            None => {
+                let at = after_open_brace(body, 0);
+                if !fields.is_empty() {
+                    member.push(text(","));
+                }
+                Edit {
+                    start: at,
+                    end: at,
+                    pieces: member,
+                }
+            }
+        };
+        return Ok(ServerMetaSplice { edits: vec![edit] });
+    };
+    let meta_fields = object_fields(meta.get(), "meta")?;
+    let mut edits = Vec::new();
+    let mut missing: Vec<Piece> = Vec::new();
+    for (name, piece) in [
+        ("versionId", Piece::VersionId),
+        ("lastUpdated", Piece::LastUpdated),
+    ] {
+        match meta_fields.iter().find(|(field, _)| field == name) {
+            Some((_, old)) => {
+                let (start, end) = range_of(body, old)?;
+                edits.push(Edit {
+                    start,
+                    end,
+                    pieces: vec![piece],
+                });
+            }
+            None => {
+                if !missing.is_empty() {
+                    missing.push(text(","));
+                }
+                missing.extend([Piece::Text(format!("\"{name}\":")), piece]);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        if !meta_fields.is_empty() {
+            missing.push(text(","));
+        }
+        let (meta_start, _) = range_of(body, meta)?;
+        let at = after_open_brace(body, meta_start);
+        edits.push(Edit {
+            start: at,
+            end: at,
+            pieces: missing,
+        });
+    }
+    edits.sort_by_key(|edit| edit.start);
+    Ok(ServerMetaSplice { edits })
+}
+
 /// Returns `body` with the top-level `meta.versionId` and `meta.lastUpdated` set (inserted or
-/// replaced) and every other byte unchanged. A missing `meta` is inserted after `id` (or after
-/// `resourceType`, or first).
+/// replaced) and every other byte unchanged. See [`prepare_server_meta`] for where they go.
 pub fn with_server_meta(
     body: &str,
     version_id: &str,
     last_updated: &str,
 ) -> Result<String, JsonError> {
-    let fields = top_level_fields(body)?;
-    let wanted = [("versionId", version_id), ("lastUpdated", last_updated)];
-    let Some((_, meta)) = fields.iter().find(|(name, _)| name == "meta") else {
-        let members: Vec<String> = wanted
-            .iter()
-            .map(|(name, value)| format!("\"{name}\":{}", json_string(value)))
-            .collect();
-        let meta_member = format!("\"meta\":{{{}}}", members.join(","));
-        let anchor = ["id", "resourceType"]
-            .iter()
-            .find_map(|anchor| fields.iter().find(|(name, _)| name == anchor));
-        let splice = match anchor {
-            Some((_, value)) => {
-                let (_, end) = range_of(body, value)?;
-                Splice {
-                    start: end,
-                    end,
-                    text: format!(",{meta_member}"),
-                }
-            }
-            None => {
-                let at = after_open_brace(body, 0);
-                let comma = if fields.is_empty() { "" } else { "," };
-                Splice {
-                    start: at,
-                    end: at,
-                    text: format!("{meta_member}{comma}"),
-                }
-            }
-        };
-        return Ok(apply_splices(body, vec![splice]));
-    };
-    let meta_fields = object_fields(meta.get(), "meta")?;
-    let mut splices = Vec::new();
-    let mut missing = Vec::new();
-    for (name, value) in wanted {
-        match meta_fields.iter().find(|(field, _)| field == name) {
-            Some((_, old)) => {
-                let (start, end) = range_of(body, old)?;
-                splices.push(Splice {
-                    start,
-                    end,
-                    text: json_string(value),
-                });
-            }
-            None => missing.push(format!("\"{name}\":{}", json_string(value))),
-        }
-    }
-    if !missing.is_empty() {
-        let (meta_start, _) = range_of(body, meta)?;
-        let at = after_open_brace(body, meta_start);
-        let comma = if meta_fields.is_empty() { "" } else { "," };
-        splices.push(Splice {
-            start: at,
-            end: at,
-            text: format!("{}{comma}", missing.join(",")),
-        });
-    }
-    Ok(apply_splices(body, splices))
+    Ok(prepare_server_meta(body)?.apply(body, version_id, last_updated))
 }
 
 fn string_value(field: &str, value: &RawValue) -> Result<String, JsonError> {

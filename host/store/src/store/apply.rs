@@ -1,7 +1,7 @@
 //! Applies a group of queued writes in one sled transaction: resource, history, change log,
 //! category position index and counters move together or not at all.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::codec;
 use super::plan::{self, Context, Decision};
-use super::types::{Change, StoreError, VersionRecord, WriteOutcome, WriteRequest};
+use super::types::{Change, StoreError, VersionRecord, WriteOutcome};
 
 /// Key of the node-wide sequence counter in the `counters` tree.
 pub(crate) const SEQUENCE_COUNTER: &[u8] = b"s";
@@ -54,8 +54,46 @@ pub(crate) fn category_counter(category: &str) -> Vec<u8> {
     key
 }
 
+/// The sequence counter and per-category entry counts. The committer is the only writer, so
+/// it keeps them in memory and stores the changed ones once per group, in the group's
+/// transaction.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counters {
+    /// Last committed sequence.
+    pub sequence: u64,
+    /// Entries per category.
+    pub categories: HashMap<String, u64>,
+}
+
+impl Counters {
+    /// Reads the stored counters.
+    pub fn load(trees: &Trees) -> Result<Counters, StoreError> {
+        let sequence = match trees.counters.get(SEQUENCE_COUNTER)? {
+            Some(bytes) => codec::decode_u64(&bytes)?,
+            None => 0,
+        };
+        let mut categories = HashMap::new();
+        for entry in trees.counters.scan_prefix(CATEGORY_COUNTER_PREFIX) {
+            let (key, value) = entry?;
+            let name = String::from_utf8(key[CATEGORY_COUNTER_PREFIX.len()..].to_vec())
+                .map_err(|_| StoreError::Storage("category name is not UTF-8".into()))?;
+            categories.insert(name, codec::decode_u64(&value)?);
+        }
+        Ok(Counters {
+            sequence,
+            categories,
+        })
+    }
+}
+
+/// Counters being advanced inside one transaction, with the categories that changed.
+struct Advancing {
+    counters: Counters,
+    touched: BTreeSet<String>,
+}
+
 /// One queued unit: a single write, or the writes of a transaction bundle (all or nothing).
-pub(crate) type Unit = Vec<WriteRequest>;
+pub(crate) type Unit = Vec<plan::Prepared>;
 /// The answer to one unit.
 pub(crate) type UnitResult = Result<Vec<WriteOutcome>, StoreError>;
 
@@ -76,13 +114,14 @@ struct View<'t> {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
-/// Applies every unit in one transaction and returns each unit's result plus the last sequence.
+/// Applies every unit in one transaction; returns each unit's result and the advanced counters.
 pub(crate) fn apply_group(
     trees: &Trees,
     units: &[&Unit],
     settings: &ApplySettings<'_>,
     now: OffsetDateTime,
-) -> Result<(Vec<UnitResult>, u64), StoreError> {
+    counters: &Counters,
+) -> Result<(Vec<UnitResult>, Counters), StoreError> {
     let all = (
         &trees.current,
         &trees.history,
@@ -90,28 +129,29 @@ pub(crate) fn apply_group(
         &trees.positions,
         &trees.counters,
     );
-    all.transaction(|(current, history, log, positions, counters)| {
+    all.transaction(|(current, history, log, positions, counters_tree)| {
         let view = View {
             current,
             history,
             log,
             positions,
-            counters,
+            counters: counters_tree,
         };
-        let mut sequence = read_counter(view.counters, SEQUENCE_COUNTER)?;
+        // sled may run this closure again after a conflict, so start from the committed counters.
+        let mut advancing = Advancing {
+            counters: counters.clone(),
+            touched: BTreeSet::new(),
+        };
         let mut results = Vec::with_capacity(units.len());
         for unit in units {
-            let decided = decide_unit(&view, unit, settings, now, sequence)?;
+            let decided = decide_unit(&view, unit, settings, now, advancing.counters.sequence)?;
             results.push(match decided {
-                Ok(decisions) => {
-                    let outcomes = write_unit(&view, decisions, settings)?;
-                    sequence = read_counter(view.counters, SEQUENCE_COUNTER)?;
-                    Ok(outcomes)
-                }
+                Ok(decisions) => Ok(write_unit(&view, decisions, settings, &mut advancing)?),
                 Err(error) => Err(error),
             });
         }
-        Ok((results, sequence))
+        store_counters(&view, &advancing)?;
+        Ok((results, advancing.counters))
     })
     .map_err(|error| match error {
         sled::transaction::TransactionError::Abort(error) => error,
@@ -119,15 +159,20 @@ pub(crate) fn apply_group(
     })
 }
 
-fn storage(error: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(error)
+fn store_counters(view: &View<'_>, advancing: &Advancing) -> TxResult<()> {
+    let counters = &advancing.counters;
+    view.counters
+        .insert(SEQUENCE_COUNTER, &counters.sequence.to_be_bytes())?;
+    for category in &advancing.touched {
+        let count = counters.categories.get(category).copied().unwrap_or(0);
+        view.counters
+            .insert(category_counter(category), &count.to_be_bytes())?;
+    }
+    Ok(())
 }
 
-fn read_counter(counters: &TransactionalTree, key: &[u8]) -> TxResult<u64> {
-    match counters.get(key)? {
-        Some(bytes) => codec::decode_u64(&bytes).map_err(storage),
-        None => Ok(0),
-    }
+fn storage(error: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(error)
 }
 
 fn read_current(
@@ -184,13 +229,14 @@ fn write_unit(
     view: &View<'_>,
     decisions: Vec<Decision>,
     settings: &ApplySettings<'_>,
+    advancing: &mut Advancing,
 ) -> TxResult<Vec<WriteOutcome>> {
     let mut outcomes = Vec::with_capacity(decisions.len());
     for decision in decisions {
         match decision {
             Decision::Nothing(outcome) => outcomes.push(outcome),
             Decision::NewVersion(record) => {
-                write_version(view, &record, settings)?;
+                write_version(view, &record, settings, advancing)?;
                 outcomes.push(plan::outcome_of(&record));
             }
         }
@@ -204,6 +250,7 @@ fn write_version(
     view: &View<'_>,
     record: &VersionRecord,
     settings: &ApplySettings<'_>,
+    advancing: &mut Advancing,
 ) -> TxResult<()> {
     let key = &record.key;
     if let Some(previous) = read_current(view, key)? {
@@ -235,15 +282,17 @@ fn write_version(
         &record.sequence.to_be_bytes(),
         codec::encode_change(&change),
     )?;
-    let counter_key = category_counter(&change.category);
-    let position = read_counter(view.counters, &counter_key)?;
+    let count = advancing
+        .counters
+        .categories
+        .entry(change.category.clone())
+        .or_insert(0);
     view.positions.insert(
-        codec::position_key(&change.category, position),
+        codec::position_key(&change.category, *count),
         &record.sequence.to_be_bytes(),
     )?;
-    view.counters
-        .insert(counter_key, &(position + 1).to_be_bytes())?;
-    view.counters
-        .insert(SEQUENCE_COUNTER, &record.sequence.to_be_bytes())?;
+    *count += 1;
+    advancing.counters.sequence = record.sequence;
+    advancing.touched.insert(change.category);
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::apply::{self, ApplySettings, Trees, Unit, UnitResult};
+use super::apply::{self, ApplySettings, Counters, Trees, Unit, UnitResult};
 use super::plan::truncate_to_millis;
 use super::types::StoreError;
 
@@ -80,6 +80,17 @@ fn run(
         node_id: &node_id,
         history_retention,
     };
+    let mut counters = match Counters::load(&trees) {
+        Ok(counters) => counters,
+        Err(error) => {
+            // Answer every writer with the reason instead of leaving them waiting.
+            tracing::error!(%error, "store counters unreadable; refusing writes");
+            while let Some(job) = jobs.blocking_recv() {
+                let _ = job.reply.send(Err(error.clone()));
+            }
+            return;
+        }
+    };
     while let Some(first) = jobs.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -88,7 +99,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_group(&trees, &settings, group, &changes);
+        commit_group(&trees, &settings, group, &mut counters, &changes);
     }
     tracing::debug!(node = %node_id, "store committer stopped");
 }
@@ -97,16 +108,19 @@ fn commit_group(
     trees: &Trees,
     settings: &ApplySettings<'_>,
     group: Vec<Job>,
+    counters: &mut Counters,
     changes: &watch::Sender<u64>,
 ) {
     let now = truncate_to_millis(OffsetDateTime::now_utc());
     let units: Vec<&Unit> = group.iter().map(|job| &job.unit).collect();
-    let applied = apply::apply_group(trees, &units, settings, now).and_then(|applied| {
+    let applied = apply::apply_group(trees, &units, settings, now, counters).and_then(|applied| {
         trees.db.flush()?;
         Ok(applied)
     });
     match applied {
-        Ok((results, last_sequence)) => {
+        Ok((results, advanced)) => {
+            let last_sequence = advanced.sequence;
+            *counters = advanced;
             tracing::trace!(units = group.len(), last_sequence, "store group committed");
             changes.send_if_modified(|seen| {
                 let advanced = last_sequence > *seen;

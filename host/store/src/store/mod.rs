@@ -67,7 +67,8 @@ impl Store {
 
     /// Writes one resource. Durable when it returns (concurrent writers share one flush).
     pub async fn write(&self, request: WriteRequest) -> Result<WriteOutcome, StoreError> {
-        let mut outcomes = self.inner.committer.commit(vec![request]).await?;
+        let prepared = plan::prepare(request)?;
+        let mut outcomes = self.inner.committer.commit(vec![prepared]).await?;
         outcomes
             .pop()
             .ok_or_else(|| StoreError::Storage("a write produced no outcome".into()))
@@ -82,7 +83,11 @@ impl Store {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
-        self.inner.committer.commit(requests).await
+        let prepared = requests
+            .into_iter()
+            .map(plan::prepare)
+            .collect::<Result<_, _>>()?;
+        self.inner.committer.commit(prepared).await
     }
 
     /// The current version of a resource, which may be a tombstone.

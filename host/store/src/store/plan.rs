@@ -4,7 +4,9 @@
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::types::{ChangeAction, Kind, StoreError, VersionRecord, WriteOutcome, WriteRequest};
+use super::types::{
+    ChangeAction, Kind, ResourceKey, StoreError, VersionRecord, WriteOutcome, WriteRequest,
+};
 use crate::{hash, json};
 
 /// What the store must do for one request.
@@ -41,13 +43,73 @@ pub fn format_instant(at: OffsetDateTime) -> String {
     utc.format(format).unwrap_or_else(|_| utc.to_string())
 }
 
+/// A request checked and digested before it is queued: key validated, body parsed and hashed,
+/// so the committer does no JSON work beyond filling in the server meta.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub key: ResourceKey,
+    pub if_match: Option<u64>,
+    pub origin: Option<String>,
+    /// `None` deletes.
+    pub body: Option<PreparedBody>,
+}
+
+/// A new body and what the decision needs to know about it.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedBody {
+    text: String,
+    content_hash: String,
+    /// Where server meta goes (FHIR only).
+    meta: Option<json::ServerMetaSplice>,
+    voided: bool,
+    retired: bool,
+}
+
+/// Checks and digests a request; errors name the resource.
+pub(crate) fn prepare(request: WriteRequest) -> Result<Prepared, StoreError> {
+    super::codec::validate_key(&request.key)?;
+    let key = request.key;
+    let body = match request.body {
+        None => None,
+        Some(text) => {
+            let invalid = |error: json::JsonError| StoreError::invalid_json(&key, &error);
+            // Every stored document is an object: FHIR resources and REST representations are.
+            let fields = json::top_level_fields(&text).map_err(invalid)?;
+            let flag = |name: &str| {
+                fields
+                    .iter()
+                    .any(|(field, value)| field == name && value.get() == "true")
+            };
+            let (voided, retired) = (flag("voided"), flag("retired"));
+            drop(fields);
+            let content_hash = hash::content_hash(&text).map_err(invalid)?;
+            let meta = match key.kind {
+                Kind::Fhir => Some(json::prepare_server_meta(&text).map_err(invalid)?),
+                Kind::Rest => None,
+            };
+            Some(PreparedBody {
+                text,
+                content_hash,
+                meta,
+                voided,
+                retired,
+            })
+        }
+    };
+    Ok(Prepared {
+        key,
+        if_match: request.if_match,
+        origin: request.origin,
+        body,
+    })
+}
+
 /// Decides the effect of `request` on a resource whose current version is `current`.
 pub(crate) fn decide(
-    request: &WriteRequest,
+    request: &Prepared,
     current: Option<&VersionRecord>,
     context: &Context<'_>,
 ) -> Result<Decision, StoreError> {
-    super::codec::validate_key(&request.key)?;
     if let Some(expected) = request.if_match {
         let actual = current.map(|record| record.version_id);
         if actual != Some(expected) {
@@ -59,16 +121,16 @@ pub(crate) fn decide(
         }
     }
     let live = current.filter(|record| !record.deleted);
-    match &request.body {
-        None => Ok(match live {
+    Ok(match &request.body {
+        None => match live {
             None => Decision::Nothing(WriteOutcome::AlreadyGone),
             Some(old) => Decision::NewVersion(tombstone(request, old, context)),
-        }),
+        },
         Some(body) => decide_content(request, body, current, live, context),
-    }
+    })
 }
 
-fn tombstone(request: &WriteRequest, old: &VersionRecord, context: &Context<'_>) -> VersionRecord {
+fn tombstone(request: &Prepared, old: &VersionRecord, context: &Context<'_>) -> VersionRecord {
     VersionRecord {
         key: request.key.clone(),
         version_id: old.version_id + 1,
@@ -82,7 +144,7 @@ fn tombstone(request: &WriteRequest, old: &VersionRecord, context: &Context<'_>)
     }
 }
 
-fn origin(request: &WriteRequest, context: &Context<'_>) -> String {
+fn origin(request: &Prepared, context: &Context<'_>) -> String {
     request
         .origin
         .clone()
@@ -90,65 +152,74 @@ fn origin(request: &WriteRequest, context: &Context<'_>) -> String {
 }
 
 fn decide_content(
-    request: &WriteRequest,
-    body: &str,
+    request: &Prepared,
+    body: &PreparedBody,
     current: Option<&VersionRecord>,
     live: Option<&VersionRecord>,
     context: &Context<'_>,
-) -> Result<Decision, StoreError> {
-    let invalid = |error: json::JsonError| StoreError::invalid_json(&request.key, &error);
-    // Every stored document is an object: FHIR resources and REST representations both are.
-    json::top_level_fields(body).map_err(invalid)?;
-    let content_hash = hash::content_hash(body).map_err(invalid)?;
+) -> Decision {
     if let Some(old) = live
-        && old.content_hash == content_hash
+        && old.content_hash == body.content_hash
     {
-        return Ok(Decision::Nothing(WriteOutcome::Unchanged(old.clone())));
+        return Decision::Nothing(WriteOutcome::Unchanged(old.clone()));
     }
     let version_id = current.map_or(1, |record| record.version_id + 1);
     let action = match (live, request.key.kind) {
         (None, _) => ChangeAction::Created,
-        (Some(old), Kind::Rest) => flag_action(old.body.as_deref(), body).map_err(invalid)?,
+        (Some(old), Kind::Rest) => flag_action(old.body.as_deref(), body),
         (Some(_), Kind::Fhir) => ChangeAction::Updated,
     };
-    let stored = match request.key.kind {
-        Kind::Fhir => {
-            json::with_server_meta(body, &version_id.to_string(), &format_instant(context.now))
-                .map_err(invalid)?
-        }
-        Kind::Rest => body.to_owned(),
+    let stored = match &body.meta {
+        Some(splice) => splice.apply(
+            &body.text,
+            &version_id.to_string(),
+            &format_instant(context.now),
+        ),
+        None => body.text.clone(),
     };
-    Ok(Decision::NewVersion(VersionRecord {
+    Decision::NewVersion(VersionRecord {
         key: request.key.clone(),
         version_id,
         last_updated: context.now,
         deleted: false,
         body: Some(stored),
-        content_hash,
+        content_hash: body.content_hash.clone(),
         origin: origin(request, context),
         sequence: context.sequence,
         action,
-    }))
+    })
 }
 
 /// The action of a REST update: a `voided` or `retired` flag that flips is what the feed must
 /// say, so that un-voids propagate too. `voided` wins when both flip.
-fn flag_action(old: Option<&str>, new: &str) -> Result<ChangeAction, json::JsonError> {
+fn flag_action(old: Option<&str>, new: &PreparedBody) -> ChangeAction {
+    // The old body was validated when it was written; an unreadable flag counts as unset.
+    let was = |flag: &str| {
+        old.and_then(|body| json::bool_field(body, flag).ok().flatten())
+            .unwrap_or(false)
+    };
     let flags = [
-        ("voided", ChangeAction::Voided, ChangeAction::Unvoided),
-        ("retired", ChangeAction::Retired, ChangeAction::Unretired),
+        (
+            was("voided"),
+            new.voided,
+            ChangeAction::Voided,
+            ChangeAction::Unvoided,
+        ),
+        (
+            was("retired"),
+            new.retired,
+            ChangeAction::Retired,
+            ChangeAction::Unretired,
+        ),
     ];
-    for (flag, set, cleared) in flags {
-        // The old body was validated when it was written; an unreadable one counts as unset.
-        let before = old.and_then(|body| json::bool_field(body, flag).ok().flatten());
-        let after = json::bool_field(new, flag)?;
-        match (before.unwrap_or(false), after.unwrap_or(false)) {
-            (false, true) => return Ok(set),
-            (true, false) => return Ok(cleared),
+    for (before, after, set, cleared) in flags {
+        match (before, after) {
+            (false, true) => return set,
+            (true, false) => return cleared,
             _ => {}
         }
     }
-    Ok(ChangeAction::Updated)
+    ChangeAction::Updated
 }
 
 /// The outcome reported for a new version.

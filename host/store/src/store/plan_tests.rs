@@ -11,13 +11,15 @@ fn context() -> Context<'static> {
     }
 }
 
-fn request(key: ResourceKey, body: Option<&str>) -> WriteRequest {
-    WriteRequest {
+fn request(key: ResourceKey, body: Option<&str>) -> Prepared {
+    let body = body.map(str::to_owned);
+    prepare(WriteRequest {
         key,
-        body: body.map(str::to_owned),
+        body,
         if_match: None,
         origin: None,
-    }
+    })
+    .expect("valid request")
 }
 
 fn new_version(decision: Decision) -> VersionRecord {
@@ -93,8 +95,9 @@ fn if_match_must_name_the_current_version() {
             ..
         })
     ));
-    let first = new_version(decide(&request(key, Some("{}")), None, &context()).unwrap());
-    write.body = Some(r#"{"b":1}"#.into());
+    let first = new_version(decide(&request(key.clone(), Some("{}")), None, &context()).unwrap());
+    write = request(key, Some(r#"{"b":1}"#));
+    write.if_match = Some(1);
     assert_eq!(
         new_version(decide(&write, Some(&first), &context()).unwrap()).version_id,
         2
@@ -151,12 +154,19 @@ fn rest_flags_log_void_and_unvoid() {
 
 #[test]
 fn invalid_bodies_and_keys_are_rejected_with_names() {
-    let key = ResourceKey::fhir("Patient", "p9");
-    let error = decide(&request(key, Some("[1]")), None, &context()).unwrap_err();
+    let raw = |key: ResourceKey, body: &str| WriteRequest {
+        key,
+        body: Some(body.to_owned()),
+        if_match: None,
+        origin: None,
+    };
+    let error = prepare(raw(ResourceKey::fhir("Patient", "p9"), "[1]")).unwrap_err();
     assert!(matches!(&error, StoreError::InvalidJson(text) if text.contains("Patient/p9")));
+    let error = prepare(raw(ResourceKey::rest("patient", "u"), r#"{"a":}"#)).unwrap_err();
+    assert!(matches!(&error, StoreError::InvalidJson(text) if text.contains("patient/u")));
     let empty = ResourceKey::fhir("Patient", "");
     assert!(matches!(
-        decide(&request(empty, Some("{}")), None, &context()),
+        prepare(raw(empty, "{}")),
         Err(StoreError::InvalidKey(_))
     ));
 }
