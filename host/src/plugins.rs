@@ -23,6 +23,9 @@ pub enum PluginOrigin {
 /// One plugin the node can use.
 #[derive(Clone)]
 pub struct RegisteredPlugin {
+    /// The name the configuration uses: `fhir`, `rest`, ... for built-in plugins, the name
+    /// the component reports for plugin files.
+    pub name: String,
     pub plugin: LoadedPlugin,
     pub origin: PluginOrigin,
 }
@@ -81,10 +84,11 @@ impl PluginRegistry {
                         source,
                     })?;
             let entry = RegisteredPlugin {
+                name: (*name).to_string(),
                 plugin,
                 origin: PluginOrigin::BuiltIn,
             };
-            plugins.insert(entry.plugin.info().name.clone(), entry);
+            plugins.insert(entry.name.clone(), entry);
         }
         if let Some(dir) = dir {
             Self::load_dir(&runtime, dir, &mut plugins).await?;
@@ -110,6 +114,7 @@ impl PluginRegistry {
                 tracing::warn!(plugin = %name, path = %path.display(), "plugin file replaces the built-in plugin of the same name");
             }
             let entry = RegisteredPlugin {
+                name: name.clone(),
                 plugin,
                 origin: PluginOrigin::File(path),
             };

@@ -1,5 +1,8 @@
 //! Command-line definitions and dispatch. Handlers live in one module per command group.
 
+mod admin;
+mod demo;
+mod node;
 mod plugins;
 
 use std::path::PathBuf;
@@ -18,13 +21,104 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where a running node's admin API is, for the operator commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminTarget {
+    /// The node's base URL, e.g. `http://127.0.0.1:8080`.
+    #[arg(long, env = "SYNC_HOST_URL")]
+    pub url: String,
+    /// A token with the `admin` scope at that node.
+    #[arg(long, env = "SYNC_HOST_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a full node: store, publish, pull and push.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a node that only stores and publishes (no sync with a parent).
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Write a commented example configuration.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "node.toml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Start a demo network of four nodes on loopback, sync it and report.
+    Demo {
+        /// Keep the nodes running and print their URLs and tokens.
+        #[arg(long)]
+        keep_running: bool,
+        /// Keep the nodes' files here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Identity, parent, lag, last success and failure per direction, queues and conflicts.
+    Status {
+        #[command(flatten)]
+        target: AdminTarget,
+    },
+    /// Run a sync now.
+    SyncNow {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// `pull`, `push`, or both when omitted.
+        direction: Option<String>,
+    },
+    /// Query, show and export the audit log.
+    Audit {
+        #[command(flatten)]
+        target: AdminTarget,
+        #[command(subcommand)]
+        command: admin::AuditCommand,
+    },
+    /// Retry one dead letter, or all of them.
+    Retry {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// The dead letter's id.
+        id: Option<u64>,
+        /// Retry every dead letter.
+        #[arg(long)]
+        dead: bool,
+    },
+    /// List, show and resolve conflicts.
+    Conflicts {
+        #[command(flatten)]
+        target: AdminTarget,
+        #[command(subcommand)]
+        command: admin::ConflictsCommand,
+    },
+    /// Work with a stopped node's store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// List and check WebAssembly plugins.
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
+    },
+}
+
+/// `sync-host store ...`
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Load FHIR JSON files, Bundles or NDJSON (a file or a directory) into the store.
+    Import {
+        #[arg(long)]
+        config: PathBuf,
+        path: PathBuf,
     },
 }
 
@@ -57,6 +151,18 @@ pub fn init_tracing(filter: &str) {
 /// Runs one command to completion.
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Run { config } => node::run(&config, true).await,
+        Command::Serve { config } => node::run(&config, false).await,
+        Command::Init { path, force } => node::init(&path, force),
+        Command::Demo { keep_running, dir } => demo::run(dir, keep_running).await,
+        Command::Status { target } => admin::status(&target).await,
+        Command::SyncNow { target, direction } => admin::sync_now(&target, direction).await,
+        Command::Audit { target, command } => admin::audit(&target, command).await,
+        Command::Retry { target, id, dead } => admin::retry(&target, id, dead).await,
+        Command::Conflicts { target, command } => admin::conflicts(&target, command).await,
+        Command::Store {
+            command: StoreCommand::Import { config, path },
+        } => node::import(&config, &path).await,
         Command::Plugins { command } => plugins::run(command).await,
     }
 }

@@ -25,8 +25,8 @@ fn interactive_runtime() -> anyhow::Result<PluginRuntime> {
 async fn list(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let registry = PluginRegistry::load(interactive_runtime()?, dir).await?;
     println!(
-        "{:<20} {:<10} {:<16} {:<8} SOURCE",
-        "NAME", "VERSION", "WORLD", "WIT"
+        "{:<18} {:<30} {:<9} {:<16} {:<6} SOURCE",
+        "NAME", "COMPONENT", "VERSION", "WORLD", "WIT"
     );
     for entry in registry.iter() {
         let info = entry.plugin.info();
@@ -35,7 +35,8 @@ async fn list(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
             PluginOrigin::File(path) => path.display().to_string(),
         };
         println!(
-            "{:<20} {:<10} {:<16} {:<8} {}",
+            "{:<18} {:<30} {:<9} {:<16} {:<6} {}",
+            entry.name,
             info.name,
             info.version,
             world_name(entry.plugin.world()),

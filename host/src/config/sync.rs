@@ -124,7 +124,7 @@ impl Default for SyncSection {
 pub struct DirectionSection {
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Seconds between runs.
+    /// Seconds between runs; 0 runs only when triggered (`sync-host sync-now`).
     #[serde(default = "default_interval")]
     pub interval_secs: u64,
     /// Up to this many seconds of random delay added to each interval.

@@ -5,7 +5,7 @@
 pub mod admin;
 pub mod clients;
 pub mod in_process;
-mod resolve;
+pub mod resolve;
 mod services;
 pub mod wiring;
 

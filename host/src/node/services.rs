@@ -195,7 +195,7 @@ impl Services {
 
 fn schedule(section: &DirectionSection) -> Schedule {
     Schedule {
-        interval: Duration::from_secs(section.interval_secs.max(1)),
+        interval: (section.interval_secs > 0).then(|| Duration::from_secs(section.interval_secs)),
         jitter: Duration::from_secs(section.jitter_secs),
         follow: section.follow,
         max_backoff: Duration::from_secs(section.max_backoff_secs.max(1)),

@@ -45,8 +45,17 @@ pub fn settle_conflict(
         Direction::Push => (&current_resource, &c.incoming),
     };
     let now = Timestamp::now();
+    // A resource already parked keeps one conflict record, updated with the newest versions,
+    // instead of a new record for every sync that meets it again.
+    let open = p
+        .state
+        .open_conflicts_for(&c.event.resource_type, &c.event.resource_id)?;
+    let id = match open.first() {
+        Some(existing) => existing.id,
+        None => p.state.new_id()?,
+    };
     let mut record = ConflictRecord {
-        id: p.state.new_id()?,
+        id,
         direction: p.direction,
         category: c.event.category.clone(),
         resource_type: c.event.resource_type.clone(),

@@ -16,8 +16,8 @@ use crate::sync::status::DirectionStatus;
 /// When a direction runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
-    /// Time between runs when nothing else triggers one.
-    pub interval: Duration,
+    /// Time between runs when nothing else triggers one; `None` runs only when triggered.
+    pub interval: Option<Duration>,
     /// Up to this much random delay is added to every interval, so many clinics that
     /// reconnect together do not hit their parent together.
     pub jitter: Duration,
@@ -47,6 +47,12 @@ pub async fn run_scheduled(
     cancel: CancellationToken,
 ) {
     let mut failures = 0u32;
+    if schedule.interval.is_none() {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = trigger.0.notified() => {}
+        }
+    }
     loop {
         if cancel.is_cancelled() {
             return;
@@ -62,12 +68,13 @@ pub async fn run_scheduled(
                 status.failed(Timestamp::now(), e.to_string());
             }
         }
-        let pause = pause_after(schedule, failures);
         let wait = async {
-            if schedule.follow && failures == 0 {
-                service.wait_for_change(schedule.interval).await;
-            } else {
-                tokio::time::sleep(pause).await;
+            match (schedule.interval, pause_after(schedule, failures)) {
+                (Some(interval), _) if schedule.follow && failures == 0 => {
+                    service.wait_for_change(interval).await;
+                }
+                (_, Some(pause)) => tokio::time::sleep(pause).await,
+                (_, None) => std::future::pending::<()>().await,
             }
         };
         tokio::select! {
@@ -79,19 +86,19 @@ pub async fn run_scheduled(
 }
 
 /// The pause before the next run: the interval with jitter, or exponential backoff (with
-/// the same jitter) after `failures` consecutive failures.
-pub fn pause_after(schedule: Schedule, failures: u32) -> Duration {
+/// the same jitter) after `failures` consecutive failures. `None` for a manual schedule
+/// that has not failed: it waits for the next trigger.
+pub fn pause_after(schedule: Schedule, failures: u32) -> Option<Duration> {
+    let step = schedule.interval.unwrap_or(Duration::from_secs(1));
     let base = if failures == 0 {
-        schedule.interval
+        schedule.interval?
     } else {
         let factor = 2u32.saturating_pow(failures.min(16) - 1);
-        schedule
-            .interval
-            .checked_mul(factor)
+        step.checked_mul(factor)
             .unwrap_or(schedule.max_backoff)
             .min(schedule.max_backoff)
     };
-    base + jitter(schedule.jitter)
+    Some(base + jitter(schedule.jitter))
 }
 
 #[cfg(test)]
@@ -101,15 +108,21 @@ mod tests {
     #[test]
     fn backoff_grows_then_caps() {
         let s = Schedule {
-            interval: Duration::from_secs(10),
+            interval: Some(Duration::from_secs(10)),
             jitter: Duration::ZERO,
             follow: false,
             max_backoff: Duration::from_secs(60),
         };
-        assert_eq!(pause_after(s, 0), Duration::from_secs(10));
-        assert_eq!(pause_after(s, 1), Duration::from_secs(10));
-        assert_eq!(pause_after(s, 2), Duration::from_secs(20));
-        assert_eq!(pause_after(s, 3), Duration::from_secs(40));
-        assert_eq!(pause_after(s, 9), Duration::from_secs(60));
+        assert_eq!(pause_after(s, 0), Some(Duration::from_secs(10)));
+        assert_eq!(pause_after(s, 1), Some(Duration::from_secs(10)));
+        assert_eq!(pause_after(s, 2), Some(Duration::from_secs(20)));
+        assert_eq!(pause_after(s, 3), Some(Duration::from_secs(40)));
+        assert_eq!(pause_after(s, 9), Some(Duration::from_secs(60)));
+        let manual = Schedule {
+            interval: None,
+            ..s
+        };
+        assert_eq!(pause_after(manual, 0), None);
+        assert_eq!(pause_after(manual, 1), Some(Duration::from_secs(1)));
     }
 }

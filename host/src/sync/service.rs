@@ -31,6 +31,8 @@ pub struct RunReport {
     pub pages: usize,
     /// Audit records written (one per processed event).
     pub events: usize,
+    /// Resources written to the target (applied, or a conflict winner written).
+    pub applied: usize,
     /// Retries replayed.
     pub retried: usize,
 }
@@ -132,6 +134,7 @@ impl SyncService {
                 commit.marker = new_marker.clone().map(|m| (key.clone(), m));
             }
             report.events += commit.audit.len();
+            report.applied += count_writes(&commit);
             self.pipeline.state.commit_batch(commit).await?;
             marker = new_marker;
             report.pages += 1;
@@ -171,7 +174,12 @@ impl SyncService {
             self.pipeline.retry,
         );
         self.pipeline.process_events(events, &mut out).await?;
-        self.pipeline.state.commit_batch(out.finish()).await?;
+        let commit = out.finish();
+        let written = count_writes(&commit);
+        self.pipeline.state.commit_batch(commit).await?;
+        if written > 0 {
+            tracing::info!(written, "retries succeeded");
+        }
         Ok(count)
     }
 
@@ -183,4 +191,18 @@ impl SyncService {
             None => false,
         }
     }
+}
+
+/// Records of a batch that wrote something to the target.
+fn count_writes(commit: &crate::state::BatchCommit) -> usize {
+    use crate::audit::Outcome;
+    commit
+        .audit
+        .iter()
+        .filter(|r| match &r.outcome {
+            Outcome::Applied => true,
+            Outcome::Conflict { winner, .. } => winner.is_some(),
+            _ => false,
+        })
+        .count()
 }
