@@ -1,0 +1,210 @@
+//! Conflicts against a real sled database: detected by the pure decision, parked or decided
+//! by policy, listed, shown and resolved with both versions kept.
+
+use sync_host::audit::{AuditQuery, AuditRecord, Outcome, Timestamp};
+use sync_host::state::{
+    BaseKey, BatchCommit, ConflictFilter, ConflictRecord, ConflictStatus, ConflictVersion,
+    StateError, SyncState,
+};
+use sync_host::sync::conflict::{
+    Decision, Direction, Policy, PolicySet, Resolution, Side, SyncBase, VersionState, decide,
+    resolve,
+};
+
+fn version(hash: &str, v: &str, millis: u64) -> VersionState {
+    VersionState {
+        content_hash: hash.into(),
+        version: Some(v.into()),
+        last_updated: Some(Timestamp::from_millis(millis)),
+        deleted: false,
+    }
+}
+
+fn body(id: &str, family: &str) -> String {
+    format!(r#"{{"resourceType":"Patient","id":"{id}","name":[{{"family":"{family}"}}]}}"#)
+}
+
+/// What the engine does on pull for one resource: decide, resolve by policy, and build the
+/// conflict record and audit record that go into the batch.
+fn pull_conflict(
+    state: &SyncState,
+    policies: &PolicySet,
+    id: &str,
+) -> anyhow::Result<(ConflictRecord, AuditRecord)> {
+    let base = SyncBase {
+        content_hash: "h-base".into(),
+        parent_version: Some("1".into()),
+    };
+    let local = version("h-child", "c2", 2_000);
+    let incoming = version("h-parent", "2", 3_000);
+    assert_eq!(
+        decide(Some(&base), Some(&local), &incoming),
+        Decision::Conflict
+    );
+    let policy = policies.policy_for("patient");
+    let resolution = resolve(Direction::Pull, policy, &local, &incoming);
+    let id_num = state.new_id()?;
+    let record = ConflictRecord {
+        id: id_num,
+        direction: Direction::Pull,
+        category: "patient".into(),
+        resource_type: "Patient".into(),
+        resource_id: id.into(),
+        event_id: Some(format!("urn:uuid:{id}")),
+        detected_at: Timestamp::from_millis(4_000),
+        policy,
+        parent: ConflictVersion::from_state(&incoming, body(id, "Parent")),
+        child: ConflictVersion::from_state(&local, body(id, "Child")),
+        status: match resolution {
+            Resolution::Parked { .. } => ConflictStatus::Open,
+            Resolution::Decided { .. } => ConflictStatus::Resolved,
+        },
+        resolution: resolution
+            .winner()
+            .map(|winner| sync_host::state::ConflictResolution {
+                winner,
+                by: format!("policy:{policy:?}"),
+                at: Timestamp::from_millis(4_000),
+            }),
+    };
+    let audit = AuditRecord {
+        time: Timestamp::from_millis(4_000),
+        node: "clinic-1".into(),
+        direction: Direction::Pull,
+        action: "updated".into(),
+        category: "patient".into(),
+        resource_type: "Patient".into(),
+        resource_id: id.into(),
+        event_id: record.event_id.clone(),
+        source_url: None,
+        target_url: None,
+        plugin: None,
+        outcome: Outcome::Conflict {
+            conflict_id: id_num,
+            policy,
+            winner: resolution.winner(),
+        },
+        duration_ms: 1,
+    };
+    Ok((record, audit))
+}
+
+#[tokio::test]
+async fn manual_conflicts_park_and_an_operator_resolves_them() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = sled::open(dir.path())?;
+    let state = SyncState::open(&db)?;
+    let policies = PolicySet::default();
+    let (first, audit_first) = pull_conflict(&state, &policies, "p1")?;
+    let (second, audit_second) = pull_conflict(&state, &policies, "p2")?;
+    let batch = BatchCommit {
+        audit: vec![audit_first, audit_second],
+        conflicts: vec![first.clone(), second.clone()],
+        ..BatchCommit::default()
+    };
+    state.commit_batch(batch).await?;
+
+    assert_eq!(
+        state.conflicts(ConflictFilter::Open, 10)?,
+        vec![second.clone(), first.clone()]
+    );
+    assert_eq!(
+        state.conflicts(ConflictFilter::Open, 1)?,
+        vec![second.clone()]
+    );
+    assert_eq!(
+        state.open_conflicts_for("Patient", "p1")?,
+        vec![first.clone()]
+    );
+
+    let resolved = state.resolve_conflict(
+        first.id,
+        Side::Child,
+        "operator:amina",
+        Timestamp::from_millis(9),
+    )?;
+    assert_eq!(resolved.status, ConflictStatus::Resolved);
+    assert_eq!(
+        resolved.loser().map(|v| v.body.as_str()),
+        Some(body("p1", "Parent").as_str())
+    );
+    assert_eq!(state.conflict(first.id)?, Some(resolved.clone()));
+    assert_eq!(
+        state.conflicts(ConflictFilter::Resolved, 10)?,
+        vec![resolved]
+    );
+    assert_eq!(state.conflicts(ConflictFilter::Open, 10)?, vec![second]);
+
+    let again = state.resolve_conflict(
+        first.id,
+        Side::Parent,
+        "operator:ben",
+        Timestamp::from_millis(10),
+    );
+    assert!(matches!(again, Err(StateError::ConflictAlreadyResolved { id }) if id == first.id));
+    let missing = state.resolve_conflict(
+        424_242,
+        Side::Parent,
+        "operator:ben",
+        Timestamp::from_millis(10),
+    );
+    assert!(matches!(
+        missing,
+        Err(StateError::ConflictNotFound { id: 424_242 })
+    ));
+
+    let counts = state.counts(Timestamp::from_millis(10))?;
+    assert_eq!((counts.open_conflicts, counts.resolved_conflicts), (1, 1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn decided_conflicts_keep_the_loser_and_are_audited() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = sled::open(dir.path())?;
+    let state = SyncState::open(&db)?;
+    let mut policies = PolicySet::default();
+    policies
+        .per_category
+        .insert("patient".into(), Policy::NewestWins);
+    let (record, audit) = pull_conflict(&state, &policies, "p7")?;
+    // The parent's state is newer (3 000 ms against 2 000 ms), so it wins and the base moves.
+    let new_base = SyncBase {
+        content_hash: "h-parent".into(),
+        parent_version: Some("2".into()),
+    };
+    let key = BaseKey {
+        resource_type: "Patient".into(),
+        resource_id: "p7".into(),
+    };
+    let batch = BatchCommit {
+        audit: vec![audit],
+        conflicts: vec![record.clone()],
+        bases: vec![(key.clone(), new_base.clone())],
+        ..BatchCommit::default()
+    };
+    state.commit_batch(batch).await?;
+
+    assert!(state.conflicts(ConflictFilter::Open, 10)?.is_empty());
+    let stored = state.conflict(record.id)?.expect("stored");
+    assert_eq!(
+        stored.resolution.as_ref().map(|r| r.winner),
+        Some(Side::Parent)
+    );
+    assert_eq!(
+        stored.loser().map(|v| v.body.clone()),
+        Some(body("p7", "Child"))
+    );
+    assert_eq!(state.base(&key)?, Some(new_base));
+    let page = state.audit().query(&AuditQuery::default())?;
+    let outcome = &page.entries[0].record.outcome;
+    assert_eq!(
+        outcome,
+        &Outcome::Conflict {
+            conflict_id: record.id,
+            policy: Policy::NewestWins,
+            winner: Some(Side::Parent)
+        }
+    );
+    Ok(())
+}
