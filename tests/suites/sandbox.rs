@@ -81,12 +81,7 @@ fn test_config() -> RuntimeConfig {
 }
 
 async fn hostile_client(access: HttpAccess) -> WasmResourceClient {
-    let runtime = PluginRuntime::new(test_config()).unwrap();
-    let plugin = runtime
-        .load_file(&sync_host_tests::plugin_path("hostile"))
-        .await
-        .unwrap();
-    plugin.resource_client(access).unwrap()
+    client_with(test_config(), access).await
 }
 
 fn granted(addr: SocketAddr, credentials: Option<Credentials>) -> HttpAccess {
@@ -371,16 +366,11 @@ async fn in_process_endpoints_are_served_without_a_socket() {
 async fn a_looping_call_does_not_hold_up_other_calls_on_the_same_client() {
     let (addr, _) = recording_server().await;
     // A long deadline, so that "the ok calls finished first" is not a race.
-    let runtime = PluginRuntime::new(RuntimeConfig {
+    let config = RuntimeConfig {
         call_timeout: Duration::from_secs(5),
         ..test_config()
-    })
-    .unwrap();
-    let plugin = runtime
-        .load_file(&sync_host_tests::plugin_path("hostile"))
-        .await
-        .unwrap();
-    let client = plugin.resource_client(granted(addr, None)).unwrap();
+    };
+    let client = client_with(config, granted(addr, None)).await;
     let looping = {
         let client = client.clone();
         tokio::spawn(async move { client.fetch(&source(addr), &[event("loop", "")]).await })
@@ -402,6 +392,82 @@ async fn a_looping_call_does_not_hold_up_other_calls_on_the_same_client() {
         loop_result,
         Err(PluginError::DeadlineExceeded { .. })
     ));
+}
+
+/// A server whose `/slow` answers after `delay` and whose `/big` answers 2 MiB.
+async fn limits_server(delay: Duration) -> SocketAddr {
+    let app = Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(move || async move {
+                tokio::time::sleep(delay).await;
+                "{}"
+            }),
+        )
+        .route(
+            "/big",
+            axum::routing::get(|| async { vec![b'x'; 2 * 1024 * 1024] }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+async fn client_with(config: RuntimeConfig, access: HttpAccess) -> WasmResourceClient {
+    let runtime = PluginRuntime::new(config).unwrap();
+    let plugin = runtime
+        .load_file(&sync_host_tests::plugin_path("hostile"))
+        .await
+        .unwrap();
+    plugin.resource_client(access).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_for_http_is_not_charged_to_the_plugin_deadline() {
+    let addr = limits_server(Duration::from_millis(1500)).await;
+    // 1 s of plugin time, 5 s per request: the 1.5 s wait must not trip the deadline.
+    let client = client_with(test_config(), granted(addr, None)).await;
+    let started = Instant::now();
+    let href = format!("http://{addr}/slow");
+    let resource = fetch_one(&client, addr, event("http-denied", &href))
+        .await
+        .unwrap();
+    println!("a call waiting 1.5 s on HTTP took {:?}", started.elapsed());
+    assert_eq!(resource.body, r#"{"status":200}"#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_endpoint_is_a_timeout_for_the_plugin() {
+    let addr = limits_server(Duration::from_secs(3)).await;
+    let mut config = test_config();
+    config.http.request_timeout = Duration::from_millis(500);
+    let client = client_with(config, granted(addr, None)).await;
+    let href = format!("http://{addr}/slow");
+    let failure = fetch_one(&client, addr, event("http-denied", &href))
+        .await
+        .unwrap_err();
+    assert!(
+        failure.detail().message.starts_with("timeout: "),
+        "{failure:?}"
+    );
+    assert!(failure.detail().message.contains(&href), "{failure:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_response_is_cut_off() {
+    let addr = limits_server(Duration::ZERO).await;
+    // The test configuration caps responses at 1 MiB; `/big` sends 2 MiB.
+    let client = client_with(test_config(), granted(addr, None)).await;
+    let href = format!("http://{addr}/big");
+    let failure = fetch_one(&client, addr, event("http-denied", &href))
+        .await
+        .unwrap_err();
+    assert!(
+        failure.detail().message.starts_with("response too large: "),
+        "{failure:?}"
+    );
+    assert_recovers(&client, addr).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -59,15 +59,8 @@ impl Default for RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// Epoch ticks a call may run before it traps: the timeout rounded up, plus
-    /// one because the current tick may be almost over when the call starts.
-    pub(crate) fn deadline_ticks(&self) -> u64 {
-        let ticks = self.call_timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
-        u64::try_from(ticks).unwrap_or(u64::MAX - 1).max(1) + 1
-    }
-
-    /// Wall-clock bound of a whole call. Epoch time does not advance inside host
-    /// calls, so a plugin waiting on HTTP is bounded by this instead.
+    /// Wall-clock bound of a whole call. The guest is not charged for time in
+    /// host calls (see `clock.rs`), so a plugin waiting on HTTP is bounded by this.
     pub(crate) fn wall_clock_limit(&self) -> Duration {
         self.call_timeout + self.http.request_timeout
     }
@@ -197,17 +190,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deadline_ticks_round_up_and_add_one() {
+    fn the_wall_clock_bound_covers_guest_and_http_time() {
         let config = RuntimeConfig {
-            call_timeout: Duration::from_millis(1005),
+            call_timeout: Duration::from_secs(2),
+            http: HttpLimits {
+                request_timeout: Duration::from_secs(3),
+                ..HttpLimits::default()
+            },
             ..RuntimeConfig::default()
         };
-        assert_eq!(config.deadline_ticks(), 102);
-        let tiny = RuntimeConfig {
-            call_timeout: Duration::from_nanos(1),
-            ..RuntimeConfig::default()
-        };
-        assert_eq!(tiny.deadline_ticks(), 2);
+        assert_eq!(config.wall_clock_limit(), Duration::from_secs(5));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! service.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -166,19 +167,24 @@ impl HttpContext {
 
 impl wit_http::Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
-        Ok(self.http.send(request).await)
+        let started = Instant::now();
+        let result = self.http.send(request).await;
+        self.clock.add_host_time(started.elapsed());
+        Ok(result)
     }
 
     async fn send_all(
         &mut self,
         requests: Vec<Request>,
     ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
+        let started = Instant::now();
         let context = &self.http;
         let results = futures::stream::iter(requests)
             .map(|request| context.send(request))
             .buffered(SEND_ALL_CONCURRENCY)
             .collect()
             .await;
+        self.clock.add_host_time(started.elapsed());
         Ok(results)
     }
 }

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store};
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::PluginRuntime;
 use crate::access::HttpAccess;
 use crate::bindings::{ClientBindings, ClientPre, FilterBindings, FilterPre, log, wit};
+use crate::clock::{CallClock, SLICE_TICKS};
 use crate::http_import::HttpContext;
 
 /// How much of a plugin's stderr is kept to explain a trap (panic messages).
@@ -56,6 +57,7 @@ pub(crate) struct HostState {
     pub(crate) memory: MemoryCap,
     pub(crate) http: HttpContext,
     pub(crate) plugin: Arc<str>,
+    pub(crate) clock: CallClock,
     stderr: MemoryOutputPipe,
 }
 
@@ -89,11 +91,18 @@ impl HostState {
                 access,
             ),
             plugin,
+            clock: CallClock::new(config.call_timeout),
             stderr,
         };
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|state| &mut state.memory);
-        store.epoch_deadline_trap();
+        store.epoch_deadline_callback(|store| {
+            Ok(if store.data().clock.exhausted() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(SLICE_TICKS)
+            })
+        });
         store
     }
 

@@ -17,6 +17,7 @@ mod access;
 mod bindings;
 mod cache;
 mod client;
+mod clock;
 mod engine;
 mod error;
 mod filter;

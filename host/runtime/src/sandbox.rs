@@ -9,6 +9,7 @@ use wasmtime::{Store, Trap};
 
 use crate::PluginRuntime;
 use crate::access::HttpAccess;
+use crate::clock::SLICE_TICKS;
 use crate::error::PluginError;
 use crate::instance::{HostState, WorldPre};
 
@@ -127,10 +128,12 @@ impl<W: WorldPre> Sandbox<W> {
         }
     }
 
-    /// A fresh deadline and a cleared out-of-memory flag for the next call.
+    /// A fresh time budget and a cleared out-of-memory flag for the next call.
     fn arm(&self, store: &mut Store<HostState>) {
-        store.set_epoch_deadline(self.runtime.config().deadline_ticks());
-        store.data_mut().memory.hit = false;
+        store.set_epoch_deadline(SLICE_TICKS);
+        let state = store.data_mut();
+        state.clock.restart();
+        state.memory.hit = false;
     }
 
     fn deadline(&self, function: &'static str) -> PluginError {
