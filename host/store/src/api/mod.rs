@@ -1,5 +1,22 @@
 //! The store's HTTP API: FHIR R4, OpenMRS REST documents and Atom change feeds, composed as one
 //! axum [`Router`] that a node serves on a socket or dispatches to in process.
+//!
+//! With the default [`ApiConfig`] bases:
+//!
+//! | Endpoint | What it does |
+//! |---|---|
+//! | `GET /healthz` | liveness, the only endpoint without a bearer token |
+//! | `GET /ws/fhir2/R4/metadata` | CapabilityStatement |
+//! | `POST /ws/fhir2/R4` | `batch` or `transaction` Bundle |
+//! | `GET /ws/fhir2/R4/{type}?_id=&_lastUpdated=&_count=` | search, `next` links page on |
+//! | `POST /ws/fhir2/R4/{type}` | create with a server id (`If-None-Exist` honoured) |
+//! | `GET/PUT/DELETE /ws/fhir2/R4/{type}/{id}` | read, update-or-create, delete (`If-Match`) |
+//! | `GET /ws/fhir2/R4/{type}[/{id}]/_history[/{vid}]` | history (`_since`, `_count`), vread |
+//! | `GET/POST/DELETE /ws/rest/v1/{resource}/{uuid}`, `POST /ws/rest/v1/{resource}` | REST documents |
+//! | `GET /ws/atomfeed/{category}/recent` (`?wait=N`), `GET /ws/atomfeed/{category}/{n}` | Atom feed pages |
+//!
+//! Reads need the `read` scope, everything else `write`. Errors carry a FHIR OperationOutcome,
+//! or `{"error":{"message":...}}` under the REST base.
 
 pub mod body;
 pub mod error;
