@@ -13,21 +13,30 @@ use crate::names::{
 };
 use crate::resource::derive_resource;
 
-/// Reads `entry`; `our_prefixes` are the XML prefixes bound to our namespace.
+/// What the page tells the reader of each entry.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PageContext {
+    /// The XML prefixes bound to our namespace.
+    pub our_prefixes: Vec<String>,
+    /// The feed category named in the page URL (`/ws/atomfeed/{category}/…`).
+    pub feed_category: Option<String>,
+}
+
+/// Reads `entry` in the context of its page.
 pub(crate) fn interpret_entry(
     entry: &Entry,
-    our_prefixes: &[String],
+    context: &PageContext,
 ) -> Result<FeedEntryView, EntryError> {
     let id = trim_xml_space(&entry.id);
     if id.is_empty() {
         return Err(EntryError::NoId);
     }
     let links = entry_links(id, entry)?;
-    let terms = sort_terms(&entry.categories);
+    let terms = sort_terms(&entry.categories, context.feed_category.as_deref());
     let category = terms
         .category
         .ok_or_else(|| EntryError::NoCategory { id: id.into() })?;
-    let ext = read_extensions(id, &entry.extensions, our_prefixes)?;
+    let ext = read_extensions(id, &entry.extensions, &context.our_prefixes)?;
     let (resource_type, resource_id) =
         derive_resource(&ext, &links).ok_or_else(|| EntryError::NoResourceId {
             id: id.into(),
@@ -102,10 +111,11 @@ struct Terms {
 
 /// Sorts category terms. Terms carrying our schemes say what they are.
 /// Unmarked terms (other publishers; order is not meaningful) are guessed:
-/// the first that reads as an action is the action, the first that looks
-/// like a category name (letters, digits, `_`, `-`, `.`) is the category,
-/// everything else (feed-filter XML, say) is a tag.
-fn sort_terms(categories: &[Category]) -> Terms {
+/// the first that reads as an action is the action; the category is the term
+/// equal to the page's feed category when there is one, else the first that
+/// looks like a category name (letters, digits, `_`, `-`, `.`); everything
+/// else (feed-filter XML, say) is a tag.
+fn sort_terms(categories: &[Category], feed_category: Option<&str>) -> Terms {
     let mut terms = Terms::default();
     let mut unmarked = Vec::new();
     for category in categories {
@@ -119,6 +129,14 @@ fn sort_terms(categories: &[Category]) -> Terms {
             Some(SCHEME_CATEGORY | SCHEME_ACTION | SCHEME_TAG) => terms.tags.push(term),
             _ => unmarked.push(term),
         }
+    }
+    if terms.category.is_none()
+        && let Some(feed_category) = feed_category
+        && let Some(at) = unmarked
+            .iter()
+            .position(|term| term.eq_ignore_ascii_case(feed_category))
+    {
+        terms.category = Some(unmarked.remove(at));
     }
     for term in unmarked {
         if terms.action.is_none()
@@ -203,7 +221,7 @@ mod tests {
         ] {
             let mut want = expected.tags.clone();
             want.sort();
-            let terms = sort_terms(&unmarked(&order));
+            let terms = sort_terms(&unmarked(&order), None);
             assert_eq!(terms.category, expected.category, "{order:?}");
             assert_eq!(terms.action, expected.action, "{order:?}");
             assert_eq!(terms.tags, want, "{order:?}");
@@ -217,11 +235,14 @@ mod tests {
             scheme: Some(scheme.into()),
             label: None,
         };
-        let terms = sort_terms(&[
-            marked("CREATED", SCHEME_TAG),
-            marked("Kenya%Nairobi", SCHEME_CATEGORY),
-            marked("DELETED", SCHEME_ACTION),
-        ]);
+        let terms = sort_terms(
+            &[
+                marked("CREATED", SCHEME_TAG),
+                marked("Kenya%Nairobi", SCHEME_CATEGORY),
+                marked("DELETED", SCHEME_ACTION),
+            ],
+            Some("patient"),
+        );
         assert_eq!(terms.category.as_deref(), Some("Kenya%Nairobi"));
         assert_eq!(terms.action, Some(Action::Deleted));
         assert_eq!(terms.tags, vec!["CREATED".to_owned()]);
@@ -229,8 +250,24 @@ mod tests {
 
     #[test]
     fn no_action_term_is_none() {
-        let terms = sort_terms(&unmarked(&["patient"]));
+        let terms = sort_terms(&unmarked(&["patient"]), None);
         assert_eq!(terms.action, None);
         assert_eq!(terms.category.as_deref(), Some("patient"));
+    }
+
+    #[test]
+    fn the_page_url_names_the_category_among_plain_tags() {
+        let terms = sort_terms(
+            &unmarked(&["Kibera", "CREATED", "Patient"]),
+            Some("patient"),
+        );
+        assert_eq!(terms.category.as_deref(), Some("Patient"));
+        assert_eq!(terms.tags, vec!["Kibera".to_owned()]);
+        // Without the hint the first name-like term wins.
+        let terms = sort_terms(&unmarked(&["Kibera", "CREATED", "patient"]), None);
+        assert_eq!(terms.category.as_deref(), Some("Kibera"));
+        // A combined feed's category matches no entry term: the guess applies.
+        let terms = sort_terms(&unmarked(&["<x/>", "encounter"]), Some("all"));
+        assert_eq!(terms.category.as_deref(), Some("encounter"));
     }
 }

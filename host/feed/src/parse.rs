@@ -5,7 +5,7 @@ use atom_syndication::{Entry, Feed, Link};
 use crate::SYNC_HOST_NS;
 use crate::dates::from_atom;
 use crate::error::{EntryError, FeedError};
-use crate::interpret::{interpret_entry, trim_xml_space};
+use crate::interpret::{PageContext, interpret_entry, trim_xml_space};
 use crate::model::{PageLinks, ParsedEntry, ParsedPage};
 use crate::split::split_page;
 
@@ -21,22 +21,26 @@ pub fn parse_page(xml: &str) -> Result<ParsedPage, FeedError> {
         .map_err(|err| FeedError::Header(err.to_string()))?;
     let updated = from_atom(header.updated())
         .ok_or_else(|| FeedError::Header(format!("date {} is out of range", header.updated())))?;
-    let our_prefixes = prefixes_for(header.namespaces().iter(), SYNC_HOST_NS);
+    let links = page_links(header.links());
+    let context = PageContext {
+        our_prefixes: prefixes_for(header.namespaces().iter(), SYNC_HOST_NS),
+        feed_category: feed_category(&links),
+    };
     let entries = split
         .entries
         .into_iter()
-        .map(|raw| parse_entry(raw, &our_prefixes))
+        .map(|raw| parse_entry(raw, &context))
         .collect();
     Ok(ParsedPage {
         id: trim_xml_space(header.id()).to_owned(),
         title: header.title().value.clone(),
         updated,
-        links: page_links(header.links()),
+        links,
         entries,
     })
 }
 
-fn parse_entry(raw: &str, page_prefixes: &[String]) -> ParsedEntry {
+fn parse_entry(raw: &str, page: &PageContext) -> ParsedEntry {
     let entry = match Entry::read_from(raw.as_bytes()) {
         Ok(entry) => entry,
         Err(err) => {
@@ -47,13 +51,15 @@ fn parse_entry(raw: &str, page_prefixes: &[String]) -> ParsedEntry {
             };
         }
     };
-    let mut prefixes = page_prefixes.to_vec();
-    prefixes.extend(prefixes_for(entry.namespaces.iter(), SYNC_HOST_NS));
+    let mut context = page.clone();
+    context
+        .our_prefixes
+        .extend(prefixes_for(entry.namespaces.iter(), SYNC_HOST_NS));
     let id = Some(trim_xml_space(&entry.id).to_owned()).filter(|id| !id.is_empty());
     ParsedEntry {
         raw: raw.to_owned(),
         id,
-        result: interpret_entry(&entry, &prefixes),
+        result: interpret_entry(&entry, &context),
     }
 }
 
@@ -66,6 +72,19 @@ fn prefixes_for<'a>(
         .filter(|(_, uri)| uri.as_str() == namespace)
         .map(|(prefix, _)| prefix.clone())
         .collect()
+}
+
+/// The category in an OpenMRS feed URL: `…/ws/atomfeed/{category}/{page}`.
+fn feed_category(links: &PageLinks) -> Option<String> {
+    const MARK: &str = "/atomfeed/";
+    [&links.via, &links.self_]
+        .into_iter()
+        .flatten()
+        .find_map(|url| {
+            let rest = &url[url.rfind(MARK)? + MARK.len()..];
+            let category = rest.split(['/', '?', '#']).next()?;
+            (!category.is_empty()).then(|| category.to_owned())
+        })
 }
 
 /// The paging links; when a relation appears twice the first one counts.
@@ -150,5 +169,24 @@ mod tests {
         let page = parse_page(xml).unwrap();
         assert_eq!(page.title, "Clínica Nyanza");
         assert!(page.entries.is_empty());
+    }
+
+    #[test]
+    fn the_feed_category_comes_from_the_page_url() {
+        let links = |via: &str| PageLinks {
+            via: Some(via.into()),
+            ..PageLinks::default()
+        };
+        let category = |via: &str| feed_category(&links(via));
+        assert_eq!(
+            category("http://h/openmrs/ws/atomfeed/encounter/3").as_deref(),
+            Some("encounter")
+        );
+        assert_eq!(
+            category("http://h/ws/atomfeed/patient?x=1").as_deref(),
+            Some("patient")
+        );
+        assert_eq!(category("http://h/feed/page-7"), None);
+        assert_eq!(feed_category(&PageLinks::default()), None);
     }
 }
