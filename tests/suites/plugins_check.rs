@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sync_host_runtime::{
-    HttpAccess, InspectError, PluginError, PluginRuntime, RuntimeConfig, World, inspect,
-    require_world,
+    Action, Direction, Event, EventFilter, HttpAccess, InspectError, PluginError, PluginRuntime,
+    RuntimeConfig, Verdict, World, inspect, require_world,
 };
 
 /// The 8-byte header of an empty core module.
@@ -248,4 +248,67 @@ async fn a_second_load_comes_from_the_disk_cache() {
     assert!(!first.from_cache());
     assert!(second.from_cache());
     assert_eq!(first.info(), second.info());
+}
+
+fn event(category: &str) -> Event {
+    Event {
+        id: format!("urn:uuid:{category}-1"),
+        sequence: None,
+        category: category.into(),
+        action: Action::Created,
+        resource_type: category.into(),
+        resource_id: "1".into(),
+        links: vec![],
+        tags: vec![],
+        origin: None,
+        version: None,
+        content_hash: None,
+        raw: String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_filter_refusing_its_configuration_is_named() {
+    let runtime = runtime();
+    let loaded = runtime
+        .load_bytes("filter-category.wasm", &plugin_bytes("filter-category"))
+        .await
+        .unwrap();
+    let error = loaded.event_filter(r#"{"allow": 7}"#).await.unwrap_err();
+    assert!(matches!(error, PluginError::Configure { .. }), "{error}");
+    let message = error.to_string();
+    println!("{message}");
+    assert!(
+        message.starts_with(&format!(
+            "event filter {} refused its configuration",
+            loaded.info().label()
+        )),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_instance_of_a_filter_gets_the_same_configuration() {
+    let runtime = runtime();
+    let loaded = runtime
+        .load_bytes("filter-category.wasm", &plugin_bytes("filter-category"))
+        .await
+        .unwrap();
+    let filter = loaded
+        .event_filter(r#"{"allow": ["patient"]}"#)
+        .await
+        .unwrap();
+    let events = [event("patient"), event("concept")];
+    // Concurrent calls run on fresh instances beside the first, configured one.
+    let calls = (0..6).map(|_| {
+        let filter = filter.clone();
+        let events = events.clone();
+        tokio::spawn(async move { filter.accept(Direction::Pull, &events).await })
+    });
+    for call in calls {
+        let verdicts = call.await.unwrap().unwrap();
+        assert_eq!(verdicts.len(), 2);
+        assert_eq!(verdicts[0], Verdict::Accept);
+        assert!(matches!(verdicts[1], Verdict::Reject(_)), "{verdicts:?}");
+    }
 }
