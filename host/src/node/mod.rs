@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod clients;
 pub mod in_process;
+pub mod metrics;
 pub mod resolve;
 mod services;
 pub mod wiring;
@@ -149,6 +150,10 @@ impl RunningNode {
             services: Some(Arc::clone(&services)),
         };
         let app = api.merge(admin::router(handle.clone(), Arc::clone(&clients)));
+        let app = metrics::instrument(
+            app,
+            metrics::Metrics::new(state.clone(), Arc::clone(&clients)),
+        );
         let shutdown = cancel.clone();
         let server_task = tokio::spawn(serve(
             listener,
