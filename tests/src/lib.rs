@@ -1,10 +1,12 @@
 //! Helpers shared by the end-to-end suites: where the compiled plugins and
 //! the fixtures are, and a small loopback HTTP server that records requests.
 
+mod plugins;
 mod server;
 
 use std::path::PathBuf;
 
+pub use plugins::{event, load_client, load_filter, parent, test_runtime_config, write};
 pub use server::{RecordedRequest, TestResponse, TestServer};
 
 /// The directory the build script compiled the plugins into.
@@ -43,7 +45,11 @@ mod tests {
         assert!(plugin_path("fhir").ends_with("sync_plugin_fhir.wasm"));
         assert!(plugin_path("filter-origin").ends_with("sync_plugin_filter_origin.wasm"));
         assert!(plugin_path("hostile-fs").ends_with("sync_test_plugin_hostile_fs.wasm"));
-        assert!(plugin_path("hostile").is_file(), "{}", plugin_path("hostile").display());
+        assert!(
+            plugin_path("hostile").is_file(),
+            "{}",
+            plugin_path("hostile").display()
+        );
     }
 
     #[test]

@@ -1,1 +1,127 @@
-//! End-to-end tests of the filters plugin through the plugin runtime.
+//! End-to-end tests of the default event filters: the real `.wasm`,
+//! configured through the runtime, deciding on real events.
+
+use sync_host_runtime::{Direction, EventFilter, Resource, Verdict};
+use sync_host_tests::{event, load_filter};
+
+const KIBERA_TAG: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><feedFilter><beanName>atomfeed.locationFeedFilterStrategy</beanName><filter>Kenya%Nairobi%null%Kibera%null</filter></feedFilter>"#;
+
+fn is_reject(verdict: &Verdict, needle: &str) -> bool {
+    matches!(verdict, Verdict::Reject(reason) if reason.contains(needle))
+}
+
+#[tokio::test]
+async fn category_filter_allows_listed_categories_ignoring_case() {
+    let filter = load_filter("filter-category", r#"{"allow":["Patient","encounter"]}"#)
+        .await
+        .unwrap();
+    let events = vec![
+        event("patient", "Patient", "p1", &[]),
+        event("concept", "concept", "c1", &[]),
+        event("Encounter", "Encounter", "e1", &[]),
+    ];
+
+    let verdicts = filter.accept(Direction::Pull, &events).await.unwrap();
+
+    assert_eq!(verdicts[0], Verdict::Accept);
+    assert!(is_reject(&verdicts[1], "allow list"), "{verdicts:?}");
+    assert_eq!(verdicts[2], Verdict::Accept);
+    let resource = Resource {
+        resource_type: "Concept".into(),
+        id: "c1".into(),
+        version: None,
+        body: "{}".into(),
+        deleted: false,
+    };
+    let checked = filter.check(Direction::Pull, &[resource]).await.unwrap();
+    assert!(is_reject(&checked[0], "allow list"));
+}
+
+#[tokio::test]
+async fn category_filter_deny_list_and_bad_configuration() {
+    let filter = load_filter("filter-category", r#"{"deny":["CONCEPT"]}"#)
+        .await
+        .unwrap();
+    let verdicts = filter
+        .accept(
+            Direction::Push,
+            &[
+                event("concept", "concept", "c", &[]),
+                event("patient", "Patient", "p", &[]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        verdicts,
+        vec![
+            Verdict::Reject("concept is in the deny list".into()),
+            Verdict::Accept
+        ]
+    );
+
+    let error = load_filter("filter-category", r#"{"allow":["a"],"deny":["b"]}"#)
+        .await
+        .err()
+        .unwrap_or_default();
+    assert!(error.contains("either allow or deny"), "{error}");
+    let error = load_filter("filter-category", r#"{"alow":["a"]}"#)
+        .await
+        .err()
+        .unwrap_or_default();
+    assert!(error.contains("alow"), "{error}");
+}
+
+#[tokio::test]
+async fn catchment_filter_matches_openmrs_feed_filter_tags() {
+    let filter = load_filter(
+        "filter-catchment",
+        r#"{"patterns":["Kenya%Nairobi%*%*%*"],"untagged":"reject"}"#,
+    )
+    .await
+    .unwrap();
+    let mut kibera = event("patient", "Patient", "p1", &[]);
+    kibera.tags = vec![KIBERA_TAG.into()];
+    let mut mombasa = event("patient", "Patient", "p2", &[]);
+    mombasa.tags = vec!["Kenya%Mombasa%null%Likoni%null".into()];
+    let untagged = event("patient", "Patient", "p3", &[]);
+
+    let verdicts = filter
+        .accept(Direction::Pull, &[kibera, mombasa, untagged])
+        .await
+        .unwrap();
+
+    assert_eq!(verdicts[0], Verdict::Accept);
+    assert!(is_reject(&verdicts[1], "Mombasa"), "{verdicts:?}");
+    assert!(is_reject(&verdicts[2], "no location tag"), "{verdicts:?}");
+}
+
+#[tokio::test]
+async fn origin_filter_skips_listed_origins() {
+    let filter = load_filter("filter-origin", r#"{"skip_origins":["clinic-7"]}"#)
+        .await
+        .unwrap();
+    let mut from_seven = event("patient", "Patient", "p1", &[]);
+    from_seven.origin = Some("clinic-7".into());
+    let mut from_eight = event("patient", "Patient", "p2", &[]);
+    from_eight.origin = Some("clinic-8".into());
+
+    let verdicts = filter
+        .accept(
+            Direction::Push,
+            &[
+                from_seven,
+                from_eight,
+                event("patient", "Patient", "p3", &[]),
+            ],
+        )
+        .await
+        .unwrap();
+
+    assert!(is_reject(&verdicts[0], "clinic-7"));
+    assert_eq!(&verdicts[1..], &[Verdict::Accept, Verdict::Accept]);
+    assert!(
+        load_filter("filter-origin", "{}").await.is_err(),
+        "skip_origins is required"
+    );
+}
