@@ -1,0 +1,367 @@
+//! Sync engine figures, each next to a baseline measured in the same run:
+//! catch-up throughput of a fresh child (a separate `sync-host run` process) pulling N FHIR
+//! resources with plugins, audit and durable markers, against a plain loop copying the same
+//! resources over the same HTTP stack; HTTP requests per event; the child's resident memory;
+//! and the propagation latency of one change from the root to a grandchild with long-poll.
+//!
+//! Run: `cargo bench -p sync-host --bench catchup` (`BENCH_N=20000` for a shorter run).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sync_host::network::{Network, NodeSpec, sample};
+use sync_host_store::store::{ResourceKey, Store, WriteRequest};
+
+fn resources() -> usize {
+    std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+fn body(i: usize) -> (String, String, String) {
+    let id = format!("r-{i}");
+    let note = "clinical note ".repeat(60);
+    match i % 3 {
+        0 => (
+            "Patient".into(),
+            id.clone(),
+            sample::patient(&id, &note[..700], "Otieno", "1984-03-02"),
+        ),
+        1 => (
+            "Encounter".into(),
+            id.clone(),
+            sample::encounter(&id, "r-0", "2026-11-01").replace(
+                "\"status\"",
+                &format!("\"text\":{{\"div\":\"{}\"}},\"status\"", &note[..900]),
+            ),
+        ),
+        _ => (
+            "Observation".into(),
+            id.clone(),
+            sample::weight(&id, "r-0", "72.50").replace(
+                "\"status\"",
+                &format!("\"note\":[{{\"text\":\"{}\"}}],\"status\"", &note[..800]),
+            ),
+        ),
+    }
+}
+
+async fn fill(store: &Store, n: usize) -> anyhow::Result<usize> {
+    let mut bytes = 0;
+    let mut pending = Vec::new();
+    for i in 0..n {
+        let (ty, id, body) = body(i);
+        bytes += body.len();
+        let store = store.clone();
+        pending.push(tokio::spawn(async move {
+            store
+                .write(WriteRequest {
+                    key: ResourceKey::fhir(ty, id),
+                    body: Some(body),
+                    if_match: None,
+                    origin: None,
+                })
+                .await
+        }));
+        if pending.len() == 1000 {
+            for p in pending.drain(..) {
+                p.await??;
+            }
+        }
+    }
+    for p in pending {
+        p.await??;
+    }
+    Ok(bytes)
+}
+
+async fn parent_requests(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<f64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|l| {
+            l.starts_with("sync_host_http_requests_total{") && !l.contains("api=\"metrics\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// The baseline: page through the parent's FHIR search and write every resource into a fresh
+/// store, with no feed, no plugins and no audit.
+async fn plain_copy(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    target: &Store,
+) -> anyhow::Result<usize> {
+    let mut copied = 0;
+    for ty in ["Patient", "Encounter", "Observation"] {
+        let mut url = Some(format!("{base}/ws/fhir2/R4/{ty}?_count=100"));
+        while let Some(next) = url.take() {
+            let bundle: serde_json::Value = http
+                .get(&next)
+                .bearer_auth(token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let mut writes = Vec::new();
+            for entry in bundle["entry"].as_array().cloned().unwrap_or_default() {
+                let id = entry["resource"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let body = entry["resource"].to_string();
+                let store = target.clone();
+                let ty = ty.to_string();
+                writes.push(tokio::spawn(async move {
+                    store
+                        .write(WriteRequest {
+                            key: ResourceKey::fhir(ty, id),
+                            body: Some(body),
+                            if_match: None,
+                            origin: None,
+                        })
+                        .await
+                }));
+            }
+            for w in writes {
+                w.await??;
+                copied += 1;
+            }
+            url = bundle["link"].as_array().and_then(|links| {
+                links
+                    .iter()
+                    .find(|l| l["relation"] == "next")
+                    .and_then(|l| l["url"].as_str())
+                    .map(|u| {
+                        if u.starts_with("http") {
+                            u.to_string()
+                        } else {
+                            format!("{base}{u}")
+                        }
+                    })
+            });
+        }
+    }
+    Ok(copied)
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn catch_up() -> anyhow::Result<()> {
+    let n = resources();
+    let dir = tempfile::tempdir()?;
+    let mut parent_spec = NodeSpec::new("national", None);
+    parent_spec.history_retention = 1;
+    let mut child_spec = NodeSpec::new("clinic", Some("national"));
+    child_spec.push = false;
+    let network = Network::start(dir.path(), vec![parent_spec, child_spec.clone()]).await?;
+    // The in-process child (driven by hand, so idle) only provides a config and a client at the
+    // parent; the measured child is a separate process with its own data directory.
+    let parent = &network.nodes[0];
+    let store = parent
+        .running
+        .handle
+        .store
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no store"))?;
+    let started = Instant::now();
+    let bytes = fill(&store, n).await?;
+    println!(
+        "parent filled with {n} resources ({:.1} MB of JSON) in {:.1} s",
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    let http = reqwest::Client::new();
+    let base = parent.running.base_url().to_string();
+
+    let baseline_store = Store::open(
+        &dir.path().join("baseline"),
+        sync_host_store::store::StoreConfig {
+            node_id: "baseline".into(),
+            history_retention: 1,
+        },
+    )?;
+    let started = Instant::now();
+    let copied = plain_copy(&http, &base, &parent.admin_token, &baseline_store).await?;
+    let plain = copied as f64 / started.elapsed().as_secs_f64();
+
+    let child_config = network.nodes[1].config_path.clone();
+    let child_dir = network.nodes[1].dir.clone();
+    let child_token = network.nodes[1].admin_token.clone();
+    let text = std::fs::read_to_string(&child_config)?
+        .replace(
+            &child_dir.join("data").display().to_string(),
+            &child_dir.join("data-process").display().to_string(),
+        )
+        .replace("interval_secs = 0", "interval_secs = 1");
+    let process_config = child_dir.join("process.toml");
+    std::fs::write(&process_config, text)?;
+    let before = parent_requests(&http, &base, &parent.admin_token).await?;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-host"))
+        .args(["run", "--config"])
+        .arg(&process_config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().unwrap_or(0);
+    let mut line = String::new();
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut reader = tokio::io::BufReader::new(stdout);
+    tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line).await?;
+    let child_url = line
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let status: serde_json::Value = match http
+            .get(format!("{child_url}/admin/status"))
+            .bearer_auth(&child_token)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await?,
+            Err(_) => continue,
+        };
+        let done = status["counts"]["audit_records"].as_u64().unwrap_or(0) as usize;
+        if done >= n {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(3600) {
+            anyhow::bail!("catch-up did not finish within an hour ({done} of {n})");
+        }
+    }
+    let elapsed = started.elapsed();
+    let requests = parent_requests(&http, &base, &parent.admin_token).await? - before;
+    let rss = rss_kib(pid);
+    child.kill().await.ok();
+    let rate = n as f64 / elapsed.as_secs_f64();
+    println!(
+        "catch-up of {n} FHIR resources by a fresh child process (plugins, audit, durable markers):"
+    );
+    println!("  sync-host pull             {rate:>10.0} resources/s   (target >= 10,000/s)");
+    println!("  plain copy, same HTTP      {plain:>10.0} resources/s");
+    println!(
+        "  ratio                      {:>10.2}x           (target >= 0.5x)",
+        rate / plain
+    );
+    println!(
+        "  requests to the parent     {:>10.4} per event   ({requests:.0} in all; OpenMRS Sync 2.0: ~6 + 2/5)",
+        requests / n as f64
+    );
+    if let Some(kib) = rss {
+        println!(
+            "  child resident memory      {:>10.1} MiB after the catch-up",
+            kib as f64 / 1024.0
+        );
+    }
+    network.shutdown().await;
+    Ok(())
+}
+
+async fn latency() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut specs = vec![
+        NodeSpec::new("root", None),
+        NodeSpec::new("district", Some("root")),
+        NodeSpec::new("clinic", Some("district")),
+    ];
+    for spec in specs.iter_mut().skip(1) {
+        spec.push = false;
+        spec.follow = true;
+        spec.interval_secs = 30;
+    }
+    let network = Network::start(dir.path(), specs).await?;
+    let root = network.nodes[0]
+        .running
+        .handle
+        .store
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no store"))?;
+    let clinic = network.nodes[2]
+        .running
+        .handle
+        .store
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no store"))?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let changes = if std::env::var_os("BENCH_QUICK").is_some() {
+        30
+    } else {
+        200
+    };
+    let mut samples = Vec::with_capacity(changes);
+    for i in 0..changes {
+        let id = format!("lat-{i}");
+        let started = Instant::now();
+        sample::put_fhir(
+            &root,
+            "Patient",
+            &id,
+            sample::patient(&id, "Amina", "Otieno", "1984-03-02"),
+        )
+        .await?;
+        let key = ResourceKey::fhir("Patient", id.as_str());
+        loop {
+            if clinic.read(&key)?.is_some() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                anyhow::bail!("change {id} did not reach the grandchild within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    let pct =
+        |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
+    let http = reqwest::Client::new();
+    let health = format!("{}/healthz", network.nodes[0].running.base_url());
+    http.get(&health).send().await?;
+    let started = Instant::now();
+    for _ in 0..100 {
+        http.get(&health).send().await?;
+    }
+    let rtt = started.elapsed().as_secs_f64() * 1e3 / 100.0;
+    println!("propagation root -> district -> clinic with long-poll ({changes} changes):");
+    println!("  p50 {:>8.1} ms   (target < 100 ms)", pct(0.5));
+    println!("  p99 {:>8.1} ms", pct(0.99));
+    println!("  baseline: one loopback HTTP round trip {rtt:.2} ms");
+    network.shutdown().await;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        latency().await?;
+        catch_up().await
+    })
+}
