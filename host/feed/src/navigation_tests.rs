@@ -211,3 +211,45 @@ fn a_marker_survives_the_recent_page_being_archived() {
     assert_eq!(reading.new_entries, 2..3);
     assert_eq!(reading.next, Next::Fetch(url("4")));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ids() -> impl Strategy<Value = Vec<Option<String>>> {
+        // A small alphabet so that duplicates and marker hits are common.
+        proptest::collection::vec(proptest::option::weighted(0.9, "[a-e]"), 0..12)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn new_entries_never_skip_anything_after_the_marker(
+            ids in ids(),
+            marker in proptest::option::of("[a-f]"),
+        ) {
+            let ids: Vec<Option<&str>> = ids.iter().map(Option::as_deref).collect();
+            let reading = read_page(marker.as_deref(), &ids, &recent(2));
+            // Always a suffix of the page.
+            prop_assert_eq!(reading.new_entries.end, ids.len());
+            let start = reading.new_entries.start;
+            match marker.as_deref() {
+                Some(marker) if ids.contains(&Some(marker)) => {
+                    prop_assert!(reading.marker_found);
+                    // Right after the first occurrence: nothing after it is skipped.
+                    prop_assert_eq!(ids[start - 1], Some(marker));
+                    prop_assert!(!ids[..start - 1].contains(&Some(marker)));
+                }
+                _ => {
+                    prop_assert!(!reading.marker_found);
+                    prop_assert_eq!(start, 0);
+                }
+            }
+            for id in &reading.duplicate_ids {
+                let count = ids[start..].iter().filter(|other| **other == Some(id.as_str())).count();
+                prop_assert!(count > 1);
+            }
+        }
+    }
+}
