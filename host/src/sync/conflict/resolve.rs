@@ -206,6 +206,35 @@ mod tests {
         ]
     }
 
+    /// Carries out a decided resolution the way the engine does and returns
+    /// `(parent, child, base)` afterwards.
+    fn carry_out(
+        direction: Direction,
+        resolution: &Resolution,
+        local: &VersionState,
+        incoming: &VersionState,
+    ) -> Option<(VersionState, VersionState, SyncBase)> {
+        let Resolution::Decided {
+            write_incoming,
+            new_base,
+            ..
+        } = resolution
+        else {
+            return None;
+        };
+        let (mut parent, mut child) = match direction {
+            Direction::Pull => (incoming.clone(), local.clone()),
+            Direction::Push => (local.clone(), incoming.clone()),
+        };
+        if *write_incoming {
+            match direction {
+                Direction::Pull => child = parent.clone(),
+                Direction::Push => parent = child.clone(),
+            }
+        }
+        Some((parent, child, new_base.clone()))
+    }
+
     proptest! {
         #[test]
         fn resolution_keeps_the_loser_and_manual_never_picks(
@@ -232,6 +261,50 @@ mod tests {
                     prop_assert_eq!(&winning, expected_winner);
                 }
             }
+        }
+
+        #[test]
+        fn decided_conflicts_converge_without_a_second_conflict(
+            dir in prop_oneof![Just(Direction::Pull), Just(Direction::Push)],
+            policy in prop_oneof![
+                Just(Policy::ParentWins), Just(Policy::ChildWins), Just(Policy::NewestWins)
+            ],
+            local in arb_state(),
+            incoming in arb_state(),
+        ) {
+            prop_assume!(local.effective_hash() != incoming.effective_hash());
+            let resolution = resolve(dir, policy, &local, &incoming);
+            let winner = resolution.winner();
+            let Some((mut parent, mut child, mut base)) =
+                carry_out(dir, &resolution, &local, &incoming)
+            else {
+                return Err(TestCaseError::fail("a non-manual policy must decide"));
+            };
+            // Run both directions twice; every step must be Apply, Unchanged or KeepLocal.
+            for step in [Direction::Push, Direction::Pull, Direction::Push, Direction::Pull] {
+                let (target, source) = match step {
+                    Direction::Pull => (&child, &parent),
+                    Direction::Push => (&parent, &child),
+                };
+                let decision = decide(Some(&base), Some(target), source);
+                prop_assert_ne!(decision, Decision::Conflict);
+                if decision == Decision::Apply {
+                    let copied = source.clone();
+                    match step {
+                        Direction::Pull => child = copied,
+                        Direction::Push => parent = copied,
+                    }
+                }
+                if decision != Decision::KeepLocal {
+                    base.content_hash = parent.effective_hash().to_owned();
+                }
+            }
+            prop_assert_eq!(parent.effective_hash(), child.effective_hash());
+            let expected = match winner {
+                Some(Side::Parent) => if dir == Direction::Pull { &incoming } else { &local },
+                _ => if dir == Direction::Pull { &local } else { &incoming },
+            };
+            prop_assert_eq!(parent.effective_hash(), expected.effective_hash());
         }
     }
 }
