@@ -189,4 +189,18 @@ mod tests {
         assert_eq!(category("http://h/feed/page-7"), None);
         assert_eq!(feed_category(&PageLinks::default()), None);
     }
+
+    #[test]
+    fn escaped_json_content_reads_like_cdata() {
+        let xml = r#"<feed><id>p</id><entry><id>e</id><category term="obs"/>
+            <content type="application/vnd.atomfeed+xml">{&quot;rest&quot;:&quot;/ws/rest/v1/obs/o1?v=full&amp;x=1&quot;}</content>
+            </entry></feed>"#;
+        let page = parse_page(xml).unwrap();
+        let entry = page.entries[0].result.as_ref().unwrap();
+        assert_eq!(entry.link("rest"), Some("/ws/rest/v1/obs/o1?v=full&x=1"));
+        assert_eq!(
+            (entry.resource_type.as_str(), entry.resource_id.as_str()),
+            ("obs", "o1")
+        );
+    }
 }
