@@ -394,9 +394,16 @@ async fn a_looping_call_does_not_hold_up_other_calls_on_the_same_client() {
     ));
 }
 
-/// A server whose `/slow` answers after `delay` and whose `/big` answers 2 MiB.
-async fn limits_server(delay: Duration) -> SocketAddr {
+/// A server whose `/slow` answers after `delay`, whose `/big` answers 2 MiB,
+/// and whose `/redirect` answers 302 to `redirect_to`.
+async fn limits_server(delay: Duration, redirect_to: String) -> SocketAddr {
     let app = Router::new()
+        .route(
+            "/redirect",
+            axum::routing::get(move || async move {
+                (StatusCode::FOUND, [("location", redirect_to)], "")
+            }),
+        )
         .route(
             "/slow",
             axum::routing::get(move || async move {
@@ -425,7 +432,7 @@ async fn client_with(config: RuntimeConfig, access: HttpAccess) -> WasmResourceC
 
 #[tokio::test(flavor = "multi_thread")]
 async fn waiting_for_http_is_not_charged_to_the_plugin_deadline() {
-    let addr = limits_server(Duration::from_millis(1500)).await;
+    let addr = limits_server(Duration::from_millis(1500), String::new()).await;
     // 1 s of plugin time, 5 s per request: the 1.5 s wait must not trip the deadline.
     let client = client_with(test_config(), granted(addr, None)).await;
     let started = Instant::now();
@@ -439,7 +446,7 @@ async fn waiting_for_http_is_not_charged_to_the_plugin_deadline() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_endpoint_is_a_timeout_for_the_plugin() {
-    let addr = limits_server(Duration::from_secs(3)).await;
+    let addr = limits_server(Duration::from_secs(3), String::new()).await;
     let mut config = test_config();
     config.http.request_timeout = Duration::from_millis(500);
     let client = client_with(config, granted(addr, None)).await;
@@ -456,7 +463,7 @@ async fn a_slow_endpoint_is_a_timeout_for_the_plugin() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_oversized_response_is_cut_off() {
-    let addr = limits_server(Duration::ZERO).await;
+    let addr = limits_server(Duration::ZERO, String::new()).await;
     // The test configuration caps responses at 1 MiB; `/big` sends 2 MiB.
     let client = client_with(test_config(), granted(addr, None)).await;
     let href = format!("http://{addr}/big");
@@ -468,6 +475,22 @@ async fn an_oversized_response_is_cut_off() {
         "{failure:?}"
     );
     assert_recovers(&client, addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_returned_not_followed() {
+    let (other_addr, other_seen) = recording_server().await;
+    let addr = limits_server(Duration::ZERO, format!("http://{other_addr}/elsewhere")).await;
+    let client = client_with(test_config(), granted(addr, None)).await;
+    let href = format!("http://{addr}/redirect");
+    let resource = fetch_one(&client, addr, event("http-denied", &href))
+        .await
+        .unwrap();
+    assert_eq!(resource.body, r#"{"status":302}"#);
+    assert!(
+        other_seen.requests().is_empty(),
+        "the redirect must not be followed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

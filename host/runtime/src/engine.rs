@@ -73,6 +73,14 @@ pub struct PluginRuntime {
     pub(crate) inner: Arc<RuntimeInner>,
 }
 
+impl std::fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRuntime")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) config: RuntimeConfig,

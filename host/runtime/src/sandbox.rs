@@ -85,7 +85,7 @@ impl<W: WorldPre> Sandbox<W> {
         self.arm(&mut instance.store);
         let limit = self.runtime.config().wall_clock_limit();
         match tokio::time::timeout(limit, call(&mut instance)).await {
-            Err(_elapsed) => Err(self.deadline(function)),
+            Err(_elapsed) => Err(self.wall_clock_exceeded(function)),
             Ok(Err(error)) => Err(self.failure(function, instance.store.data(), error)),
             Ok(Ok(value)) => {
                 self.put_back(instance);
@@ -122,7 +122,7 @@ impl<W: WorldPre> Sandbox<W> {
             }
         };
         match tokio::time::timeout(limit, setup).await {
-            Err(_elapsed) => Err(self.deadline("instantiate")),
+            Err(_elapsed) => Err(self.wall_clock_exceeded("instantiate")),
             Ok(Err(error)) => Err(error),
             Ok(Ok(bindings)) => Ok(Instance { store, bindings }),
         }
@@ -141,6 +141,15 @@ impl<W: WorldPre> Sandbox<W> {
             plugin: self.plugin.to_string(),
             function,
             after: self.runtime.config().call_timeout,
+        }
+    }
+
+    /// The whole call, HTTP waits included, outlasted `call_timeout + request_timeout`.
+    fn wall_clock_exceeded(&self, function: &'static str) -> PluginError {
+        PluginError::DeadlineExceeded {
+            plugin: self.plugin.to_string(),
+            function,
+            after: self.runtime.config().wall_clock_limit(),
         }
     }
 
