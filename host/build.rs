@@ -26,7 +26,10 @@ fn run() -> Result<(), String> {
     let workspace_root = manifest_dir
         .parent()
         .ok_or("the host crate has no parent directory")?;
-    let packages: Vec<&str> = DEFAULT_PLUGINS.iter().map(|(_, package)| *package).collect();
+    let packages: Vec<&str> = DEFAULT_PLUGINS
+        .iter()
+        .map(|(_, package)| *package)
+        .collect();
     let wasm_dir = sync_plugin_build::build_plugins(workspace_root, &packages)?;
     let source = embedding_source(&wasm_dir);
     let target = out_dir.join("default_plugins.rs");
@@ -47,7 +50,11 @@ fn embedding_source(wasm_dir: &Path) -> String {
     for (name, package) in DEFAULT_PLUGINS {
         let path = wasm_dir.join(sync_plugin_build::wasm_file_name(package));
         // `{:?}` of a path string yields a valid Rust string literal with escapes.
-        let _ = writeln!(source, "    ({name:?}, include_bytes!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            source,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
     }
     source.push_str("];\n");
     source

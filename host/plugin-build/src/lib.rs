@@ -138,6 +138,12 @@ fn build_one(workspace_root: &Path, target_dir: &Path, package: &str) -> Result<
     for name in SCRUBBED_ENV {
         command.env_remove(name);
     }
+    // The workspace keeps line tables in release builds for host backtraces;
+    // in a plugin they only make the component ten times larger (wasmtime
+    // names frames from the name section, which stays).
+    command
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
     let output = command
         .output()
         .map_err(|e| format!("cannot run cargo to build plugin {package}: {e}"))?;

@@ -61,6 +61,8 @@ impl ResourceClient for Hostile {
     }
 }
 
+sync_plugin_sdk::export_resource_client!(Hostile);
+
 /// Loops, allocates or traps when `behaviour` asks for it; returns otherwise.
 fn misbehave(behaviour: &str) {
     match behaviour {
