@@ -1,0 +1,254 @@
+//! A child node syncing from an OpenMRS-shaped parent: per-category Atom feeds in the
+//! numbered archive layout (no `first` link), bare-URL and JSON-links entries, REST documents
+//! and FHIR resources behind HTTP Basic while the feed is anonymous. The child must hold every
+//! linked resource exactly, start a first sync at archive page 1 without walking
+//! `prev-archive`, and later re-read only the page its marker is on.
+
+#[path = "support_faults/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use sync_host::audit::Outcome;
+use sync_host_store::store::{Kind, ResourceKey};
+
+use support::nodes::{audit, describe, handle, openmrs_child, store};
+use support::openmrs::{CONTEXT, OpenMrs, Served};
+use support::pages::{FeedEntry, fixture};
+
+const REST_JSON: &str = "application/json;charset=UTF-8";
+const FHIR_JSON: &str = "application/fhir+json;charset=UTF-8";
+const FEEDS: &[&str] = &["patient", "encounter", "obs", "location"];
+
+/// A resource the parent serves, as the child must end up holding it.
+struct Published {
+    key: ResourceKey,
+    body: String,
+}
+
+/// A uuid that is stable across runs and distinct per (family, n).
+fn uuid(family: u32, n: u64) -> String {
+    format!("{family:08x}-0000-4000-8000-{n:012x}")
+}
+
+/// The fixture document with every occurrence of `original` replaced by `id`.
+fn rewritten(fixture_text: &str, original: &str, id: &str) -> String {
+    fixture_text.replace(original, id)
+}
+
+/// Patients in the older bare-URL shape: REST documents from the webservices.rest and
+/// commcare-hq fixtures (the first two unchanged, the rest with new uuids).
+fn publish_patients(server: &OpenMrs, from: u64, count: u64) -> Vec<Published> {
+    let sources = [
+        (
+            fixture("webservices.rest/create_patient_from_get.json"),
+            "a65fc361-f6ac-40ba-8485-94749c061509",
+        ),
+        (
+            fixture("commcare-hq/voided_patient.json"),
+            "94d60c79-59b5-4a2c-90a5-325d6e32b3db",
+        ),
+    ];
+    (from..from + count)
+        .map(|n| {
+            let (text, original) = &sources[(n % 2) as usize];
+            let id = if n < 2 {
+                original.to_string()
+            } else {
+                uuid(0xa11ce, n)
+            };
+            let body = rewritten(text, original, &id);
+            let path = format!("/ws/rest/v1/patient/{id}");
+            server.serve(&path, Served::json(REST_JSON, body.clone()));
+            let url = format!("{CONTEXT}{path}?v=full");
+            server.publish(
+                "patient",
+                FeedEntry::bare_url(
+                    &format!("tag:atomfeed.ict4h.org:{}", uuid(0xfeed1, n)),
+                    &url,
+                ),
+            );
+            Published {
+                key: ResourceKey::rest("patient", id),
+                body,
+            }
+        })
+        .collect()
+}
+
+/// FHIR resources in the Sync 2.0 JSON-links shape, from the fhir2 fixtures with new ids.
+fn publish_fhir(
+    server: &OpenMrs,
+    category: &str,
+    resource_type: &str,
+    fixture_file: &str,
+    original_id: &str,
+    count: u64,
+) -> Vec<Published> {
+    let text = fixture(fixture_file);
+    (0..count)
+        .map(|n| {
+            let id = uuid(0xf0 + category.len() as u32, n);
+            let body = rewritten(
+                &text,
+                &format!(r#""id": "{original_id}""#),
+                &format!(r#""id": "{id}""#),
+            );
+            let fhir = format!("/ws/fhir2/R4/{resource_type}/{id}");
+            server.serve(&fhir, Served::json(FHIR_JSON, body.clone()));
+            let rest = format!("/ws/rest/v1/{category}/{id}?v=full");
+            let entry_id = format!("tag:atomfeed.ict4h.org:{}", uuid(0xfeed2, n));
+            server.publish(
+                category,
+                FeedEntry::json_links(&entry_id, Some(&rest), Some(&fhir)),
+            );
+            Published {
+                key: ResourceKey::fhir(resource_type, id),
+                body,
+            }
+        })
+        .collect()
+}
+
+/// One location in the JSON-links shape with only a `rest` link.
+fn publish_location(server: &OpenMrs) -> Published {
+    let body = fixture("webservices.rest/create_location_from_get.json");
+    let id = "9a462730-d666-4518-b1d6-1c0620a9027c";
+    let path = format!("/ws/rest/v1/location/{id}");
+    server.serve(&path, Served::json(REST_JSON, body.clone()));
+    server.publish(
+        "location",
+        FeedEntry::json_links(
+            "tag:atomfeed.ict4h.org:5d1b0c36-0000-4000-8000-000000000001",
+            Some(&format!("{path}?v=full")),
+            None,
+        ),
+    );
+    Published {
+        key: ResourceKey::rest("location", id),
+        body,
+    }
+}
+
+/// A FHIR body without the meta the server manages, for comparison.
+fn without_server_meta(body: &str) -> Value {
+    let mut value: Value = serde_json::from_str(body).expect("FHIR body is JSON");
+    if let Some(meta) = value.get_mut("meta").and_then(Value::as_object_mut) {
+        for key in ["versionId", "lastUpdated", "source"] {
+            meta.remove(key);
+        }
+        if meta.is_empty() {
+            value.as_object_mut().map(|o| o.remove("meta"));
+        }
+    }
+    value
+}
+
+fn assert_holds(network: &sync_host::network::Network, published: &[Published]) {
+    let store = store(network, "clinic");
+    for item in published {
+        let record = store
+            .read(&item.key)
+            .expect("store read")
+            .unwrap_or_else(|| panic!("the child lacks {}", item.key));
+        let body = record
+            .body
+            .unwrap_or_else(|| panic!("{} is a tombstone", item.key));
+        match item.key.kind {
+            Kind::Rest => assert_eq!(body, item.body, "{} differs from the parent", item.key),
+            Kind::Fhir => assert_eq!(
+                without_server_meta(&body),
+                without_server_meta(&item.body),
+                "{} differs from the parent apart from server meta",
+                item.key
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_syncs_an_openmrs_parent_from_archive_page_one() -> anyhow::Result<()> {
+    let server = OpenMrs::start().await?;
+    let mut published = publish_patients(&server, 0, 12);
+    published.extend(publish_fhir(
+        &server,
+        "encounter",
+        "Encounter",
+        "fhir2/encounter-example.json",
+        "f201",
+        7,
+    ));
+    published.extend(publish_fhir(
+        &server,
+        "obs",
+        "Observation",
+        "fhir2/observation-example.json",
+        "f001",
+        3,
+    ));
+    published.push(publish_location(&server));
+    assert_eq!(server.pages("patient"), 3);
+    assert_eq!(server.pages("encounter"), 2);
+
+    let dir = tempfile::tempdir()?;
+    let network = openmrs_child(dir.path(), &server, FEEDS, "").await?;
+    let round = network.sync_round().await?;
+    let records = audit(handle(&network, "clinic"));
+    let applied = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Applied)
+        .count();
+    assert_eq!(
+        applied,
+        published.len(),
+        "every linked resource is applied once:\n  {}",
+        describe(&records)
+    );
+    assert_eq!(round.applied(), published.len());
+    assert_holds(&network, &published);
+
+    // First sync: `recent` tells the newest archive number, then pages 1, 2, ... in order.
+    assert_eq!(server.feed_requests("patient"), ["recent", "1", "2", "3"]);
+    assert_eq!(server.feed_requests("encounter"), ["recent", "1", "2"]);
+    assert_eq!(server.feed_requests("obs"), ["recent"]);
+    assert_eq!(server.feed_requests("location"), ["recent"]);
+    let log = server.log();
+    let feed = format!("{CONTEXT}/ws/atomfeed/");
+    assert!(
+        log.iter()
+            .filter(|r| r.target.starts_with(&feed))
+            .all(|r| !r.had_credentials),
+        "an anonymous feed is read without credentials"
+    );
+    let resources: Vec<_> = log
+        .iter()
+        .filter(|r| !r.target.starts_with(&feed))
+        .collect();
+    assert!(resources.iter().all(|r| r.had_credentials));
+    assert!(
+        resources
+            .iter()
+            .filter(|r| r.target.contains("/ws/rest/v1/"))
+            .all(|r| r.target.ends_with("?v=full")),
+        "REST documents are read in the full representation: {resources:?}"
+    );
+
+    // A second sync re-reads only the page each marker is on, and fetches nothing.
+    server.clear_log();
+    let round = network.sync_round().await?;
+    assert_eq!(round.applied(), 0);
+    assert_eq!(server.feed_requests("patient"), ["3"]);
+    assert_eq!(server.feed_requests("encounter"), ["2"]);
+    assert_eq!(server.feed_requests("obs"), ["1"]);
+    assert_eq!(server.feed_requests("location"), ["1"]);
+    assert_eq!(server.log().len(), FEEDS.len(), "{:?}", server.log());
+
+    // New patients fill page 3 and open page 4: the reader continues from its marker.
+    server.clear_log();
+    let more = publish_patients(&server, 12, 5);
+    let round = network.sync_round().await?;
+    assert_eq!(round.applied(), more.len());
+    assert_eq!(server.feed_requests("patient"), ["3", "4"]);
+    assert_holds(&network, &more);
+    network.shutdown().await;
+    Ok(())
+}
