@@ -306,3 +306,54 @@ fn records_survive_reopening_the_database() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Queries stay fast on a log of realistic size: the first page is a short reverse scan, and
+/// a selective filter over a bounded time range reads only that range.
+#[test]
+fn queries_on_a_large_log_answer_quickly() -> anyhow::Result<()> {
+    let (_dir, _db, log) = open_log()?;
+    let records: Vec<_> = (0..20_000u64)
+        .map(|i| {
+            let id = format!("pat-{}", i % 500);
+            record(1_000_000 + i * 100, Direction::Pull, &id, outcome_for(i))
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    for chunk in records.chunks(500) {
+        log.append_batch(chunk)?;
+    }
+    let append = started.elapsed();
+
+    let started = std::time::Instant::now();
+    let newest = log.query(&AuditQuery {
+        limit: 50,
+        ..AuditQuery::default()
+    })?;
+    let first_page = started.elapsed();
+    assert_eq!(newest.entries.len(), 50);
+    assert_eq!(newest.entries[0].record, records[19_999]);
+
+    let started = std::time::Instant::now();
+    let one_resource = AuditQuery {
+        resource_id: Some("pat-7".into()),
+        since: Some(Timestamp::from_millis(1_000_000 + 10_000 * 100)),
+        ..AuditQuery::default()
+    };
+    let hits = all_pages(&log, one_resource)?;
+    let filtered = started.elapsed();
+    assert_eq!(hits.len(), 20);
+
+    println!(
+        "20000 records: append {append:?}, newest page of 50 {first_page:?}, \
+         one resource over half the log {filtered:?}"
+    );
+    assert!(
+        first_page < Duration::from_secs(2),
+        "first page took {first_page:?}"
+    );
+    assert!(
+        filtered < Duration::from_secs(10),
+        "filtered scan took {filtered:?}"
+    );
+    Ok(())
+}

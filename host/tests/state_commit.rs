@@ -334,3 +334,37 @@ async fn concurrent_commits_all_land() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A feed page's worth of effects commits in one transaction plus one flush; prints the
+/// measured cost per batch.
+#[tokio::test]
+async fn batches_of_a_feed_page_commit_quickly() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = sled::open(dir.path())?;
+    let state = SyncState::open(&db)?;
+    let started = std::time::Instant::now();
+    let batches = 20;
+    for b in 0..batches {
+        let ids: Vec<String> = (0..100).map(|i| format!("p{b}-{i}")).collect();
+        let batch = BatchCommit {
+            audit: ids.iter().map(|id| audit(id, Outcome::Applied)).collect(),
+            bases: ids.iter().map(|id| (base_key(id), base(id))).collect(),
+            settled: ids.iter().map(|id| failure_key(id)).collect(),
+            marker: Some((marker_key(), marker(&format!("entry-{b}")))),
+            ..BatchCommit::default()
+        };
+        state.commit_batch(batch).await?;
+    }
+    let per_batch = started.elapsed() / batches;
+    println!("batch of 100 events (audit + base + settle check + marker, flushed): {per_batch:?}");
+    assert_eq!(state.audit().len(), 2_000);
+    assert_eq!(
+        state.marker(&marker_key())?.map(|m| m.entry_id),
+        Some("entry-19".into())
+    );
+    assert!(
+        per_batch < std::time::Duration::from_secs(5),
+        "{per_batch:?} per batch"
+    );
+    Ok(())
+}
