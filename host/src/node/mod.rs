@@ -24,7 +24,7 @@ use crate::state::SyncState;
 use crate::sync::scheduler::Trigger;
 use crate::sync::status::DirectionStatus;
 
-pub use services::Services;
+pub use services::{LocalSide, Services};
 
 /// Why a node could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,11 @@ pub enum NodeError {
     },
     #[error("plugin runtime: {0}")]
     Runtime(#[from] sync_host_runtime::RuntimeError),
+}
+
+/// The API of a node that syncs an external server: health only, beside `/admin` and `/metrics`.
+fn health_only() -> axum::Router {
+    axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok\n" }))
 }
 
 /// What the admin API and the CLI can see and poke of a running node.
@@ -94,15 +99,8 @@ impl RunningNode {
         let state = SyncState::open(&state_db)?;
         let server = config.server.clone().ok_or_else(|| NodeError::Listen {
             address: "(none)".into(),
-            source: std::io::Error::other("external local servers are configured with [local]; a node serving its own store needs [server]"),
+            source: std::io::Error::other("a node needs [server] for its API, admin and metrics"),
         })?;
-        let store = Store::open(
-            &data_dir.join("store"),
-            StoreConfig {
-                node_id: config.node.id.clone(),
-                history_retention: server.history_retention,
-            },
-        )?;
         let internal = clients::internal_token();
         let clients = Arc::new(clients::build_clients(&server.clients, &internal)?);
         let listener = tokio::net::TcpListener::bind(&server.listen)
@@ -116,11 +114,29 @@ impl RunningNode {
             source,
         })?;
         let base_url = format!("http://{address}");
-        let api = router(ApiState {
-            store: store.clone(),
-            config: server.api.clone(),
-            clients: Arc::clone(&clients),
-        });
+        // With an external local server the embedded store is not opened at all.
+        let (store, api, local) = match &config.local {
+            Some(external) => (None, health_only(), LocalSide::External(external.clone())),
+            None => {
+                let store = Store::open(
+                    &data_dir.join("store"),
+                    StoreConfig {
+                        node_id: config.node.id.clone(),
+                        history_retention: server.history_retention,
+                    },
+                )?;
+                let api = router(ApiState {
+                    store: store.clone(),
+                    config: server.api.clone(),
+                    clients: Arc::clone(&clients),
+                });
+                let local = LocalSide::Embedded {
+                    api: api.clone(),
+                    internal_token: internal.clone(),
+                };
+                (Some(store), api, local)
+            }
+        };
         let runtime = sync_host_runtime::PluginRuntime::new(runtime_config(
             &config.plugins,
             Some(&data_dir),
@@ -128,15 +144,7 @@ impl RunningNode {
         let registry = PluginRegistry::load(runtime, config.plugins.dir.as_deref()).await?;
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let services = Services::build(
-            &config,
-            &registry,
-            &state,
-            &base_url,
-            api.clone(),
-            &internal,
-        )
-        .await?;
+        let services = Services::build(&config, &registry, &state, &base_url, local).await?;
         let services = Arc::new(services);
         let (pull, push) = services.spawn(&mut tasks, &cancel);
         let handle = NodeHandle {
@@ -144,7 +152,7 @@ impl RunningNode {
             parent_node: config.parent.as_ref().map(|p| p.node_id.clone()),
             base_url: base_url.clone(),
             state: state.clone(),
-            store: Some(store.clone()),
+            store: store.clone(),
             pull,
             push,
             services: Some(Arc::clone(&services)),

@@ -8,7 +8,7 @@ use axum::Router;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{DirectionSection, NodeConfig};
+use crate::config::{DirectionSection, LocalSection, NodeConfig};
 use crate::node::NodeError;
 use crate::node::clients::outbound_credentials;
 use crate::node::in_process::InProcessRouter;
@@ -30,6 +30,15 @@ pub const LOCAL_FEED_OWNER: &str = "local";
 /// How long a feed request may take; above the longest long-poll a publisher holds.
 const FEED_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The local side of a node: its own embedded store, served in process, or an external server
+/// (an OpenMRS instance, say) reached over HTTP.
+pub enum LocalSide {
+    /// The embedded store's API router and the node's internal token for calling it.
+    Embedded { api: Router, internal_token: String },
+    /// An external server named by `[local]`.
+    External(LocalSection),
+}
+
 /// The services of one node (either may be absent: one-way sync is normal).
 pub struct Services {
     pub pull: Option<(SyncService, Schedule)>,
@@ -38,20 +47,14 @@ pub struct Services {
 }
 
 impl Services {
-    /// Builds both directions for a node serving its store at `base_url`.
+    /// Builds both directions for a node whose own API is at `base_url`.
     pub async fn build(
         config: &NodeConfig,
         registry: &PluginRegistry,
         state: &SyncState,
         base_url: &str,
-        api: Router,
-        internal_token: &str,
+        local: LocalSide,
     ) -> Result<Self, NodeError> {
-        let local_service: Arc<dyn sync_host_runtime::LocalService> =
-            Arc::new(InProcessRouter::new(api));
-        let internal = Some(sync_host_runtime::Credentials::Bearer(
-            internal_token.to_string(),
-        ));
         let parent = match &config.parent {
             Some(p) => Some((
                 p.base_url.as_str(),
@@ -62,7 +65,51 @@ impl Services {
             )),
             None => None,
         };
-        let sides = wiring::sides(base_url, internal, Some(Arc::clone(&local_service)), parent)?;
+        let (sides, push_feeds) = match &local {
+            LocalSide::Embedded {
+                api,
+                internal_token,
+            } => {
+                let service: Arc<dyn sync_host_runtime::LocalService> =
+                    Arc::new(InProcessRouter::new(api.clone()));
+                let internal = Some(sync_host_runtime::Credentials::Bearer(
+                    internal_token.clone(),
+                ));
+                let sides = wiring::sides(base_url, internal, Some(Arc::clone(&service)), parent)?;
+                let transport: Arc<dyn FeedTransport> =
+                    Arc::new(InProcessTransport::new(service, internal_token.clone()));
+                let feed_base = format!("{}/ws/atomfeed", base_url.trim_end_matches('/'));
+                let feeds = vec![Arc::new(FeedReader::new(
+                    "all", &feed_base, transport, None,
+                ))];
+                (sides, feeds)
+            }
+            LocalSide::External(external) => {
+                let credentials = secret(
+                    "local.credentials",
+                    outbound_credentials(external.credentials.as_ref()),
+                )?;
+                let sides = wiring::sides(&external.base_url, credentials.clone(), None, parent)?;
+                let transport: Arc<dyn FeedTransport> =
+                    Arc::new(HttpTransport::new(credentials, FEED_TIMEOUT).map_err(|e| {
+                        NodeError::Listen {
+                            address: external.base_url.clone(),
+                            source: std::io::Error::other(e.to_string()),
+                        }
+                    })?);
+                let feed_base = format!(
+                    "{}{}",
+                    external.base_url.trim_end_matches('/'),
+                    external.feed_path
+                );
+                let feeds = external
+                    .feeds
+                    .iter()
+                    .map(|f| Arc::new(FeedReader::new(f, &feed_base, Arc::clone(&transport), None)))
+                    .collect();
+                (sides, feeds)
+            }
+        };
         let Some(parent_config) = &config.parent else {
             return Ok(Self {
                 pull: None,
@@ -142,18 +189,10 @@ impl Services {
         };
         let push = if config.sync.push.enabled {
             let filters = wiring::filters(config, registry, Direction::Push).await?;
-            let transport: Arc<dyn FeedTransport> = Arc::new(InProcessTransport::new(
-                local_service,
-                internal_token.to_string(),
-            ));
-            let feed_base = format!("{}/ws/atomfeed", base_url.trim_end_matches('/'));
-            let feeds = vec![Arc::new(FeedReader::new(
-                "all", &feed_base, transport, None,
-            ))];
             let service = SyncService::new(
                 make_pipeline(Direction::Push, filters),
                 LOCAL_FEED_OWNER.to_string(),
-                feeds,
+                push_feeds,
                 Progress::new("push"),
             );
             Some((service, schedule(&config.sync.push)))
