@@ -257,3 +257,55 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn credential_and_framing_headers_from_the_plugin_are_dropped() {
+        let headers = plugin_headers(&pairs(&[
+            ("Authorization", "Bearer forged"),
+            ("proxy-authorization", "Basic Zm9vOmJhcg=="),
+            ("COOKIE", "JSESSIONID=stolen"),
+            ("host", "evil.example"),
+            ("content-length", "999"),
+            ("accept", "application/fhir+json"),
+            ("x-plugin", "1"),
+        ]))
+        .unwrap();
+        let names: Vec<_> = headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["accept", "x-plugin"]);
+    }
+
+    #[test]
+    fn repeated_plugin_headers_are_kept() {
+        let headers = plugin_headers(&pairs(&[("accept", "a/b"), ("accept", "c/d")])).unwrap();
+        assert_eq!(headers.get_all("accept").iter().count(), 2);
+    }
+
+    #[test]
+    fn malformed_headers_are_invalid_requests() {
+        let bad_name = plugin_headers(&pairs(&[("bad header", "x")])).unwrap_err();
+        assert!(matches!(bad_name, HttpError::InvalidRequest(ref m) if m.contains("bad header")));
+        let bad_value = plugin_headers(&pairs(&[("x-a", "line\nbreak")])).unwrap_err();
+        assert!(matches!(bad_value, HttpError::InvalidRequest(ref m) if m.contains("x-a")));
+    }
+
+    #[test]
+    fn session_cookies_are_not_shown_to_plugins() {
+        let mut map = HeaderMap::new();
+        map.append("set-cookie", HeaderValue::from_static("JSESSIONID=secret"));
+        map.append("etag", HeaderValue::from_static("W/\"3\""));
+        assert_eq!(
+            response_headers(&map),
+            vec![("etag".to_owned(), "W/\"3\"".to_owned())]
+        );
+    }
+}
