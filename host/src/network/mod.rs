@@ -155,11 +155,17 @@ impl Network {
         let text = node_toml(spec, &dir, &child_refs, parent_url.as_deref());
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, &text).map_err(io(&config_path))?;
-        let config =
+        let mut config =
             NodeConfig::parse(&text, &config_path).map_err(|source| NetworkError::Config {
                 node: spec.id.clone(),
                 source,
             })?;
+        // The nodes of one network share compiled plugins: the first compiles, the rest load
+        // the artifacts it cached in the network's own directory.
+        config
+            .plugins
+            .cache_dir
+            .get_or_insert_with(|| self.dir.join("plugin-cache"));
         let running = RunningNode::start(config)
             .await
             .map_err(|source| NetworkError::Node {
