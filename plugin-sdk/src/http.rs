@@ -106,6 +106,13 @@ impl Response {
             .map(|(_, value)| value.as_str())
     }
 
+    /// The version an `ETag` header names: `W/"3"` and `"3"` give `3`.
+    pub fn etag_version(&self) -> Option<String> {
+        let tag = self.header("etag")?.trim();
+        let tag = tag.strip_prefix("W/").unwrap_or(tag).trim_matches('"');
+        (!tag.is_empty()).then(|| tag.to_string())
+    }
+
     /// True for a 2xx status.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
@@ -175,6 +182,7 @@ mod tests {
             body: br#"{"a":1}"#.to_vec(),
         };
         assert_eq!(response.header("etag"), Some("W/\"4\""));
+        assert_eq!(response.etag_version().as_deref(), Some("4"));
         let value: serde_json::Value = response.json().unwrap();
         assert_eq!(value["a"], 1);
     }

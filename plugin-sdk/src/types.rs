@@ -130,10 +130,7 @@ mod tests {
             Failure::from_status(503, ""),
             Failure::Transient(_)
         ));
-        assert!(matches!(
-            Failure::from_status(302, ""),
-            Failure::Invalid(_)
-        ));
+        assert!(matches!(Failure::from_status(302, ""), Failure::Invalid(_)));
     }
 
     #[test]

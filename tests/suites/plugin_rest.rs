@@ -119,7 +119,7 @@ async fn updates_fall_back_to_create_on_404_and_keep_the_uuid() {
                 }
                 ("POST", "/ws/rest/v1/location") => TestResponse::json(201, request.body.clone()),
                 ("POST", p) if p == format!("/ws/rest/v1/patient/{PATIENT}") => {
-                    TestResponse::json(200, request.body.clone())
+                    TestResponse::json(200, request.body.clone()).header("etag", "W/\"4\"")
                 }
                 ("POST", "/ws/rest/v1/patient/invalid") => {
                     error_body(400, "Invalid Submission: name is required")
@@ -132,9 +132,11 @@ async fn updates_fall_back_to_create_on_404_and_keep_the_uuid() {
     let client = load_client("rest", &server.base_url(), TIMEOUT).await;
     let mut new_location = write("location", LOCATION, &location_json());
     new_location.origin = Some("clinic-3".into());
+    let mut known_patient = write("patient", PATIENT, &patient_json());
+    known_patient.expected_version = Some("3".into());
     let writes = vec![
         new_location,
-        write("patient", PATIENT, &patient_json()),
+        known_patient,
         write("patient", "invalid", "{}"),
         write("patient", "old", ""),
     ];
@@ -145,7 +147,11 @@ async fn updates_fall_back_to_create_on_404_and_keep_the_uuid() {
         .unwrap();
 
     assert_eq!(results[0].as_ref().unwrap().outcome, WriteOutcome::Created);
-    assert_eq!(results[1].as_ref().unwrap().outcome, WriteOutcome::Updated);
+    let updated = results[1].as_ref().unwrap();
+    assert_eq!(
+        (updated.outcome, updated.version.as_deref()),
+        (WriteOutcome::Updated, Some("4"))
+    );
     match &results[2] {
         Err(Failure::Invalid(detail)) => {
             assert_eq!(detail.status, Some(400));
@@ -168,6 +174,8 @@ async fn updates_fall_back_to_create_on_404_and_keep_the_uuid() {
     );
     assert!(create.body_text().contains(LOCATION));
     assert_eq!(create.header("x-sync-origin"), Some("clinic-3"));
+    let update = requests.iter().find(|r| r.path.ends_with(PATIENT)).unwrap();
+    assert_eq!(update.header("if-match"), Some("W/\"3\""));
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ pub fn fetch(source: &Endpoint, events: &[Event]) -> Vec<Result<Resource, Failur
 /// 200 is the document, 410 a tombstone, anything else a failure.
 fn read_outcome(event: &Event, response: Response) -> Result<Resource, Failure> {
     let tombstone = response.status == 410;
+    let version = response.etag_version();
     if !response.is_success() && !tombstone {
         return Err(failure(&response));
     }
@@ -43,7 +44,7 @@ fn read_outcome(event: &Event, response: Response) -> Result<Resource, Failure> 
     Ok(Resource {
         resource_type: event.resource_type.clone(),
         id: event.resource_id.clone(),
-        version: None,
+        version,
         body,
         deleted: tombstone,
     })

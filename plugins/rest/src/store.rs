@@ -1,7 +1,8 @@
 //! `store`: updates are `POST {resource}/{uuid}`; documents the target does
 //! not have yet (404) are then created with `POST {resource}`, keeping their
 //! uuid in the body; tombstones are `DELETE {resource}/{uuid}`. Each round
-//! is sent concurrently.
+//! is sent concurrently. A write that expects a version sends `If-Match`, so
+//! a target that changed meanwhile answers 412 instead of being overwritten.
 
 use sync_plugin_sdk::http::{self, HttpError, Request, Response};
 use sync_plugin_sdk::{Endpoint, Failure, Stored, Write, WriteOutcome};
@@ -52,6 +53,9 @@ fn needs_create(write: &Write, answer: &Answer) -> bool {
 
 fn with_common_headers(mut request: Request, write: &Write) -> Request {
     request = request.header("accept", "application/json");
+    if let Some(version) = &write.expected_version {
+        request = request.header("if-match", format!("W/\"{version}\""));
+    }
     if let Some(origin) = &write.origin {
         request = request.header(ORIGIN_HEADER, origin.as_str());
     }
@@ -96,7 +100,7 @@ pub fn write_outcome(write: &Write, response: &Response, created: bool) -> Resul
     Ok(Stored {
         resource_type: resource.resource_type.clone(),
         id: resource.id.clone(),
-        version: None,
+        version: response.etag_version(),
         outcome,
     })
 }
@@ -122,7 +126,7 @@ mod tests {
                 body: r#"{"uuid":"l1","name":"Ward"}"#.into(),
                 deleted,
             },
-            expected_version: None,
+            expected_version: Some("4".into()),
             origin: Some("clinic-1".into()),
         }
     }
