@@ -96,6 +96,7 @@ async fn status(State(node): State<Shared>) -> Response {
         .find(|(k, _)| k.parent_node == crate::node::services::LOCAL_FEED_OWNER)
         .and_then(|(_, m)| m.sequence);
     let push_lag = local_changes.map(|total| total.saturating_sub(push_marker.unwrap_or(0)));
+    let pull_lag = pull_lag(&node, &markers);
     Json(json!({
         "node": node.node_id,
         "parent": node.parent_node,
@@ -103,6 +104,7 @@ async fn status(State(node): State<Shared>) -> Response {
         "pull": snapshot(&node.pull),
         "push": snapshot(&node.push),
         "push_lag_entries": push_lag,
+        "pull_lag_entries": pull_lag,
         "markers": markers.iter().map(|(k, m)| json!({
             "owner": k.parent_node, "feed": k.feed, "entry": m.entry_id,
             "sequence": m.sequence, "page": m.page, "updated_at": m.updated_at,
@@ -110,6 +112,28 @@ async fn status(State(node): State<Shared>) -> Response {
         "counts": counts,
     }))
     .into_response()
+}
+
+/// Entries the parent has published beyond this node's pull markers, as far as the feeds'
+/// sequence numbers tell (`None` for feeds without them, such as OpenMRS's).
+fn pull_lag(
+    node: &NodeHandle,
+    markers: &[(crate::state::MarkerKey, crate::state::Marker)],
+) -> Option<u64> {
+    let services = node.services.as_ref()?;
+    let (service, _) = services.pull.as_ref()?;
+    let parent = node.parent_node.as_deref()?;
+    let mut lag = None;
+    for feed in service.feeds() {
+        let newest = feed.newest_sequence()?;
+        let done = markers
+            .iter()
+            .find(|(k, _)| k.parent_node == parent && k.feed == feed.name())
+            .and_then(|(_, m)| m.sequence)
+            .unwrap_or(0);
+        lag = Some(lag.unwrap_or(0) + newest.saturating_sub(done));
+    }
+    lag
 }
 
 #[derive(Deserialize)]

@@ -56,6 +56,8 @@ pub struct FeedReader {
 struct RecentState {
     etag: Option<String>,
     newest_page: Option<u64>,
+    /// The highest feed sequence seen on the newest page, for the lag in `status`.
+    newest_sequence: Option<u64>,
 }
 
 impl FeedReader {
@@ -121,6 +123,9 @@ impl FeedReader {
                 "entry ids repeated on one page; each is delivered");
         }
         let remaining_hint = self.remaining_after(&page_url, page.entries.len());
+        if next.is_none() {
+            self.remember_newest_sequence(&page);
+        }
         let entries: Vec<ParsedEntry> = page
             .entries
             .into_iter()
@@ -168,6 +173,22 @@ impl FeedReader {
         if let Ok(mut state) = self.recent.lock() {
             state.newest_page = number;
         }
+    }
+
+    fn remember_newest_sequence(&self, page: &ParsedPage) {
+        let newest = page
+            .entries
+            .iter()
+            .filter_map(|e| e.result.as_ref().ok()?.entry.ext.sequence)
+            .max();
+        if let (Some(newest), Ok(mut state)) = (newest, self.recent.lock()) {
+            state.newest_sequence = Some(state.newest_sequence.map_or(newest, |s| s.max(newest)));
+        }
+    }
+
+    /// The highest sequence number this reader has seen on the feed's newest page.
+    pub fn newest_sequence(&self) -> Option<u64> {
+        self.recent.lock().ok()?.newest_sequence
     }
 
     fn remaining_after(&self, page_url: &str, page_len: usize) -> Option<u64> {
