@@ -6,7 +6,6 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::PluginRuntime;
@@ -14,9 +13,10 @@ use crate::access::HttpAccess;
 use crate::bindings::{ClientBindings, ClientPre, FilterBindings, FilterPre, log, wit};
 use crate::clock::{CallClock, SLICE_TICKS};
 use crate::http_import::HttpContext;
+use crate::stderr::StderrTail;
 
 /// How much of a plugin's stderr is kept to explain a trap (panic messages).
-const STDERR_CAPACITY: usize = 16 * 1024;
+const STDERR_CAPACITY: usize = 4 * 1024;
 
 /// Caps linear memory growth and remembers whether the cap was hit, so that a
 /// trap caused by a failed allocation can be reported as out-of-memory.
@@ -58,7 +58,7 @@ pub(crate) struct HostState {
     pub(crate) http: HttpContext,
     pub(crate) plugin: Arc<str>,
     pub(crate) clock: CallClock,
-    stderr: MemoryOutputPipe,
+    stderr: StderrTail,
 }
 
 impl HostState {
@@ -69,7 +69,7 @@ impl HostState {
         plugin: Arc<str>,
         access: Arc<HttpAccess>,
     ) -> Store<HostState> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let stderr = StderrTail::new(STDERR_CAPACITY);
         let wasi = WasiCtxBuilder::new()
             .stderr(stderr.clone())
             .allow_tcp(false)
@@ -109,8 +109,7 @@ impl HostState {
     /// What the plugin last wrote to stderr (a panic message, typically), on
     /// one line and at most about 1000 characters.
     pub(crate) fn stderr_tail(&self) -> String {
-        let contents = self.stderr.contents();
-        let text = String::from_utf8_lossy(&contents);
+        let text = self.stderr.text();
         let joined = text
             .lines()
             .map(str::trim)

@@ -26,6 +26,7 @@ mod inspect;
 mod instance;
 mod loader;
 mod sandbox;
+mod stderr;
 pub mod types;
 
 pub use access::{AllowedEndpoint, Credentials, HttpAccess, LocalService, UrlRefusal, check_url};
