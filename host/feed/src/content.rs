@@ -11,7 +11,7 @@ use crate::model::ContentLink;
 /// The JSON text written inside an entry's content, keys in link order.
 pub(crate) fn links_to_json(links: &[ContentLink]) -> String {
     // Serialising strings and a map of strings into memory cannot fail.
-    serde_json::to_string(&OrderedLinks::borrowed(links)).unwrap_or_else(|_| String::from("{}"))
+    serde_json::to_string(&LinksObject(links)).unwrap_or_else(|_| String::from("{}"))
 }
 
 /// Wraps text in CDATA sections. CDATA cannot contain `]]>`, so each
@@ -63,19 +63,14 @@ fn is_scheme_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')
 }
 
-/// Links as a JSON object whose key order is the link order, independent of
-/// serde_json's map features.
+/// Links written as a JSON object, keys in link order.
+struct LinksObject<'a>(&'a [ContentLink]);
+
+/// Links read from a JSON object, in key order. A map type would sort them
+/// unless serde_json's `preserve_order` feature happens to be on.
 struct OrderedLinks(Vec<ContentLink>);
 
-impl OrderedLinks {
-    fn borrowed(links: &[ContentLink]) -> BorrowedLinks<'_> {
-        BorrowedLinks(links)
-    }
-}
-
-struct BorrowedLinks<'a>(&'a [ContentLink]);
-
-impl Serialize for BorrowedLinks<'_> {
+impl Serialize for LinksObject<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for link in self.0 {
