@@ -257,12 +257,18 @@ mod tests {
     fn actions_read_in_any_case() {
         for action in Action::ALL {
             assert_eq!(Action::from_term(action.term()), Some(action));
-            assert_eq!(Action::from_term(&action.term().to_lowercase()), Some(action));
+            assert_eq!(
+                Action::from_term(&action.term().to_lowercase()),
+                Some(action)
+            );
             assert_eq!(action.to_string().parse::<Action>(), Ok(action));
         }
         assert_eq!(Action::from_term(" Voided\n"), Some(Action::Voided));
         assert_eq!(Action::from_term("patient"), None);
         let err = "MERGED".parse::<Action>().unwrap_err();
-        assert!(err.to_string().contains("\"MERGED\" is not a feed action"), "{err}");
+        assert!(
+            err.to_string().contains("\"MERGED\" is not a feed action"),
+            "{err}"
+        );
     }
 }
