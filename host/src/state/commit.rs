@@ -4,7 +4,8 @@
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use crate::audit::{AuditKey, AuditRecord, EncodedRecord, Outcome};
+use crate::audit::{AuditKey, AuditRecord, EncodedRecord, Outcome, Timestamp};
+use crate::state::due_index::{TxResult, due_key, unindex};
 use crate::state::{
     BaseKey, ConflictRecord, FailureKey, Marker, MarkerKey, RetryEntry, RetryUpdate, StateError,
     SyncState, decode, encode,
@@ -50,13 +51,19 @@ struct Settlement {
 struct EncodedBatch {
     audit: Vec<EncodedRecord>,
     bases: Vec<(Vec<u8>, Vec<u8>)>,
-    retries: Vec<(Vec<u8>, Vec<u8>, bool)>,
+    retries: Vec<EncodedRetry>,
     conflicts: Vec<(Vec<u8>, Vec<u8>)>,
     settled: Vec<Settlement>,
     marker: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<StateError>>;
+/// One retry update, encoded.
+struct EncodedRetry {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    next_at: Timestamp,
+    dead_letter: bool,
+}
 
 impl SyncState {
     /// Applies `batch` atomically and waits until it is durable.
@@ -68,11 +75,12 @@ impl SyncState {
             &self.bases,
             &self.retries,
             &self.dead_letters,
+            &self.retry_due,
             &self.conflicts,
         );
         let report = trees
-            .transaction(|(audit, markers, bases, retries, dead, conflicts)| {
-                let settled = settle(&encoded.settled, retries, dead)?;
+            .transaction(|(audit, markers, bases, retries, dead, due, conflicts)| {
+                let settled = settle(&encoded.settled, retries, dead, due)?;
                 let mut audit_keys = insert_audit(&encoded.audit, audit)?;
                 for (entry, template) in &settled {
                     let record = settled_record(entry, template);
@@ -83,14 +91,8 @@ impl SyncState {
                 for (key, value) in &encoded.bases {
                     bases.insert(key.as_slice(), value.as_slice())?;
                 }
-                for (key, value, dead_letter) in &encoded.retries {
-                    let (into, out_of) = if *dead_letter {
-                        (dead, retries)
-                    } else {
-                        (retries, dead)
-                    };
-                    out_of.remove(key.as_slice())?;
-                    into.insert(key.as_slice(), value.as_slice())?;
+                for retry in &encoded.retries {
+                    apply_retry(retry, retries, dead, due)?;
                 }
                 for (key, value) in &encoded.conflicts {
                     conflicts.insert(key.as_slice(), value.as_slice())?;
@@ -144,7 +146,12 @@ fn encode_batch(batch: &BatchCommit) -> Result<EncodedBatch, StateError> {
                 RetryUpdate::DeadLetter(e) => (e, true),
             };
             let value = encode(|| format!("retry entry for {}", entry.key), entry)?;
-            Ok((entry.key.to_bytes(), value, dead))
+            Ok(EncodedRetry {
+                key: entry.key.to_bytes(),
+                value,
+                next_at: entry.next_at,
+                dead_letter: dead,
+            })
         })
         .collect::<Result<_, StateError>>()?;
     let conflicts = batch
@@ -221,15 +228,37 @@ fn settled_record(entry: &RetryEntry, template: &AuditRecord) -> AuditRecord {
     }
 }
 
+/// Moves one entry into the retry queue (indexed by `next_at`) or the dead letters.
+fn apply_retry(
+    retry: &EncodedRetry,
+    retries: &TransactionalTree,
+    dead: &TransactionalTree,
+    due: &TransactionalTree,
+) -> TxResult<()> {
+    let key = retry.key.as_slice();
+    unindex(retries, due, key)?;
+    if retry.dead_letter {
+        retries.remove(key)?;
+        dead.insert(key, retry.value.as_slice())?;
+    } else {
+        dead.remove(key)?;
+        retries.insert(key, retry.value.as_slice())?;
+        due.insert(due_key(retry.next_at, key), &[][..])?;
+    }
+    Ok(())
+}
+
 /// Removes pending failures of the settled keys from both queues.
 fn settle<'a>(
     settlements: &'a [Settlement],
     retries: &TransactionalTree,
     dead: &TransactionalTree,
+    due: &TransactionalTree,
 ) -> TxResult<Vec<(RetryEntry, &'a AuditRecord)>> {
     let mut out = Vec::new();
     for settlement in settlements {
         let key = settlement.key.as_slice();
+        unindex(retries, due, key)?;
         for (name, tree) in [(super::RETRIES, retries), (super::DEAD_LETTERS, dead)] {
             if let Some(bytes) = tree.remove(key)? {
                 let entry = decode(name, &bytes).map_err(ConflictableTransactionError::Abort)?;

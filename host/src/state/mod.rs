@@ -3,6 +3,7 @@
 
 mod commit;
 mod conflicts;
+mod due_index;
 mod keys;
 mod queue;
 mod types;
@@ -80,6 +81,7 @@ pub struct SyncState {
     bases: sled::Tree,
     retries: sled::Tree,
     dead_letters: sled::Tree,
+    retry_due: sled::Tree,
     conflicts: sled::Tree,
     audit: AuditLog,
 }
@@ -87,15 +89,18 @@ pub struct SyncState {
 impl SyncState {
     /// Opens (creating if needed) the state trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, StateError> {
-        Ok(Self {
+        let state = Self {
             db: db.clone(),
             markers: db.open_tree(MARKERS)?,
             bases: db.open_tree(BASES)?,
             retries: db.open_tree(RETRIES)?,
             dead_letters: db.open_tree(DEAD_LETTERS)?,
+            retry_due: db.open_tree(due_index::RETRY_DUE)?,
             conflicts: db.open_tree(CONFLICTS)?,
             audit: AuditLog::new(db.open_tree(AUDIT)?),
-        })
+        };
+        due_index::rebuild_if_missing(&state.retries, &state.retry_due)?;
+        Ok(state)
     }
 
     /// The audit log.
@@ -141,7 +146,10 @@ impl SyncState {
             audit_records: self.audit.len(),
             ..StatusCounts::default()
         };
-        counts.retries_due = self.due_retries(now, usize::MAX)?.len();
+        counts.retries_due = self
+            .retry_due
+            .range(..due_index::due_upper_bound(now))
+            .count();
         for record in self.conflicts(crate::state::ConflictFilter::All, usize::MAX)? {
             match record.status {
                 ConflictStatus::Open => counts.open_conflicts += 1,

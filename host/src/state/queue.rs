@@ -1,26 +1,33 @@
 //! The retry queue and dead letters: what is due, what is parked, and operator requeues.
 //!
-//! Both trees are keyed by [`FailureKey`]; finding due entries scans the queue, which stays
-//! small in practice (one entry per failing resource, not per event).
+//! Both trees are keyed by [`FailureKey`] (one entry per failing resource and direction, not
+//! per event); due entries are found through the due index.
 
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::audit::Timestamp;
+use crate::state::due_index::{due_key, due_upper_bound, failure_key_of};
 use crate::state::{
     DEAD_LETTERS, FailureKey, RETRIES, RetryEntry, StateError, SyncState, decode, encode,
 };
 
 impl SyncState {
-    /// Queued entries with `next_at <= now`, earliest first, at most `limit`.
+    /// Queued entries with `next_at <= now`, earliest first, at most `limit`. Reads the due
+    /// index, so the cost follows the number returned, not the length of the queue.
     pub fn due_retries(&self, now: Timestamp, limit: usize) -> Result<Vec<RetryEntry>, StateError> {
-        let mut due: Vec<RetryEntry> = self
-            .retry_queue()?
-            .into_iter()
-            .filter(|e| e.next_at <= now)
-            .collect();
-        due.sort_by_key(|e| (e.next_at, e.id));
-        due.truncate(limit);
+        let mut due = Vec::new();
+        for index_key in self.retry_due.range(..due_upper_bound(now)).keys() {
+            if due.len() == limit {
+                break;
+            }
+            let index_key = index_key?;
+            // Index and queue change in the same transactions; a miss would be a bug, and
+            // skipping it is safer than failing every scheduler tick.
+            if let Some(bytes) = self.retries.get(failure_key_of(&index_key))? {
+                due.push(decode(RETRIES, &bytes)?);
+            }
+        }
         Ok(due)
     }
 
@@ -59,8 +66,8 @@ impl SyncState {
         now: Timestamp,
     ) -> Result<Option<RetryEntry>, StateError> {
         let key_bytes = key.to_bytes();
-        let result = (&self.retries, &self.dead_letters)
-            .transaction(|(retries, dead)| {
+        let result = (&self.retries, &self.dead_letters, &self.retry_due)
+            .transaction(|(retries, dead, due)| {
                 let Some(bytes) = dead.remove(key_bytes.as_slice())? else {
                     return Ok(None);
                 };
@@ -72,6 +79,7 @@ impl SyncState {
                 let value = encode(|| format!("retry entry for {key}"), &entry)
                     .map_err(ConflictableTransactionError::Abort)?;
                 retries.insert(key_bytes.as_slice(), value)?;
+                due.insert(due_key(now, &key_bytes), &[][..])?;
                 Ok(Some(entry))
             })
             .map_err(|e| match e {
