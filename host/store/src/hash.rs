@@ -7,10 +7,10 @@
 //! `meta.versionId`, `meta.lastUpdated` and `meta.source` are dropped, and `meta` itself when
 //! nothing else is left in it.
 
-use serde_json::value::RawValue;
+use serde::de::IgnoredAny;
 use sha2::{Digest, Sha256};
 
-use crate::json::{JsonError, RawElements, object_fields};
+use crate::json::JsonError;
 
 /// Members of the top-level `meta` object that a server or a sync hop rewrites.
 const SERVER_META: [&str; 3] = ["versionId", "lastUpdated", "source"];
@@ -23,111 +23,225 @@ pub fn content_hash(body: &str) -> Result<String, JsonError> {
 
 /// The canonical text that [`content_hash`] digests.
 pub fn canonical_form(body: &str) -> Result<String, JsonError> {
-    let root: &RawValue = serde_json::from_str(body)?;
+    // serde_json validates (and locates syntax errors); the scanner below then walks text that
+    // is known to be well-formed JSON in a single pass.
+    serde_json::from_str::<IgnoredAny>(body)?;
     let mut out = String::with_capacity(body.len());
-    if root.get().starts_with('{') {
-        write_document(root.get(), &mut out)?;
-    } else {
-        write_value(root, &mut out)?;
-    }
+    let mut scanner = Scanner { text: body, pos: 0 };
+    scanner.value(&mut out, true)?;
     Ok(out)
 }
 
-/// Writes the top-level object, leaving out server-managed meta.
-fn write_document(text: &str, out: &mut String) -> Result<(), JsonError> {
-    let mut fields = object_fields(text, "the document")?;
-    let mut stripped_meta = None;
-    if let Some(index) = fields.iter().position(|(name, _)| name == "meta")
-        && fields[index].1.get().starts_with('{')
-    {
-        let (_, meta) = fields.remove(index);
-        let mut kept = object_fields(meta.get(), "meta")?;
-        kept.retain(|(name, _)| !SERVER_META.contains(&name.as_str()));
-        if !kept.is_empty() {
-            stripped_meta = Some(kept);
-        }
-    }
-    fields.sort_by(|a, b| a.0.cmp(&b.0));
-    out.push('{');
-    let mut first = true;
-    let mut emit_meta = |out: &mut String, first: &mut bool| -> Result<(), JsonError> {
-        if let Some(kept) = stripped_meta.take() {
-            write_separator(out, first);
-            write_key(out, "meta");
-            write_members(kept, out)?;
-        }
-        Ok(())
-    };
-    for (name, value) in fields {
-        if name.as_str() > "meta" {
-            emit_meta(out, &mut first)?;
-        }
-        write_separator(out, &mut first);
-        write_key(out, &name);
-        write_value(value, out)?;
-    }
-    emit_meta(out, &mut first)?;
-    out.push('}');
-    Ok(())
+/// A single-pass walk over well-formed JSON that writes its canonical form.
+struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
 }
 
-fn write_separator(out: &mut String, first: &mut bool) {
-    if !*first {
-        out.push(',');
-    }
-    *first = false;
+/// One object member already written to the output: its key and where its bytes are.
+struct Member {
+    key: String,
+    start: usize,
+    end: usize,
 }
 
-fn write_key(out: &mut String, key: &str) {
-    write_string(out, key);
-    out.push(':');
-}
-
-fn write_string(out: &mut String, text: &str) {
-    // Serialising a &str into a String cannot fail.
-    out.push_str(&serde_json::to_string(text).unwrap_or_default());
-}
-
-/// Writes an object from its (unsorted) members.
-fn write_members(mut members: Vec<(String, &RawValue)>, out: &mut String) -> Result<(), JsonError> {
-    members.sort_by(|a, b| a.0.cmp(&b.0));
-    out.push('{');
-    let mut first = true;
-    for (name, value) in members {
-        write_separator(out, &mut first);
-        write_key(out, &name);
-        write_value(value, out)?;
-    }
-    out.push('}');
-    Ok(())
-}
-
-fn write_value(value: &RawValue, out: &mut String) -> Result<(), JsonError> {
-    let text = value.get().trim();
-    match text.as_bytes().first() {
-        Some(b'{') => write_members(object_fields(text, "an object")?, out),
-        Some(b'[') => {
-            let RawElements(elements) = serde_json::from_str(text)?;
-            out.push('[');
-            let mut first = true;
-            for element in elements {
-                write_separator(out, &mut first);
-                write_value(element, out)?;
+impl<'a> Scanner<'a> {
+    fn peek(&mut self) -> Option<u8> {
+        let bytes = self.text.as_bytes();
+        while let Some(&byte) = bytes.get(self.pos) {
+            if !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+                return Some(byte);
             }
-            out.push(']');
-            Ok(())
+            self.pos += 1;
         }
-        Some(b'"') => {
-            let decoded: String = serde_json::from_str(text)?;
-            write_string(out, &decoded);
+        None
+    }
+
+    /// Consumes `byte` (after whitespace) or reports malformed input.
+    fn expect(&mut self, byte: u8) -> Result<(), JsonError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
             Ok(())
-        }
-        // Numbers, true, false and null: the lexeme as written is already canonical for us.
-        _ => {
-            out.push_str(text);
-            Ok(())
+        } else {
+            Err(self.malformed())
         }
     }
+
+    fn malformed(&self) -> JsonError {
+        JsonError::Syntax {
+            line: 0,
+            column: self.pos,
+            message: "malformed JSON".to_owned(),
+        }
+    }
+
+    /// Writes the canonical form of the value at the cursor.
+    fn value(&mut self, out: &mut String, top_level: bool) -> Result<(), JsonError> {
+        match self.peek() {
+            Some(b'{') => self.object(out, top_level),
+            Some(b'[') => self.array(out),
+            Some(b'"') => {
+                let raw = self.string_token()?;
+                write_canonical_string(out, raw)
+            }
+            Some(_) => {
+                // Numbers, true, false, null: the lexeme as written.
+                let start = self.pos;
+                let bytes = self.text.as_bytes();
+                while bytes
+                    .get(self.pos)
+                    .is_some_and(|byte| !b",]} \t\n\r".contains(byte))
+                {
+                    self.pos += 1;
+                }
+                out.push_str(&self.text[start..self.pos]);
+                Ok(())
+            }
+            None => Err(self.malformed()),
+        }
+    }
+
+    /// The raw text of the string token at the cursor, quotes included.
+    fn string_token(&mut self) -> Result<&'a str, JsonError> {
+        let start = self.pos;
+        let bytes = self.text.as_bytes();
+        self.pos += 1;
+        loop {
+            match bytes.get(self.pos) {
+                Some(b'"') => break,
+                Some(b'\\') => self.pos += 2,
+                Some(_) => self.pos += 1,
+                None => return Err(self.malformed()),
+            }
+        }
+        self.pos += 1;
+        self.text
+            .get(start..self.pos)
+            .ok_or_else(|| self.malformed())
+    }
+
+    fn array(&mut self, out: &mut String) -> Result<(), JsonError> {
+        self.expect(b'[')?;
+        out.push('[');
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            out.push(']');
+            return Ok(());
+        }
+        loop {
+            self.value(out, false)?;
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    out.push(',');
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    out.push(']');
+                    return Ok(());
+                }
+                _ => return Err(self.malformed()),
+            }
+        }
+    }
+
+    /// Writes members as they come, then reorders the written spans by key.
+    fn object(&mut self, out: &mut String, top_level: bool) -> Result<(), JsonError> {
+        self.expect(b'{')?;
+        let start = out.len();
+        let mut members = Vec::new();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                if let Some(member) = self.member(out, top_level)? {
+                    members.push(member);
+                }
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.malformed()),
+                }
+            }
+        }
+        let written = out.split_off(start);
+        members.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(pair) = members.windows(2).find(|pair| pair[0].key == pair[1].key) {
+            return Err(JsonError::DuplicateKey(pair[0].key.clone()));
+        }
+        out.push('{');
+        for (index, member) in members.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            out.push_str(&written[member.start - start..member.end - start]);
+        }
+        out.push('}');
+        Ok(())
+    }
+
+    /// Writes one `"key":value` member; at the top level, `meta` loses its server-managed
+    /// members and disappears when nothing else is left in it.
+    fn member(&mut self, out: &mut String, top_level: bool) -> Result<Option<Member>, JsonError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.malformed());
+        }
+        let raw_key = self.string_token()?;
+        let key: String = serde_json::from_str(raw_key)?;
+        self.expect(b':')?;
+        let start = out.len();
+        write_canonical_string(out, raw_key)?;
+        out.push(':');
+        let value_start = out.len();
+        let strip_meta = top_level && key == "meta" && self.peek() == Some(b'{');
+        self.value(out, false)?;
+        if strip_meta {
+            let canonical_meta = out.split_off(value_start);
+            match without_server_meta(&canonical_meta)? {
+                Some(kept) => out.push_str(&kept),
+                None => {
+                    out.truncate(start);
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(Member {
+            key,
+            start,
+            end: out.len(),
+        }))
+    }
+}
+
+/// Drops the server-managed members from a canonical `meta` object; `None` if it is then empty.
+fn without_server_meta(canonical_meta: &str) -> Result<Option<String>, JsonError> {
+    let fields = crate::json::object_fields(canonical_meta, "meta")?;
+    let kept: Vec<String> = fields
+        .iter()
+        .filter(|(name, _)| !SERVER_META.contains(&name.as_str()))
+        .map(|(name, value)| format!("{}:{}", encode_string(name), value.get()))
+        .collect();
+    Ok((!kept.is_empty()).then(|| format!("{{{}}}", kept.join(","))))
+}
+
+fn encode_string(text: &str) -> String {
+    // Serialising a &str into a String cannot fail.
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// Writes a string token canonically: as serde_json would escape its decoded text. A token
+/// without a backslash already is (valid JSON has no raw control characters in strings).
+fn write_canonical_string(out: &mut String, raw: &str) -> Result<(), JsonError> {
+    if raw.contains('\\') {
+        let decoded: String = serde_json::from_str(raw)?;
+        out.push_str(&encode_string(&decoded));
+    } else {
+        out.push_str(raw);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use sync_host_store::hash::content_hash;
+use sync_host_store::hash::{canonical_form, content_hash};
 use sync_host_store::json::{JsonError, top_level_fields, with_server_meta};
 
 /// Arbitrary JSON with number lexemes that serde_json would not produce itself.
@@ -48,6 +48,33 @@ fn scalar_pointers(value: &Value, pointer: String, out: &mut Vec<String>) {
             }
         }
         _ => out.push(pointer),
+    }
+}
+
+/// Reference canonical form: keys sorted by bytes, compact, serde_json's own escaping and
+/// number output (which is what the generated documents contain).
+fn reference_canonical(value: &Value) -> String {
+    match value {
+        Value::Object(members) => {
+            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+            sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            let parts: Vec<String> = sorted
+                .iter()
+                .map(|(name, member)| {
+                    format!(
+                        "{}:{}",
+                        serde_json::to_string(name).unwrap(),
+                        reference_canonical(member)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(reference_canonical).collect();
+            format!("[{}]", parts.join(","))
+        }
+        scalar => serde_json::to_string(scalar).unwrap(),
     }
 }
 
@@ -107,6 +134,16 @@ proptest! {
             content_hash(&original.to_string()).unwrap(),
             content_hash(&changed.to_string()).unwrap()
         );
+    }
+
+    #[test]
+    fn canonical_form_matches_a_reference(
+        object in json_object(), rotation in 0usize..8, pretty in any::<bool>()
+    ) {
+        let mut object = object;
+        object.remove("meta");
+        let text = render(&object, rotation, pretty);
+        prop_assert_eq!(canonical_form(&text).unwrap(), reference_canonical(&Value::Object(object)));
     }
 
     #[test]
