@@ -7,7 +7,7 @@ use crate::dates::from_atom;
 use crate::error::{EntryError, FeedError};
 use crate::interpret::{PageContext, interpret_entry, trim_xml_space};
 use crate::model::{PageLinks, ParsedEntry, ParsedPage};
-use crate::split::split_page;
+use crate::split::{entry_id_of, split_page};
 
 /// Reads a feed page published by sync-host or by an OpenMRS atomfeed module.
 ///
@@ -46,7 +46,9 @@ fn parse_entry(raw: &str, page: &PageContext) -> ParsedEntry {
         Err(err) => {
             return ParsedEntry {
                 raw: raw.to_owned(),
-                id: None,
+                id: entry_id_of(raw)
+                    .map(|id| trim_xml_space(&id).to_owned())
+                    .filter(|id| !id.is_empty()),
                 result: Err(EntryError::Malformed(err.to_string())),
             };
         }
@@ -141,6 +143,7 @@ mod tests {
         assert_eq!(page.entries.len(), 2);
         let bad = &page.entries[0];
         assert!(matches!(bad.result, Err(EntryError::Malformed(_))));
+        assert_eq!(bad.id.as_deref(), Some("e1"));
         assert_eq!(
             bad.raw,
             "<entry><id>e1</id><updated>not a date</updated></entry>"

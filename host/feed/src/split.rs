@@ -100,6 +100,44 @@ fn layout(xml: &str) -> Result<Layout, FeedError> {
     }
 }
 
+/// The text of an entry's `<id>` child, read without the rest of the entry,
+/// so that an otherwise unreadable entry can still be named in the audit.
+pub(crate) fn entry_id_of(raw_entry: &str) -> Option<String> {
+    let mut reader = Reader::from_str(raw_entry);
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(element) if depth == 1 && element.name().as_ref() == b"id" => {
+                return element_text(&mut reader);
+            }
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.checked_sub(1)?,
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+/// The text up to the end of the current element (which has no children).
+fn element_text(reader: &mut Reader<&[u8]>) -> Option<String> {
+    let mut text = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Text(part) => text.push_str(&part.decode().ok()?),
+            Event::CData(part) => text.push_str(&part.decode().ok()?),
+            Event::GeneralRef(reference) => {
+                let name = reference.decode().ok()?;
+                match quick_xml::escape::resolve_predefined_entity(&name) {
+                    Some(resolved) => text.push_str(resolved),
+                    None => text.push(reference.resolve_char_ref().ok()??),
+                }
+            }
+            Event::End(_) => return Some(text),
+            _ => return None,
+        }
+    }
+}
+
 fn check_root(name: &[u8]) -> Result<(), FeedError> {
     // atom_syndication reads an unprefixed <feed> root only.
     if name == b"feed" {
@@ -171,5 +209,16 @@ mod tests {
         let xml = "\u{FEFF}<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<!-- c --><feed><id>é</id></feed>\n<!-- after -->";
         let page = split_page(xml).unwrap();
         assert_eq!(page.header, "<feed><id>é</id></feed>");
+    }
+
+    #[test]
+    fn the_id_of_an_unreadable_entry() {
+        let raw = "<entry><title>x</title><updated>garbage</updated><id>tag:a&amp;b&#x41;<![CDATA[<c>]]></id></entry>";
+        assert_eq!(entry_id_of(raw).as_deref(), Some("tag:a&bA<c>"));
+        assert_eq!(
+            entry_id_of("<entry><source><id>not this</id></source></entry>"),
+            None
+        );
+        assert_eq!(entry_id_of("<entry/>"), None);
     }
 }

@@ -171,6 +171,8 @@ fn an_unreadable_entry_date_costs_that_entry_only() {
         Err(EntryError::Malformed(_))
     ));
     assert_eq!(page.entries[0].raw, bad);
+    // Still named, for the audit and the marker.
+    assert_eq!(page.entries[0].id.as_deref(), Some("e1"));
     assert_eq!(page.entries[1].result.as_ref().unwrap().resource_id, "p1");
     let message = page.entries[0].result.as_ref().unwrap_err().to_string();
     assert!(message.contains("31/02/2018"), "{message}");
