@@ -200,8 +200,13 @@ fn settlement_template(batch: &BatchCommit, key: &FailureKey) -> AuditRecord {
     match own {
         Some(record) => record.clone(),
         None => AuditRecord {
-            time: crate::audit::Timestamp::now(),
-            node: String::new(),
+            time: Timestamp::now(),
+            // A batch is processed by one node; borrow its id from any record.
+            node: batch
+                .audit
+                .first()
+                .map(|r| r.node.clone())
+                .unwrap_or_default(),
             direction: key.direction,
             action: String::new(),
             category: String::new(),
