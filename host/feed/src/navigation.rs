@@ -88,9 +88,9 @@ pub fn read_page(
     }
 }
 
-/// [`read_page`] for a parsed page and an optional marker. The marker entry
-/// is looked for whatever page the marker names: the caller fetched the page
-/// it decided to fetch.
+/// [`read_page`] for a parsed page and an optional marker. Only the marker's
+/// entry id is used: `page` is the marker's page or a newer one, and on a
+/// newer page the id is simply absent, so every entry is new.
 pub fn read_parsed_page(marker: Option<&Marker>, page: &ParsedPage) -> PageReading {
     let marker_entry = marker.map(|marker| marker.last_entry_id.as_str());
     read_page(marker_entry, &page.entry_ids(), &page.links)
