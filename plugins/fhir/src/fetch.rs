@@ -37,7 +37,19 @@ pub fn fetch(source: &Endpoint, events: &[Event]) -> Vec<Outcome> {
     let mut results: HashMap<Key, Outcome> = HashMap::new();
     let mut to_read: Vec<Key> = Vec::new();
     for (search, answer) in searches.iter().zip(http::send_all(requests)) {
-        settle_search(search, answer, &mut results, &mut to_read);
+        for (id, settled) in search.ids.iter().zip(settle_search(search, answer)) {
+            let key = (
+                search.base.clone(),
+                search.resource_type.clone(),
+                id.clone(),
+            );
+            match settled {
+                Settled::Done(outcome) => {
+                    results.insert(key, outcome);
+                }
+                Settled::Read => to_read.push(key),
+            }
+        }
     }
     read_individually(to_read, &mut results);
     keys.iter()
@@ -91,65 +103,52 @@ fn plan_searches(keys: &[Option<Key>]) -> Vec<Search> {
     searches
 }
 
-fn settle_search(
-    search: &Search,
-    answer: Result<Response, HttpError>,
-    results: &mut HashMap<Key, Outcome>,
-    to_read: &mut Vec<Key>,
-) {
-    let key = |id: &String| {
-        (
-            search.base.clone(),
-            search.resource_type.clone(),
-            id.clone(),
-        )
-    };
+/// What a search answer means for one id it asked for.
+#[derive(Debug, Clone)]
+enum Settled {
+    /// The answer decides the id.
+    Done(Outcome),
+    /// The id must be read on its own.
+    Read,
+}
+
+/// Decides every id of one search from its answer (pure, no I/O).
+fn settle_search(search: &Search, answer: Result<Response, HttpError>) -> Vec<Settled> {
+    let all =
+        |settled: Settled| -> Vec<Settled> { search.ids.iter().map(|_| settled.clone()).collect() };
     let response = match answer {
         Ok(response) => response,
-        Err(error) => {
-            let failure = Failure::from(error);
-            search.ids.iter().for_each(|id| {
-                results.insert(key(id), Err(failure.clone()));
-            });
-            return;
-        }
+        Err(error) => return all(Settled::Done(Err(Failure::from(error)))),
     };
     if !response.is_success() {
         // A server that cannot search by _id may still read; auth and server
         // errors would fail the reads the same way, so they settle the batch.
         let fatal = matches!(response.status, 401 | 403) || response.status >= 500;
-        for id in &search.ids {
-            if fatal {
-                results.insert(key(id), Err(failure(&response)));
-            } else {
-                to_read.push(key(id));
-            }
-        }
-        return;
+        return all(if fatal {
+            Settled::Done(Err(failure(&response)))
+        } else {
+            Settled::Read
+        });
     }
     let text = String::from_utf8_lossy(&response.body);
-    match parse_bundle(&text, &search.resource_type) {
-        Ok(mut found) => {
-            for id in &search.ids {
-                match found.remove(id) {
-                    Some(hit) => {
-                        let resource = Resource {
-                            resource_type: search.resource_type.clone(),
-                            id: id.clone(),
-                            version: version_from_body(&hit.body),
-                            body: hit.body,
-                            deleted: false,
-                        };
-                        results.insert(key(id), Ok(resource));
-                    }
-                    None => to_read.push(key(id)),
-                }
-            }
-        }
-        Err(message) => search.ids.iter().for_each(|id| {
-            results.insert(key(id), Err(Failure::invalid(message.clone())));
-        }),
-    }
+    let mut found = match parse_bundle(&text, &search.resource_type) {
+        Ok(found) => found,
+        Err(message) => return all(Settled::Done(Err(Failure::invalid(message)))),
+    };
+    search
+        .ids
+        .iter()
+        .map(|id| match found.remove(id) {
+            Some(hit) => Settled::Done(Ok(Resource {
+                resource_type: search.resource_type.clone(),
+                id: id.clone(),
+                version: version_from_body(&hit.body),
+                body: hit.body,
+                deleted: false,
+            })),
+            None => Settled::Read,
+        })
+        .collect()
 }
 
 fn read_individually(keys: Vec<Key>, results: &mut HashMap<Key, Outcome>) {
@@ -218,6 +217,55 @@ mod tests {
         assert_eq!(plan.len(), 2);
         assert_eq!(plan[0].ids, vec!["1", "2"]);
         assert_eq!(plan[1].resource_type, "Observation");
+    }
+
+    fn search(ids: &[&str]) -> Search {
+        Search {
+            base: "http://h/R4".into(),
+            resource_type: "Patient".into(),
+            ids: ids.iter().map(|id| id.to_string()).collect(),
+        }
+    }
+
+    fn answer(status: u16, body: &str) -> Result<Response, HttpError> {
+        Ok(Response {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn found_ids_are_done_and_missing_ones_are_read() {
+        let bundle = r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"b","meta":{"versionId":"2"}}}]}"#;
+        let settled = settle_search(&search(&["a", "b"]), answer(200, bundle));
+        assert!(matches!(settled[0], Settled::Read));
+        let Settled::Done(Ok(found)) = &settled[1] else {
+            panic!("b was in the bundle")
+        };
+        assert_eq!(found.version.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn failed_searches_settle_or_fall_back_by_status() {
+        let settled = settle_search(&search(&["a", "b"]), answer(503, ""));
+        assert!(
+            settled
+                .iter()
+                .all(|s| matches!(s, Settled::Done(Err(Failure::Transient(_)))))
+        );
+        let settled = settle_search(&search(&["a"]), answer(400, "unsupported search"));
+        assert!(matches!(settled[0], Settled::Read));
+        let settled = settle_search(&search(&["a"]), Err(HttpError::Timeout("slow".into())));
+        assert!(matches!(
+            settled[0],
+            Settled::Done(Err(Failure::Transient(_)))
+        ));
+        let settled = settle_search(&search(&["a"]), answer(200, "<html/>"));
+        assert!(matches!(
+            settled[0],
+            Settled::Done(Err(Failure::Invalid(_)))
+        ));
     }
 
     #[test]
