@@ -229,11 +229,11 @@ async fn startup() -> anyhow::Result<()> {
     let rounds = if quick() { 20 } else { 200 };
     let started = Instant::now();
     for _ in 0..rounds {
-        let filter = plugin.event_filter("{}").await?;
+        let filter = plugin.event_filter(r#"{"deny":["obs"]}"#).await?;
         filter.accept(Direction::Pull, &[event(1)]).await?;
     }
     let fresh = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
-    let filter = plugin.event_filter("{}").await?;
+    let filter = plugin.event_filter(r#"{"deny":["obs"]}"#).await?;
     filter.accept(Direction::Pull, &[event(1)]).await?;
     let started = Instant::now();
     for _ in 0..rounds {
