@@ -85,4 +85,37 @@ mod tests {
         );
         assert_eq!(split_origin("https://a.b"), ("https://a.b", ""));
     }
+
+    mod properties {
+        use super::super::resolve;
+        use proptest::prelude::*;
+
+        fn segment() -> impl Strategy<Value = String> {
+            "[a-z0-9][a-z0-9._-]{0,8}"
+        }
+
+        proptest! {
+            #[test]
+            fn a_context_path_in_the_link_is_never_doubled(
+                port in 1u16..,
+                context in proptest::collection::vec(segment(), 1..3),
+                rest in proptest::collection::vec(segment(), 1..5),
+            ) {
+                let origin = format!("http://127.0.0.1:{port}");
+                let context = format!("/{}", context.join("/"));
+                let rest = format!("/{}", rest.join("/"));
+                let base = format!("{origin}{context}");
+                let expected = format!("{origin}{context}{rest}");
+                prop_assert_eq!(resolve(&base, &format!("{context}{rest}")), expected.clone());
+                prop_assert_eq!(resolve(&base, &rest), expected.clone());
+                prop_assert_eq!(resolve(&format!("{base}/"), &rest), expected);
+            }
+
+            #[test]
+            fn absolute_links_are_kept(base in "http://[a-z]{1,8}(/[a-z]{1,5})?", path in "/[a-z/]{0,20}") {
+                let href = format!("https://other.example{path}");
+                prop_assert_eq!(resolve(&base, &href), href);
+            }
+        }
+    }
 }

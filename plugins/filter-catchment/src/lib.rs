@@ -155,4 +155,29 @@ mod tests {
         assert!(parse_config::<Config>(r#"{"patterns":["x"],"untagged":"maybe"}"#).is_err());
         assert!(CatchmentFilter::new(parse_config(r#"{"patterns":[]}"#).unwrap()).is_err());
     }
+
+    mod properties {
+        use super::super::matches;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn a_location_matches_itself_and_all_wildcards(
+                segments in proptest::collection::vec("[A-Za-z ]{1,10}", 1..6),
+                wild in proptest::collection::vec(any::<bool>(), 6),
+            ) {
+                let location = segments.join("%");
+                let exact: Vec<String> = segments.iter().map(|s| s.to_uppercase()).collect();
+                prop_assert!(matches(&exact, &location));
+                let mixed: Vec<String> = segments
+                    .iter()
+                    .zip(&wild)
+                    .map(|(s, w)| if *w { "*".to_string() } else { s.clone() })
+                    .collect();
+                prop_assert!(matches(&mixed, &location));
+                let longer: Vec<String> = mixed.iter().cloned().chain(["*".to_string()]).collect();
+                prop_assert!(!matches(&longer, &location));
+            }
+        }
+    }
 }
