@@ -253,17 +253,17 @@ fn write_version(
     advancing: &mut Advancing,
 ) -> TxResult<()> {
     let key = &record.key;
-    if let Some(previous) = read_current(view, key)? {
-        view.history.insert(
-            codec::history_key(key, previous.version_id),
-            codec::encode_record(&previous),
-        )?;
+    if let Some(previous) = view.current.get(codec::resource_key(key))? {
+        // The previous version moves to history as the very bytes it was stored as.
+        let previous_version = codec::record_version(&previous).map_err(storage)?;
+        view.history
+            .insert(codec::history_key(key, previous_version), previous)?;
         // Transactions cannot scan, so prune exactly the version that just fell out of the
         // window; versions are contiguous, so this keeps the newest `history_retention`.
         let retention = settings.history_retention as u64;
-        if retention > 0 && previous.version_id > retention {
+        if retention > 0 && previous_version > retention {
             view.history
-                .remove(codec::history_key(key, previous.version_id - retention))?;
+                .remove(codec::history_key(key, previous_version - retention))?;
         }
     }
     view.current

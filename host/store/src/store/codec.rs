@@ -172,9 +172,41 @@ pub(crate) fn encode_record(record: &VersionRecord) -> Vec<u8> {
     put_hash(&mut out, &record.content_hash);
     put_text(&mut out, &record.origin);
     if let Some(body) = &record.body {
-        out.extend_from_slice(body.as_bytes());
+        put_body(&mut out, body);
     }
     out
+}
+
+/// Body tag: stored as is.
+const BODY_PLAIN: u8 = 1;
+/// Body tag: LZ4 block with its length prepended.
+const BODY_LZ4: u8 = 2;
+/// Bodies shorter than this are not worth compressing.
+const COMPRESS_FROM: usize = 128;
+
+fn put_body(out: &mut Vec<u8>, body: &str) {
+    if body.len() >= COMPRESS_FROM {
+        let compressed = lz4_flex::block::compress_prepend_size(body.as_bytes());
+        if compressed.len() < body.len() {
+            out.push(BODY_LZ4);
+            out.extend_from_slice(&compressed);
+            return;
+        }
+    }
+    out.push(BODY_PLAIN);
+    out.extend_from_slice(body.as_bytes());
+}
+
+fn read_body(bytes: &[u8]) -> Result<String, StoreError> {
+    match bytes.split_first() {
+        Some((&BODY_PLAIN, plain)) => utf8(plain),
+        Some((&BODY_LZ4, compressed)) => {
+            let plain = lz4_flex::block::decompress_size_prepended(compressed)
+                .map_err(|error| corrupt(&format!("body does not decompress: {error}")))?;
+            String::from_utf8(plain).map_err(|_| corrupt("text is not UTF-8"))
+        }
+        _ => Err(corrupt("unknown body tag")),
+    }
 }
 
 /// Decodes a version's value.
@@ -188,7 +220,11 @@ pub(crate) fn decode_record(key: ResourceKey, bytes: &[u8]) -> Result<VersionRec
     let content_hash = reader.hash()?;
     let origin = reader.text()?;
     let rest = reader.rest();
-    let body = if deleted { None } else { Some(utf8(rest)?) };
+    let body = if deleted {
+        None
+    } else {
+        Some(read_body(rest)?)
+    };
     Ok(VersionRecord {
         key,
         version_id,
@@ -200,6 +236,11 @@ pub(crate) fn decode_record(key: ResourceKey, bytes: &[u8]) -> Result<VersionRec
         sequence,
         action,
     })
+}
+
+/// The version number of an encoded version, without decoding the rest.
+pub(crate) fn record_version(bytes: &[u8]) -> Result<u64, StoreError> {
+    Reader::new(bytes)?.u64()
 }
 
 /// Encodes a change-log value (the sequence is the tree key).
@@ -318,6 +359,24 @@ mod tests {
                 ChangeAction::Updated
             },
         }
+    }
+
+    #[test]
+    fn long_bodies_are_compressed_and_round_trip() {
+        let mut record = sample(false);
+        let body = format!(
+            r#"{{"resourceType":"Patient","text":"{}"}}"#,
+            "abc ".repeat(200)
+        );
+        record.body = Some(body.clone());
+        let bytes = encode_record(&record);
+        assert!(
+            bytes.len() < body.len() / 2,
+            "{} bytes for {}",
+            bytes.len(),
+            body.len()
+        );
+        assert_eq!(decode_record(record.key.clone(), &bytes).unwrap(), record);
     }
 
     #[test]
