@@ -223,7 +223,7 @@ mod tests {
     }
 
     #[test]
-    fn the_ticker_advances_and_stops_with_the_runtime() {
+    fn dropping_the_last_clone_releases_the_runtime_and_its_ticker() {
         let runtime = PluginRuntime::new(RuntimeConfig::default()).unwrap();
         let weak = Arc::downgrade(&runtime.inner);
         drop(runtime);

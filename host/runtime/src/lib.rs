@@ -1,6 +1,29 @@
 //! The WebAssembly plugin runtime of sync-host: loads `sync:plugin` components,
-//! runs them sandboxed (deadline, memory cap, no ambient authority) and offers
-//! them to the rest of the host as [`ResourceClient`]s and [`EventFilter`]s.
+//! runs them sandboxed and offers them to the rest of the host as
+//! [`ResourceClient`]s and [`EventFilter`]s.
+//!
+//! What a plugin gets, and what it does not:
+//!
+//! * **No ambient authority.** WASI is linked with an empty context: no
+//!   preopened directories, no environment, no arguments, no sockets. A
+//!   component importing `wasi:filesystem`, `wasi:sockets` or `wasi:http` is
+//!   refused at load ([`inspect`] explains why).
+//! * **HTTP only through the host** (`sync:plugin/http`), only to the endpoints
+//!   in its [`HttpAccess`], with credentials the host adds and the plugin never
+//!   sees, no redirects followed, a timeout and a response size cap.
+//! * **Limits per call.** Each call gets [`RuntimeConfig::call_timeout`] of the
+//!   plugin's own time (time waiting on host HTTP is not charged), runs in
+//!   short slices that yield to the async executor, and is bounded in wall
+//!   time by `call_timeout + request_timeout`. Linear memory is capped at
+//!   [`RuntimeConfig::memory_limit_bytes`] per instance.
+//! * **Failure is contained.** A trap, deadline or out-of-memory fails that call
+//!   only, with a [`PluginError`] naming the plugin; the broken instance is
+//!   dropped and the next call gets a fresh one (an event filter is configured
+//!   again with the same JSON).
+//!
+//! Components are compiled once per load, optionally cached on disk
+//! ([`RuntimeConfig::cache_dir`]), and pre-instantiated so that a fresh
+//! instance is cheap.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {

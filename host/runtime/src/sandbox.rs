@@ -84,7 +84,13 @@ impl<W: WorldPre> Sandbox<W> {
         };
         self.arm(&mut instance.store);
         let limit = self.runtime.config().wall_clock_limit();
-        match tokio::time::timeout(limit, call(&mut instance)).await {
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(limit, call(&mut instance)).await;
+        tracing::debug!(
+            plugin = %self.plugin, function, ok = matches!(outcome, Ok(Ok(_))),
+            elapsed_us = started.elapsed().as_micros() as u64, "plugin call finished"
+        );
+        match outcome {
             Err(_elapsed) => Err(self.wall_clock_exceeded(function)),
             Ok(Err(error)) => Err(self.failure(function, instance.store.data(), error)),
             Ok(Ok(value)) => {
