@@ -311,3 +311,33 @@ async fn writes_are_conditional_puts_and_statuses_map_to_outcomes() {
     assert_eq!(put_stale.header("if-match"), Some("W/\"2\""));
     assert_eq!(put_stale.header("x-sync-origin"), Some("clinic-7"));
 }
+
+#[tokio::test]
+async fn a_feed_page_of_a_hundred_events_is_one_request() {
+    let ids: Vec<String> = (0..100).map(|i| format!("p{i:03}")).collect();
+    let bodies: Vec<String> = ids.iter().map(|id| patient(id)).collect();
+    let served = bodies.clone();
+    let server = TestServer::start(move |_| TestResponse::new(200, bundle(&served))).await;
+    let client = load_client("fhir", &server.base_url(), TIMEOUT).await;
+    let events: Vec<_> = ids
+        .iter()
+        .map(|id| event("patient", "Patient", id, &[]))
+        .collect();
+
+    let started = Instant::now();
+    let results = client
+        .fetch(&parent(&server.base_url()), &events)
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+
+    println!(
+        "fetched 100 patients ({} KiB) in {elapsed:?}",
+        bodies.iter().map(String::len).sum::<usize>() / 1024
+    );
+    assert_eq!(server.request_count(), 1);
+    assert_eq!(server.requests()[0].query_param("_count"), Some("100"));
+    for (result, expected) in results.iter().zip(&bodies) {
+        assert_eq!(&result.as_ref().unwrap().body, expected);
+    }
+}
