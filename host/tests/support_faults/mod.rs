@@ -7,4 +7,6 @@
 pub mod nodes;
 pub mod openmrs;
 pub mod pages;
+pub mod process;
 pub mod proxy;
+pub mod tree;

@@ -59,41 +59,71 @@ pub fn store<'a>(network: &'a Network, id: &str) -> &'a Store {
         .unwrap_or_else(|| panic!("node {id} has no embedded store"))
 }
 
-/// Stops node `id`, rewrites its config file with `edit`, and starts it again in its place.
-pub async fn restart_with(
-    network: &mut Network,
-    id: &str,
-    edit: impl FnOnce(String) -> String,
-) -> anyhow::Result<()> {
+/// A network node that was stopped, with what it needs to start again.
+pub struct StoppedNode {
+    pub spec: NodeSpec,
+    pub dir: std::path::PathBuf,
+    pub config_path: std::path::PathBuf,
+    pub admin_token: String,
+}
+
+/// Stops node `id` and takes it out of `network` (e.g. to run it as a process).
+pub async fn stop_node(network: &mut Network, id: &str) -> anyhow::Result<StoppedNode> {
     let at = network
         .nodes
         .iter()
         .position(|n| n.spec.id == id)
         .ok_or_else(|| anyhow::anyhow!("no node {id}"))?;
-    let old = network.nodes.remove(at);
     let NetNode {
         spec,
         dir,
         config_path,
         admin_token,
         running,
-    } = old;
+    } = network.nodes.remove(at);
     running.shutdown().await;
-    let text = edit(std::fs::read_to_string(&config_path)?);
-    std::fs::write(&config_path, &text)?;
-    let config = NodeConfig::parse(&text, &config_path)?;
+    Ok(StoppedNode {
+        spec,
+        dir,
+        config_path,
+        admin_token,
+    })
+}
+
+/// Rewrites a stopped node's config file with `edit`, starts it in this process and puts it
+/// back at the end of `network`.
+pub async fn start_again(
+    network: &mut Network,
+    stopped: StoppedNode,
+    edit: impl FnOnce(String) -> String,
+) -> anyhow::Result<()> {
+    let text = edit(std::fs::read_to_string(&stopped.config_path)?);
+    std::fs::write(&stopped.config_path, &text)?;
+    let config = NodeConfig::parse(&text, &stopped.config_path)?;
     let running = RunningNode::start(config).await?;
-    network.nodes.insert(
-        at,
-        NetNode {
-            spec,
-            dir,
-            config_path,
-            admin_token,
-            running,
-        },
-    );
+    network.nodes.push(NetNode {
+        spec: stopped.spec,
+        dir: stopped.dir,
+        config_path: stopped.config_path,
+        admin_token: stopped.admin_token,
+        running,
+    });
     Ok(())
+}
+
+/// Stops node `id`, rewrites its config file with `edit`, and starts it again. Children come
+/// after their parents in a network, so the node must be the last one.
+pub async fn restart_with(
+    network: &mut Network,
+    id: &str,
+    edit: impl FnOnce(String) -> String,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        network.nodes.last().is_some_and(|n| n.spec.id == id),
+        "only the last node of a network can be restarted in place"
+    );
+    let stopped = stop_node(network, id).await?;
+    start_again(network, stopped, edit).await
 }
 
 /// Restarts node `id` with its parent base URL replaced by `url` (e.g. a proxy).

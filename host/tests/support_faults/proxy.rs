@@ -1,6 +1,7 @@
-//! A reverse proxy on loopback between a child and its parent that injects faults: every Nth
-//! request answered 500, every Mth delayed, all requests answered 502 while the upstream is
-//! "down", or the listener closed altogether (connection refused) and reopened on its port.
+//! A reverse proxy on loopback between a child and its parent that injects faults: one request
+//! in N answered 500, one in M delayed (drawn from a seeded generator, so no request pattern can
+//! line up with the fault pattern), all requests answered 502 while the upstream is "down", or
+//! the listener closed altogether (connection refused) and reopened on its port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,16 +12,18 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 /// Which faults are active; change them at any time.
 #[derive(Default)]
 pub struct Faults {
-    /// Answer every Nth request (counting from 1) with 500; 0 disables.
-    pub fail_every: AtomicUsize,
-    /// Delay every Mth request by `delay_ms`; 0 disables.
-    pub delay_every: AtomicUsize,
+    /// Answer one request in N with 500; 0 disables.
+    pub fail_one_in: AtomicUsize,
+    /// Delay one request in M by `delay_ms`; 0 disables.
+    pub delay_one_in: AtomicUsize,
     pub delay_ms: AtomicU64,
     /// Answer 502 to everything, as a proxy whose upstream is down does.
     pub upstream_down: AtomicBool,
@@ -32,6 +35,7 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     faults: Faults,
+    dice: std::sync::Mutex<StdRng>,
     requests: AtomicUsize,
     failed: AtomicUsize,
     delayed: AtomicUsize,
@@ -54,6 +58,7 @@ impl FaultProxy {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             faults: Faults::default(),
+            dice: std::sync::Mutex::new(StdRng::seed_from_u64(0x5eed)),
             requests: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             delayed: AtomicUsize::new(0),
@@ -134,19 +139,17 @@ impl FaultProxy {
 }
 
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let number = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.requests.fetch_add(1, Ordering::SeqCst);
     let faults = &shared.faults;
     if faults.upstream_down.load(Ordering::SeqCst) {
         shared.failed.fetch_add(1, Ordering::SeqCst);
         return canned(502, "upstream is down");
     }
-    let fail_every = faults.fail_every.load(Ordering::SeqCst);
-    if fail_every > 0 && number % fail_every == 0 {
+    if shared.roll(&faults.fail_one_in) {
         shared.failed.fetch_add(1, Ordering::SeqCst);
         return canned(500, "injected failure");
     }
-    let delay_every = faults.delay_every.load(Ordering::SeqCst);
-    if delay_every > 0 && number % delay_every == 0 {
+    if shared.roll(&faults.delay_one_in) {
         shared.delayed.fetch_add(1, Ordering::SeqCst);
         let delay = faults.delay_ms.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -161,6 +164,15 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         faults.upstream_down.store(true, Ordering::SeqCst);
     }
     response
+}
+
+impl Shared {
+    /// True with probability 1/n (never when n is 0).
+    fn roll(&self, one_in: &AtomicUsize) -> bool {
+        let n = one_in.load(Ordering::SeqCst);
+        let mut dice = self.dice.lock().unwrap_or_else(|e| e.into_inner());
+        n > 0 && dice.random_range(0..n) == 0
+    }
 }
 
 async fn relay(shared: &Shared, request: Request) -> anyhow::Result<Response> {

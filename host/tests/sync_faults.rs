@@ -1,0 +1,242 @@
+//! Faults between a child and its parent during a catch-up of many small feed pages: the parent
+//! going down mid-run and coming back, a parent that fails and stalls at random, and a child
+//! process killed with SIGKILL again and again. After each the tree converges, nothing is lost,
+//! the hot resource only ever moves forward, and every failure in the audit was later settled.
+
+#[path = "support_faults/mod.rs"]
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sync_host::audit::Outcome;
+use sync_host::network::{Network, differences};
+use sync_host::sync::retry::FailureKind;
+
+use support::nodes::{audit, handle, start_again, stop_node, store};
+use support::process::{NodeProcess, marker_sequence};
+use support::tree::{
+    ParentWriter, TYPES, assert_failures_settled, assert_in_order, converge, parent_and_child,
+    tree_behind_proxy,
+};
+
+/// Live patients on `node` (the hot one included).
+fn patients_on(network: &sync_host::network::Network, node: &str) -> usize {
+    sync_host::network::contents(store(network, node), TYPES)
+        .expect("contents")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parent_going_down_mid_catch_up_loses_nothing() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (network, proxy) = tree_behind_proxy(dir.path()).await?;
+    let mut writer = ParentWriter::default();
+    writer
+        .add_patients(store(&network, "national"), 120, 6)
+        .await?;
+
+    // The upstream dies after a dozen requests: the proxy answers 502 from then on.
+    proxy.faults().down_after.store(12, Ordering::SeqCst);
+    let first = network.sync_round().await;
+    assert!(first.is_err(), "the run stops when the feed cannot be read");
+    let partial = patients_on(&network, "clinic");
+    let total = patients_on(&network, "national");
+    assert!(
+        0 < partial && partial < total,
+        "the catch-up stopped in the middle: {partial} of {total}"
+    );
+    let clinic = handle(&network, "clinic");
+    let marker_before = clinic.state.markers()?;
+
+    // While it is down the parent keeps changing; the child's runs fail and hold still.
+    writer
+        .add_patients(store(&network, "national"), 10, 2)
+        .await?;
+    assert!(network.sync_round().await.is_err());
+    proxy.stop().await;
+    let refused = network
+        .sync_round()
+        .await
+        .expect_err("connection refused fails the run")
+        .to_string();
+    assert!(refused.contains("failed"), "{refused}");
+    assert_eq!(clinic.state.markers()?, marker_before);
+
+    // It comes back: the child resumes from its marker and catches up completely.
+    proxy.faults().upstream_down.store(false, Ordering::SeqCst);
+    proxy.restart().await?;
+    let rounds = converge(&network, Duration::from_secs(60)).await?;
+    eprintln!("converged {rounds} round(s) after the parent came back");
+    assert!(differences(&network, TYPES)?.is_empty());
+    assert_eq!(
+        patients_on(&network, "clinic"),
+        writer.patients() as usize + 1
+    );
+    assert_in_order(clinic, writer.hot_version());
+    let failed = assert_failures_settled(clinic);
+    for record in audit(clinic) {
+        if let Outcome::Failed { failure, .. } = record.outcome {
+            assert_eq!(failure, FailureKind::Transient, "{record:?}");
+        }
+    }
+    eprintln!("{failed} failed attempt(s), all settled");
+    network.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_and_slow_parent_still_converges_in_order() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (network, proxy) = tree_behind_proxy(dir.path()).await?;
+    let mut writer = ParentWriter::default();
+    writer
+        .add_patients(store(&network, "national"), 60, 10)
+        .await?;
+    let faults = proxy.faults();
+    faults.fail_one_in.store(5, Ordering::SeqCst);
+    faults.delay_one_in.store(4, Ordering::SeqCst);
+    faults.delay_ms.store(250, Ordering::SeqCst);
+
+    // The parent keeps changing between runs, the hot patient most of all.
+    let mut failed_runs = 0;
+    for _ in 0..8 {
+        writer
+            .add_patients(store(&network, "national"), 5, 0)
+            .await?;
+        writer.update_hot(store(&network, "national")).await?;
+        writer.update_hot(store(&network, "national")).await?;
+        if network.sync_round().await.is_err() {
+            failed_runs += 1;
+        }
+    }
+    let rounds = converge(&network, Duration::from_secs(90)).await?;
+    let (requests, failed, delayed, _) = proxy.counts();
+    eprintln!(
+        "{requests} requests through the proxy, {failed} answered 500, {delayed} delayed; \
+         {failed_runs} of 8 runs failed; converged after {rounds} more round(s)"
+    );
+    assert!(failed > 0 && delayed > 0, "faults were injected");
+    let clinic = handle(&network, "clinic");
+    assert_eq!(
+        patients_on(&network, "clinic"),
+        writer.patients() as usize + 1
+    );
+    assert_in_order(clinic, writer.hot_version());
+    let failed_records = assert_failures_settled(clinic);
+    let injected = audit(clinic).iter().any(|r| {
+        matches!(
+            r.outcome,
+            Outcome::Failed {
+                failure: FailureKind::Transient,
+                status: Some(500),
+                ..
+            }
+        )
+    });
+    assert!(
+        injected || failed_runs > 0,
+        "an injected 500 shows as a failed run or a transient failure in the audit"
+    );
+    eprintln!("{failed_records} failed attempt(s) in the audit, all settled");
+    network.shutdown().await;
+    Ok(())
+}
+
+/// Kills between catch-ups, each at a random moment of a run.
+const KILLS: usize = 12;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_process_killed_again_and_again_mid_catch_up_converges() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut network = Network::start(dir.path(), parent_and_child(0)).await?;
+    let mut writer = ParentWriter::default();
+    writer
+        .add_patients(store(&network, "national"), 300, 8)
+        .await?;
+    // From here the child runs as its own process, syncing every second on its own.
+    let child = stop_node(&mut network, "clinic").await?;
+    let text = std::fs::read_to_string(&child.config_path)?;
+    anyhow::ensure!(text.contains("interval_secs = 0"), "unexpected config");
+    std::fs::write(
+        &child.config_path,
+        text.replace("interval_secs = 0", "interval_secs = 1"),
+    )?;
+    let log = child.dir.join("clinic.log");
+
+    let mut dice = StdRng::seed_from_u64(0x6b11);
+    let mut mid_catch_up = 0;
+    for _ in 0..KILLS {
+        let process = NodeProcess::start(&child.config_path, &log).await?;
+        // A catch-up of a hundred changes takes a few hundred milliseconds in a debug build.
+        let wait = Duration::from_millis(dice.random_range(20..500));
+        tokio::time::sleep(wait).await;
+        let parent_last = store(&network, "national").change_count(None)?;
+        if let Ok(status) = process.status(&child.admin_token).await {
+            let at = marker_sequence(&status, "national").unwrap_or(0);
+            if at < parent_last {
+                mid_catch_up += 1;
+            }
+        }
+        process.kill().await?;
+        // The parent moves on while the child is down.
+        writer
+            .add_patients(store(&network, "national"), 100, 5)
+            .await?;
+    }
+    eprintln!("{mid_catch_up} of {KILLS} kills landed in the middle of a catch-up");
+    assert!(
+        mid_catch_up >= KILLS / 3,
+        "too few kills interrupted a catch-up"
+    );
+
+    // Finally the child runs undisturbed until it has everything, then stops cleanly.
+    let process = NodeProcess::start(&child.config_path, &log).await?;
+    let parent_last = store(&network, "national").change_count(None)?;
+    wait_until_caught_up(&process, &child.admin_token, parent_last).await?;
+    process.terminate().await?;
+
+    // Its databases, opened again (driven by hand), hold exactly what the parent holds.
+    start_again(&mut network, child, |text| {
+        text.replace("interval_secs = 1", "interval_secs = 0")
+    })
+    .await?;
+    let diffs = differences(&network, TYPES)?;
+    assert!(
+        diffs.is_empty(),
+        "{} differences: {:?}",
+        diffs.len(),
+        diffs.first()
+    );
+    let clinic = handle(&network, "clinic");
+    assert_in_order(clinic, writer.hot_version());
+    let failed = assert_failures_settled(clinic);
+    eprintln!("{failed} failed attempt(s) in the child's audit, all settled");
+    network.shutdown().await;
+    Ok(())
+}
+
+/// Polls the process until its pull marker reaches `sequence` with nothing left to retry.
+async fn wait_until_caught_up(
+    process: &NodeProcess,
+    token: &str,
+    sequence: u64,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(status) = process.status(token).await {
+            let at = marker_sequence(&status, "national").unwrap_or(0);
+            let retries = status["counts"]["retries"].as_u64().unwrap_or(u64::MAX);
+            if at >= sequence && retries == 0 {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "the child did not catch up to sequence {sequence}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
