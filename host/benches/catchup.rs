@@ -21,7 +21,7 @@ fn resources() -> usize {
 
 fn body(i: usize) -> (String, String, String) {
     let id = format!("r-{i}");
-    let note = "clinical note ".repeat(60);
+    let note = "clinical note ".repeat(80);
     match i % 3 {
         0 => (
             "Patient".into(),
@@ -170,6 +170,7 @@ async fn catch_up() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut parent_spec = NodeSpec::new("national", None);
     parent_spec.history_retention = 1;
+    parent_spec.page_size = std::env::var("BENCH_PAGE_SIZE").ok().and_then(|v| v.parse().ok());
     let mut child_spec = NodeSpec::new("clinic", Some("national"));
     child_spec.push = false;
     let network = Network::start(dir.path(), vec![parent_spec, child_spec.clone()]).await?;
@@ -361,7 +362,9 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        latency().await?;
+        if std::env::var_os("BENCH_SKIP_LATENCY").is_none() {
+            latency().await?;
+        }
         catch_up().await
     })
 }
