@@ -5,12 +5,15 @@
 //! its own cargo feature and reuses those interfaces through `with`, so a
 //! plugin only embeds the world it implements: a component whose module does
 //! not export every function of every embedded world would fail to build.
+//!
+//! `wit/` in this crate is a link to the repository's `wit/`, so the
+//! packaged crate carries the contract it was built against.
 #![allow(missing_docs, clippy::all)]
 
 /// The interfaces every plugin world shares.
 pub mod base {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         inline: r#"
             package sync:plugin-sdk;
             world base {
@@ -30,7 +33,7 @@ pub mod base {
 #[cfg(feature = "resource-client")]
 pub mod resource_client {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "sync:plugin/resource-client@0.1.0",
         with: {
             "sync:plugin/types@0.1.0": crate::bindings::base::sync::plugin::types,
@@ -48,7 +51,7 @@ pub mod resource_client {
 #[cfg(feature = "event-filter")]
 pub mod event_filter {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "sync:plugin/event-filter@0.1.0",
         with: {
             "sync:plugin/types@0.1.0": crate::bindings::base::sync::plugin::types,
