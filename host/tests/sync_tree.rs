@@ -179,6 +179,38 @@ fn expect(rows: &[(&str, usize, usize)]) -> Vec<(String, usize, usize)> {
         .collect()
 }
 
+/// Successful FHIR `PUT`s each node served, from its Prometheus `/metrics` (admin token).
+async fn fhir_puts(t: &TestNet) -> anyhow::Result<Vec<(&'static str, u64)>> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    for node in LEVELS {
+        let net_node = t.net.node(node).expect("started");
+        let text = client
+            .get(format!("{}/metrics", net_node.running.base_url()))
+            .bearer_auth(&net_node.admin_token)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        out.push((
+            node,
+            counter(&text, &["method=\"PUT\"", "api=\"fhir\"", "status=\"2xx\""]),
+        ));
+    }
+    Ok(out)
+}
+
+/// The sum of the `_total` samples whose labels include all of `labels`.
+fn counter(metrics: &str, labels: &[&str]) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("sync_host_http_requests_total{"))
+        .filter(|l| labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_is_fetched_once_per_node_and_never_echoed() -> anyhow::Result<()> {
     let t = TestNet::start(tree()).await?;
@@ -207,10 +239,21 @@ async fn a_change_is_fetched_once_per_node_and_never_echoed() -> anyhow::Result<
         "child-a pushed g-1 up, so pulling it back must be skipped: {child_a_pulls:?}"
     );
 
+    // The servers saw the same: one write on each node of the chain above grand, none below.
+    let puts = fhir_puts(&t).await?;
+    assert_eq!(
+        puts,
+        [("root", 1), ("child-a", 1), ("child-b", 0), ("grand", 0)]
+    );
+
     // A second change counts once more, and more rounds change nothing.
     put_patient(&t, "grand", "g-1", "FromGrandAgain").await?;
     t.settle().await?;
     t.net.sync_round().await?;
+    assert_eq!(
+        fhir_puts(&t).await?,
+        [("root", 2), ("child-a", 2), ("child-b", 0), ("grand", 0)]
+    );
     let twice = expect(&[
         ("root", 0, 0),
         ("child-a", 0, 2),

@@ -148,24 +148,29 @@ impl TestNet {
 
     /// Runs one direction of node `id` once, as its scheduler would.
     pub async fn run(&self, id: &str, direction: Direction) -> anyhow::Result<RunReport> {
-        let services = self
-            .handle(id)
-            .services
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("node `{id}` has no sync services"))?;
-        let service = match direction {
-            Direction::Pull => services.pull.as_ref(),
-            Direction::Push => services.push.as_ref(),
-        };
-        let (service, _) =
-            service.ok_or_else(|| anyhow::anyhow!("node `{id}` has no {direction:?} service"))?;
-        Ok(service.run_once(&CancellationToken::new()).await?)
+        run_direction(self.handle(id), direction).await
     }
 
     /// Stops every node.
     pub async fn shutdown(self) {
         self.net.shutdown().await;
     }
+}
+
+/// Runs one direction of a node once, as its scheduler would.
+pub async fn run_direction(handle: &NodeHandle, direction: Direction) -> anyhow::Result<RunReport> {
+    let id = &handle.node_id;
+    let services = handle
+        .services
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("node `{id}` has no sync services"))?;
+    let service = match direction {
+        Direction::Pull => services.pull.as_ref(),
+        Direction::Push => services.push.as_ref(),
+    };
+    let (service, _) =
+        service.ok_or_else(|| anyhow::anyhow!("node `{id}` has no {direction:?} service"))?;
+    Ok(service.run_once(&CancellationToken::new()).await?)
 }
 
 /// Points the node at one compiled-plugin cache shared by every test node, so each default

@@ -1,0 +1,328 @@
+//! End-to-end routing and filtering: REST-only events go through the REST client and FHIR
+//! events through the FHIR client in one network; a category filter keeps a resource type
+//! out of a child in both directions; a catchment filter reading OpenMRS feed-filter tags
+//! keeps other districts' patients out of a child; every skipped event is in the audit.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::response::IntoResponse;
+use common::{TestNet, fhir, rest};
+use sync_host::audit::{AuditRecord, Outcome};
+use sync_host::network::{NodeSpec, sample, toml_string};
+use sync_host::sync::conflict::Direction;
+use tokio_util::sync::CancellationToken;
+
+fn plugin_name(record: &AuditRecord) -> &str {
+    record.plugin.as_ref().map_or("", |p| p.name.as_str())
+}
+
+/// The plugin named in the applied record of `id` in `direction` on `node`.
+fn applied_by(t: &TestNet, node: &str, direction: Direction, id: &str) -> String {
+    let records = t.audit_for(node, direction, id);
+    let applied: Vec<_> = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Applied)
+        .collect();
+    assert_eq!(applied.len(), 1, "{node} {direction:?} {id}: {records:?}");
+    plugin_name(applied[0]).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_and_fhir_events_take_their_own_client() -> anyhow::Result<()> {
+    // `routed` names its routes; `implicit` relies on the defaults (fhir for everything,
+    // rest for events that only link a REST document).
+    let mut routed = NodeSpec::new("routed", Some("root"));
+    routed.extra_toml =
+        "\n[[routes]]\nmatch = [\"location\"]\nclient = \"rest\"\n\n[[routes]]\nmatch = [\"*\"]\nclient = \"fhir\"\n"
+            .into();
+    let implicit = NodeSpec::new("implicit", Some("root"));
+    let t = TestNet::start(vec![NodeSpec::new("root", None), routed, implicit]).await?;
+    let root = t.store("root");
+    let patient = sample::patient("rf-pat", "Wanjiru", "Kamau", "1975-02-02");
+    sample::put_fhir(root, "Patient", "rf-pat", patient).await?;
+    let location = sample::location("rf-loc", "Mathare North", false);
+    sample::put_rest(root, "location", "rf-loc", location).await?;
+    let clinic = sample::location("rf-loc-routed", "Korogocho", false);
+    sample::put_rest(t.store("routed"), "location", "rf-loc-routed", clinic).await?;
+    let weight = sample::weight("rf-obs", "rf-pat", "64.25");
+    sample::put_fhir(t.store("implicit"), "Observation", "rf-obs", weight).await?;
+    t.settle().await?;
+    t.assert_converged();
+
+    for node in ["routed", "implicit"] {
+        let by = |id| applied_by(&t, node, Direction::Pull, id);
+        assert_eq!(by("rf-loc"), "sync-plugin-rest", "{node}");
+        assert_eq!(by("rf-pat"), "sync-plugin-fhir", "{node}");
+    }
+    let pushed_by = |node, id| applied_by(&t, node, Direction::Push, id);
+    assert_eq!(pushed_by("routed", "rf-loc-routed"), "sync-plugin-rest");
+    assert_eq!(pushed_by("implicit", "rf-obs"), "sync-plugin-fhir");
+    // The decimal travelled through the FHIR client unchanged.
+    let obs = t
+        .body("routed", &fhir("Observation", "rf-obs"))
+        .unwrap_or_default();
+    assert!(obs.contains("64.25"), "{obs}");
+    t.shutdown().await;
+    Ok(())
+}
+
+fn filtered_by<'a>(records: &'a [AuditRecord], id: &str) -> Option<(&'a str, &'a str)> {
+    records.iter().find_map(|r| match &r.outcome {
+        Outcome::Filtered { by, reason } if r.resource_id == id => {
+            Some((by.as_str(), reason.as_str()))
+        }
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn category_filter_keeps_a_type_out_of_a_child_both_ways() -> anyhow::Result<()> {
+    let mut filtered = NodeSpec::new("filtered", Some("root"));
+    filtered.extra_toml = "\n[[filters]]\nplugin = \"filter-category\"\ndirection = \"both\"\nconfig = { deny = [\"encounter\"] }\n".into();
+    let open = NodeSpec::new("open", Some("root"));
+    let t = TestNet::start(vec![NodeSpec::new("root", None), filtered, open]).await?;
+    let root = t.store("root");
+    sample::put_fhir(
+        root,
+        "Patient",
+        "cf-pat",
+        sample::patient("cf-pat", "Achieng", "Odhiambo", "1999-09-09"),
+    )
+    .await?;
+    sample::put_fhir(
+        root,
+        "Encounter",
+        "cf-enc",
+        sample::encounter("cf-enc", "cf-pat", "2026-10-10"),
+    )
+    .await?;
+    let local = t.store("filtered");
+    sample::put_fhir(
+        local,
+        "Encounter",
+        "cf-local-enc",
+        sample::encounter("cf-local-enc", "cf-pat", "2026-10-11"),
+    )
+    .await?;
+    sample::put_fhir(
+        local,
+        "Patient",
+        "cf-local-pat",
+        sample::patient("cf-local-pat", "Otieno", "Ouma", "2000-01-01"),
+    )
+    .await?;
+    t.settle().await?;
+
+    assert_eq!(
+        t.holders(&fhir("Patient", "cf-pat")),
+        ["root", "filtered", "open"]
+    );
+    assert_eq!(t.holders(&fhir("Encounter", "cf-enc")), ["root", "open"]);
+    assert_eq!(
+        t.holders(&fhir("Patient", "cf-local-pat")),
+        ["root", "filtered", "open"]
+    );
+    assert_eq!(t.holders(&fhir("Encounter", "cf-local-enc")), ["filtered"]);
+
+    let audit = t.audit("filtered");
+    for (id, direction) in [
+        ("cf-enc", Direction::Pull),
+        ("cf-local-enc", Direction::Push),
+    ] {
+        let records = t.audit_for("filtered", direction, id);
+        let (by, reason) = filtered_by(&records, id)
+            .unwrap_or_else(|| panic!("no Filtered record for {id} {direction:?}: {audit:?}"));
+        assert_eq!(by, "sync-plugin-filter-category");
+        assert!(reason.contains("deny"), "{reason}");
+        assert!(records.iter().all(|r| r.outcome != Outcome::Applied));
+    }
+    assert!(filtered_by(&t.audit("open"), "cf-enc").is_none());
+    t.shutdown().await;
+    Ok(())
+}
+
+/// A patient feed entry of the OpenMRS atomfeed module: REST link only, and an optional
+/// location feed-filter tag, escaped as the module writes it.
+fn openmrs_entry(n: usize, uuid: &str, action: &str, location: Option<&str>) -> String {
+    let tag = location.map_or(String::new(), |l| {
+        format!(
+            "<category term=\"&lt;?xml version=&quot;1.0&quot; encoding=&quot;UTF-8&quot; standalone=&quot;yes&quot;?&gt;&lt;feedFilter&gt;&lt;beanName&gt;atomfeed.locationFeedFilterStrategy&lt;/beanName&gt;&lt;filter&gt;{l}&lt;/filter&gt;&lt;/feedFilter&gt;\" />"
+        )
+    });
+    format!(
+        r#"<entry><title>Patient</title><category term="{action}" />{tag}<category term="patient" />
+<id>tag:atomfeed.ict4h.org:entry-{n}-{uuid}</id><updated>2026-11-0{n}T10:00:00Z</updated><published>2026-11-0{n}T10:00:00Z</published>
+<content type="application/vnd.atomfeed+xml"><![CDATA[{{"rest":"/ws/rest/v1/patient/{uuid}?v=full"}}]]></content></entry>"#
+    )
+}
+
+fn openmrs_feed(base: &str, entries: &[String]) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>OpenMRS Feed Publisher</title>
+<link rel="self" type="application/atom+xml" href="{base}/ws/atomfeed/patient/recent" />
+<link rel="via" type="application/atom+xml" href="{base}/ws/atomfeed/patient/1" />
+<author><name>OpenMRS</name></author><id>patient-feed+1</id><updated>2026-11-05T10:00:00Z</updated>
+{}
+</feed>"#,
+        entries.join("\n")
+    )
+}
+
+/// A stand-in for an OpenMRS server: one patient feed page and the REST documents it links.
+#[derive(Clone)]
+struct OpenMrs {
+    feed: Arc<Mutex<String>>,
+    documents: Arc<BTreeMap<String, String>>,
+    /// Every document uuid a client read.
+    served: Arc<Mutex<Vec<String>>>,
+}
+
+async fn feed_page(
+    axum::extract::State(s): axum::extract::State<OpenMrs>,
+) -> axum::response::Response {
+    let body = s.feed.lock().map(|f| f.clone()).unwrap_or_default();
+    ([(http::header::CONTENT_TYPE, "application/atom+xml")], body).into_response()
+}
+
+async fn document(
+    axum::extract::State(s): axum::extract::State<OpenMrs>,
+    axum::extract::Path(uuid): axum::extract::Path<String>,
+) -> axum::response::Response {
+    if let Ok(mut served) = s.served.lock() {
+        served.push(uuid.clone());
+    }
+    match s.documents.get(&uuid) {
+        Some(doc) => (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            doc.clone(),
+        )
+            .into_response(),
+        None => http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Serves `state` under `/openmrs` on an ephemeral port; returns the base URL.
+async fn serve_openmrs(state: OpenMrs, cancel: CancellationToken) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/openmrs", listener.local_addr()?);
+    let app = axum::Router::new()
+        .route(
+            "/openmrs/ws/atomfeed/patient/{page}",
+            axum::routing::get(feed_page),
+        )
+        .route(
+            "/openmrs/ws/rest/v1/patient/{uuid}",
+            axum::routing::get(document),
+        )
+        .with_state(state);
+    tokio::spawn(async move {
+        let stopped = cancel.cancelled_owned();
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            eprintln!("OpenMRS stand-in stopped: {e}");
+        }
+    });
+    Ok(base)
+}
+
+fn fixture(relative: &str) -> anyhow::Result<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("../../shared/fixtures/openmrs").join(relative);
+    std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn uuid_of(document: &str) -> anyhow::Result<String> {
+    let value: serde_json::Value = serde_json::from_str(document)?;
+    value["uuid"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no uuid"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catchment_filter_keeps_other_districts_out_of_a_child() -> anyhow::Result<()> {
+    let nairobi_doc = fixture("webservices.rest/create_patient_from_get.json")?;
+    let mombasa_doc = fixture("commcare-hq/voided_patient.json")?;
+    let (nairobi, mombasa) = (uuid_of(&nairobi_doc)?, uuid_of(&mombasa_doc)?);
+    let untagged = "5d1c7b0e-7e4f-4a3b-9a51-2f0c0e1d9b77".to_string();
+    let untagged_doc =
+        format!(r#"{{"uuid":"{untagged}","display":"Untagged Person","voided":false}}"#);
+    let documents = BTreeMap::from([
+        (nairobi.clone(), nairobi_doc),
+        (mombasa.clone(), mombasa_doc),
+        (untagged.clone(), untagged_doc),
+    ]);
+    let state = OpenMrs {
+        feed: Arc::new(Mutex::new(String::new())),
+        documents: Arc::new(documents),
+        served: Arc::new(Mutex::new(Vec::new())),
+    };
+    let cancel = CancellationToken::new();
+    let base = serve_openmrs(state.clone(), cancel.clone()).await?;
+    let entries = [
+        openmrs_entry(
+            1,
+            &nairobi,
+            "CREATED",
+            Some("Kenya%Nairobi%null%Kibera%null"),
+        ),
+        openmrs_entry(
+            2,
+            &mombasa,
+            "VOIDED",
+            Some("Kenya%Mombasa%null%Likoni%null"),
+        ),
+        openmrs_entry(3, &untagged, "CREATED", None),
+    ];
+    *state.feed.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = openmrs_feed(&base, &entries);
+
+    let mut district = NodeSpec::new("nairobi-district", None);
+    district.push = false;
+    district.extra_toml = format!(
+        "\n[parent]\nnode_id = \"openmrs-national\"\nbase_url = {}\nanonymous_feed = true\nfeeds = [\"patient\"]\n\n[[filters]]\nplugin = \"filter-catchment\"\ndirection = \"pull\"\nconfig = {{ patterns = [\"Kenya%Nairobi%*%*%*\"], untagged = \"reject\" }}\n",
+        toml_string(&base)
+    );
+    let t = TestNet::start(vec![district]).await?;
+    t.settle().await?;
+
+    let node = "nairobi-district";
+    let kept = t.body(node, &rest("patient", &nairobi)).unwrap_or_default();
+    assert!(
+        kept.contains("Jonnea Bijo"),
+        "the Nairobi patient arrives: {kept}"
+    );
+    assert!(t.body(node, &rest("patient", &mombasa)).is_none());
+    assert!(t.body(node, &rest("patient", &untagged)).is_none());
+    let served = state
+        .served
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    assert_eq!(
+        served,
+        std::slice::from_ref(&nairobi),
+        "filtered patients are never even fetched"
+    );
+
+    let audit = t.audit(node);
+    for (uuid, why) in [(&mombasa, "Mombasa"), (&untagged, "no location tag")] {
+        let (by, reason) = filtered_by(&audit, uuid)
+            .unwrap_or_else(|| panic!("no Filtered record for {uuid}: {audit:?}"));
+        assert_eq!(by, "sync-plugin-filter-catchment");
+        assert!(reason.contains(why), "{reason}");
+    }
+    assert_eq!(
+        applied_by(&t, node, Direction::Pull, &nairobi),
+        "sync-plugin-rest"
+    );
+    cancel.cancel();
+    t.shutdown().await;
+    Ok(())
+}
