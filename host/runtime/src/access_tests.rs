@@ -195,3 +195,60 @@ fn credentials_are_redacted_in_debug_output() {
     assert!(!printed.contains("Admin123"));
     assert!(printed.contains("admin"));
 }
+
+/// What a lenient server might make of a path: every escape decoded, then
+/// `.` and `..` resolved. Independent of the `url` crate on purpose.
+fn as_a_lenient_server_sees_it(path: &str) -> String {
+    let mut decoded = Vec::new();
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&decoded).replace('\\', "/");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in text.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    format!("/{}", segments.join("/"))
+}
+
+proptest::proptest! {
+    #[test]
+    fn an_allowed_url_stays_under_its_base_however_a_server_decodes_it(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "/", ".", "..", "%2e", "%2E", "%2f", "%5c", "\\", "a", "openmrs", "ws", "?", "#", "%", "%25",
+            ]),
+            0..12,
+        )
+    ) {
+        let raw = format!("http://district.example:8080/openmrs/{}", parts.concat());
+        if let Ok((url, _)) = check_url(&raw, &endpoints(&[OPENMRS])) {
+            let seen = as_a_lenient_server_sees_it(url.path());
+            proptest::prop_assert!(
+                seen == "/openmrs" || seen.starts_with("/openmrs/"),
+                "{raw} was allowed as {url} but a server may read {seen}"
+            );
+        }
+    }
+}
