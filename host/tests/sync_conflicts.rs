@@ -6,14 +6,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use common::{TestNet, fhir, run_direction, share_plugin_cache};
+use common::{RacingProxy, TestNet, fhir, run_direction, serve_proxy, start_edge};
 use sync_host::audit::Outcome;
-use sync_host::config::NodeConfig;
-use sync_host::network::{NodeSpec, node_toml, sample};
-use sync_host::node::RunningNode;
+use sync_host::network::{NodeSpec, sample};
 use sync_host::node::resolve::{Resolve, resolve_conflict};
 use sync_host::state::{ConflictRecord, ConflictStatus};
 use sync_host::sync::conflict::{Direction, Policy, Side};
@@ -267,112 +265,6 @@ async fn manual_waits_for_an_operator_to_pick_a_side_or_merge() -> anyhow::Resul
     Ok(())
 }
 
-/// A reverse proxy in front of the parent that, the first time it sees the child's write of
-/// `trap_id`, first makes its own change on the parent: the race between the child's read of
-/// the parent and its conditional write, made deterministic.
-#[derive(Clone)]
-struct RacingProxy {
-    upstream: String,
-    client: reqwest::Client,
-    parent: Store,
-    trap_id: String,
-    armed: Arc<AtomicBool>,
-    /// Statuses the parent answered to writes, in order.
-    write_statuses: Arc<std::sync::Mutex<Vec<u16>>>,
-}
-
-async fn forward(
-    axum::extract::State(proxy): axum::extract::State<RacingProxy>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    match proxy.forward(request).await {
-        Ok(response) => response,
-        Err(e) => {
-            let mut response = axum::response::Response::new(axum::body::Body::from(e.to_string()));
-            *response.status_mut() = http::StatusCode::BAD_GATEWAY;
-            response
-        }
-    }
-}
-
-impl RacingProxy {
-    async fn forward(
-        &self,
-        request: axum::extract::Request,
-    ) -> anyhow::Result<axum::response::Response> {
-        let (parts, body) = request.into_parts();
-        let body = axum::body::to_bytes(body, usize::MAX).await?;
-        let is_write = parts.method == http::Method::PUT;
-        let trap = format!("/Patient/{}", self.trap_id);
-        if is_write && parts.uri.path().ends_with(&trap) && self.armed.swap(false, Ordering::SeqCst)
-        {
-            put(&self.parent, &self.trap_id, "RacingParentEdit").await?;
-        }
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut outbound = self
-            .client
-            .request(parts.method.clone(), format!("{}{path}", self.upstream));
-        for (name, value) in &parts.headers {
-            if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
-                outbound = outbound.header(name, value);
-            }
-        }
-        let answer = outbound.body(body).send().await?;
-        if is_write {
-            self.write_statuses
-                .lock()
-                .map_err(|_| anyhow::anyhow!("poisoned"))?
-                .push(answer.status().as_u16());
-        }
-        let mut response = axum::response::Response::builder().status(answer.status());
-        for (name, value) in answer.headers() {
-            if name != http::header::TRANSFER_ENCODING && name != http::header::CONTENT_LENGTH {
-                response = response.header(name, value);
-            }
-        }
-        Ok(response.body(axum::body::Body::from(answer.bytes().await?))?)
-    }
-}
-
-/// Starts `proxy` on an ephemeral loopback port; returns its base URL.
-async fn serve_proxy(proxy: RacingProxy, cancel: CancellationToken) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let app = axum::Router::new().fallback(forward).with_state(proxy);
-    tokio::spawn(async move {
-        let stopped = cancel.cancelled_owned();
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            eprintln!("proxy stopped: {e}");
-        }
-    });
-    Ok(url)
-}
-
-/// A child node `edge` whose parent URL is `parent_url`, holding the credential the network
-/// issued to `credential_of` (a child of `parent` that stays idle).
-async fn start_edge(
-    t: &TestNet,
-    credential_of: &str,
-    parent_url: &str,
-) -> anyhow::Result<RunningNode> {
-    let dir = t.dir.path().join("edge");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("admin.token"), "edge-admin-token-for-tests")?;
-    std::fs::copy(
-        t.dir.path().join(credential_of).join("parent.token"),
-        dir.join("parent.token"),
-    )?;
-    let mut spec = NodeSpec::new("edge", Some("root"));
-    share_plugin_cache(&mut spec);
-    let text = node_toml(&spec, &dir, &[], Some(parent_url));
-    let path = dir.join("node.toml");
-    std::fs::write(&path, &text)?;
-    Ok(RunningNode::start(NodeConfig::parse(&text, &path)?).await?)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parent_change_between_read_and_write_is_refused_and_parked() -> anyhow::Result<()> {
     let mut idle = NodeSpec::new("idle", Some("root"));
@@ -384,6 +276,7 @@ async fn a_parent_change_between_read_and_write_is_refused_and_parked() -> anyho
         client: reqwest::Client::new(),
         parent: t.store("root").clone(),
         trap_id: "race-1".into(),
+        trap_body: sample::patient("race-1", "Imani", "RacingParentEdit", "1988-08-08"),
         armed: Arc::new(AtomicBool::new(true)),
         write_statuses: Arc::clone(&statuses),
     };

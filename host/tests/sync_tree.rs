@@ -215,6 +215,7 @@ fn counter(metrics: &str, labels: &[&str]) -> u64 {
 async fn a_change_is_fetched_once_per_node_and_never_echoed() -> anyhow::Result<()> {
     let t = TestNet::start(tree()).await?;
     put_patient(&t, "grand", "g-1", "FromGrand").await?;
+    put_visit(&t, "grand", "g-visit", "from grand", false).await?;
     t.settle().await?;
     t.assert_converged();
     // Up the chain by push (grand, then child-a), down to child-b by one pull; nobody else
@@ -226,11 +227,18 @@ async fn a_change_is_fetched_once_per_node_and_never_echoed() -> anyhow::Result<
         ("grand", 0, 1),
     ]);
     assert_eq!(applied(&t, "g-1"), once);
-    let grand_pulls = t.audit_for("grand", Direction::Pull, "g-1");
-    assert!(
-        grand_pulls.iter().any(|r| is_skip(r, SkipReason::Echo)),
-        "grand must see its own change come back as an echo: {grand_pulls:?}"
+    assert_eq!(
+        applied(&t, "g-visit"),
+        once,
+        "a REST document travels the same way"
     );
+    for id in ["g-1", "g-visit"] {
+        let grand_pulls = t.audit_for("grand", Direction::Pull, id);
+        assert!(
+            grand_pulls.iter().any(|r| is_skip(r, SkipReason::Echo)),
+            "grand must see its own change to {id} come back as an echo: {grand_pulls:?}"
+        );
+    }
     let child_a_pulls = t.audit_for("child-a", Direction::Pull, "g-1");
     assert!(
         child_a_pulls
@@ -343,6 +351,48 @@ async fn one_way_children_sync_only_their_direction() -> anyhow::Result<()> {
             .all(|r| r.direction == Direction::Push)
     );
     assert!(!t.audit("sender").is_empty() && !t.audit("reader").is_empty());
+    t.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_a_page_crosses_every_page() -> anyhow::Result<()> {
+    let mut specs = tree();
+    for spec in &mut specs {
+        spec.page_size = Some(4);
+    }
+    let t = TestNet::start(specs).await?;
+    for i in 0..30 {
+        put_patient(&t, "root", &format!("bulk-root-{i:02}"), "Backlog").await?;
+    }
+    for i in 0..10 {
+        put_visit(&t, "grand", &format!("bulk-grand-{i:02}"), "backlog", false).await?;
+    }
+    let first = t.net.sync_round().await?;
+    let pages = |node: &str, direction| {
+        first
+            .runs
+            .get(&(node.to_string(), direction))
+            .map_or(0, |r| r.pages)
+    };
+    assert!(
+        pages("child-b", "pull") >= 30 / 4,
+        "child-b read {} pages",
+        pages("child-b", "pull")
+    );
+    assert!(
+        pages("grand", "push") >= 10 / 4,
+        "grand pushed {} pages",
+        pages("grand", "push")
+    );
+    t.settle().await?;
+    t.assert_converged();
+    for node in LEVELS {
+        let store = t.store(node);
+        let patients = store.list(sync_host_store::store::Kind::Fhir, "Patient", None, 100)?;
+        let visits = store.list(sync_host_store::store::Kind::Rest, "visit", None, 100)?;
+        assert_eq!((patients.len(), visits.len()), (30, 10), "{node}");
+    }
     t.shutdown().await;
     Ok(())
 }
