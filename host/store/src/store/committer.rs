@@ -113,30 +113,34 @@ fn commit_group(
 ) {
     let now = truncate_to_millis(OffsetDateTime::now_utc());
     let units: Vec<&Unit> = group.iter().map(|job| &job.unit).collect();
-    let applied = apply::apply_group(trees, &units, settings, now, counters).and_then(|applied| {
-        trees.db.flush()?;
-        Ok(applied)
+    let (results, advanced) = match apply::apply_group(trees, &units, settings, now, counters) {
+        Ok(applied) => applied,
+        Err(error) => return fail_group(group, &error),
+    };
+    // The transaction is applied: whatever the flush does, later groups must continue from
+    // these counters or they would reuse sequence numbers.
+    *counters = advanced;
+    if let Err(error) = trees.db.flush() {
+        return fail_group(group, &StoreError::from(error));
+    }
+    let last_sequence = counters.sequence;
+    tracing::trace!(units = group.len(), last_sequence, "store group committed");
+    changes.send_if_modified(|seen| {
+        let advanced = last_sequence > *seen;
+        *seen = (*seen).max(last_sequence);
+        advanced
     });
-    match applied {
-        Ok((results, advanced)) => {
-            let last_sequence = advanced.sequence;
-            *counters = advanced;
-            tracing::trace!(units = group.len(), last_sequence, "store group committed");
-            changes.send_if_modified(|seen| {
-                let advanced = last_sequence > *seen;
-                *seen = (*seen).max(last_sequence);
-                advanced
-            });
-            for (job, result) in group.into_iter().zip(results) {
-                // A writer that gave up waiting is not an error for anyone else.
-                let _ = job.reply.send(result);
-            }
-        }
-        Err(error) => {
-            tracing::error!(%error, units = group.len(), "store group commit failed");
-            for job in group {
-                let _ = job.reply.send(Err(error.clone()));
-            }
-        }
+    for (job, result) in group.into_iter().zip(results) {
+        // A writer that gave up waiting is not an error for anyone else.
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Answers every writer of a group with `error`: none of their writes is acknowledged (after a
+/// failed flush they may still reach the disk later, exactly as after a crash).
+fn fail_group(group: Vec<Job>, error: &StoreError) {
+    tracing::error!(%error, units = group.len(), "store group commit failed");
+    for job in group {
+        let _ = job.reply.send(Err(error.clone()));
     }
 }
