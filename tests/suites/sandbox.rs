@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use sync_host_runtime::{
     Action, AllowedEndpoint, Credentials, Endpoint, Event, Failure, HttpAccess, Link, LocalService,
     PluginError, PluginRuntime, Resource, ResourceClient, Role, RuntimeConfig, WasmResourceClient,
+    Write,
 };
 use sync_host_tests::{TestResponse, TestServer};
 
@@ -438,6 +439,64 @@ async fn redirects_are_returned_not_followed() {
         0,
         "the redirect must not be followed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trap_in_store_is_contained_too() {
+    let server = server().await;
+    let client = hostile_client(granted(&server, None)).await;
+    let write = |resource_type: &str| Write {
+        resource: Resource {
+            resource_type: resource_type.into(),
+            id: "8d2f4c1e".into(),
+            version: None,
+            body: "{}".into(),
+            deleted: false,
+        },
+        expected_version: None,
+        origin: None,
+    };
+    let error = client
+        .store(&source(&server), &[write("trap")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PluginError::Trap {
+                function: "store",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_names_plugin(&client, &error);
+    let stored = client
+        .store(&source(&server), &[write("Patient")])
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].as_ref().unwrap().id, "8d2f4c1e");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_concurrent_calls_on_one_client_all_succeed() {
+    let server = server().await;
+    let client = hostile_client(granted(&server, None)).await;
+    let calls: Vec<_> = (0..24)
+        .map(|i| {
+            let client = client.clone();
+            let source = source(&server);
+            let mut ok = event("ok", "");
+            ok.id = format!("urn:uuid:ok-{i}");
+            tokio::spawn(async move { (ok.id.clone(), client.fetch(&source, &[ok]).await) })
+        })
+        .collect();
+    for call in calls {
+        let (id, result) = call.await.unwrap();
+        let resource = result.unwrap().remove(0).unwrap();
+        assert!(resource.body.contains(&id), "{id}: {}", resource.body);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
