@@ -8,7 +8,7 @@ use sync_host_runtime::{Event, Failure, PluginError, Resource, ResourceClient, V
 use crate::state::StateError;
 use crate::sync::apply_conflict::{ConflictOutcome, settle_conflict};
 use crate::sync::conflict::{Decision, Direction, SyncBase, decide};
-use crate::sync::event::{base_key, plugin_direction};
+use crate::sync::event::{base_key, for_target, plugin_direction};
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::retry::FailureKind;
@@ -159,7 +159,7 @@ async fn current_at_target(
     if fetched.is_empty() {
         return Ok(Some(Vec::new()));
     }
-    let events: Vec<Event> = fetched.iter().map(|(e, _)| e.clone()).collect();
+    let events: Vec<Event> = fetched.iter().map(|(e, _)| for_target(e)).collect();
     let results = match client.fetch(&p.target, &events).await {
         Ok(results) => results,
         Err(e) => return fail_all(&events, ctx, &e, out).map(|()| None),

@@ -14,6 +14,7 @@ use crate::sync::apply::{Candidate, PendingWrite, plain_write, tombstone};
 use crate::sync::conflict::{
     Decision, Direction, Resolution, SyncBase, decide_rejected_push, resolve,
 };
+use crate::sync::event::for_target;
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::version::version_state;
@@ -156,7 +157,7 @@ pub async fn handle_rejected(
     if rejected.is_empty() {
         return Ok(());
     }
-    let events: Vec<_> = rejected.iter().map(|(w, _)| w.event.clone()).collect();
+    let events: Vec<_> = rejected.iter().map(|(w, _)| for_target(&w.event)).collect();
     let currents = match client.fetch(&p.target, &events).await {
         Ok(results) => results,
         Err(e) => {

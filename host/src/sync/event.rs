@@ -147,6 +147,19 @@ pub fn plugin_direction(direction: Direction) -> sync_host_runtime::Direction {
     }
 }
 
+/// The event as it is shown to a client reading the *target's* copy of the resource. Feed
+/// links address the publisher (the source), so they are dropped: with them a client would
+/// read the source again (an absolute link) or a path that only exists there (an OpenMRS
+/// context path such as `/openmrs/ws/rest/v1/...`), find nothing at the target, and overwrite
+/// a local edit without seeing the conflict. Without links, the client reads the resource at
+/// the target's own address for its type and id, where it also writes it.
+pub fn for_target(event: &Event) -> Event {
+    Event {
+        links: Vec::new(),
+        ..event.clone()
+    }
+}
+
 /// Keeps only the last event per resource, in the order of those last events: the engine
 /// fetches full state, so earlier events of the same resource in a page add nothing.
 pub fn dedupe_by_resource(events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
@@ -186,6 +199,19 @@ mod tests {
             content_hash: None,
             raw: String::new(),
         }
+    }
+
+    #[test]
+    fn target_reads_do_not_follow_the_source_links() {
+        let mut source_event = event("1", "a");
+        source_event.links.push(Link {
+            client: "rest".into(),
+            href: "/openmrs/ws/rest/v1/patient/a?v=full".into(),
+        });
+        let at_target = for_target(&source_event);
+        assert!(at_target.links.is_empty());
+        assert_eq!(at_target.resource_id, "a");
+        assert_eq!(at_target.id, source_event.id);
     }
 
     #[test]
