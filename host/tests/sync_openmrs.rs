@@ -252,3 +252,49 @@ async fn a_child_syncs_an_openmrs_parent_from_archive_page_one() -> anyhow::Resu
     network.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_edit_is_not_overwritten_by_a_bare_url_update() -> anyhow::Result<()> {
+    let server = OpenMrs::start().await?;
+    let published = publish_patients(&server, 0, 2);
+    let dir = tempfile::tempdir()?;
+    let network = openmrs_child(dir.path(), &server, &["patient"], "").await?;
+    network.sync_round().await?;
+    assert_holds(&network, &published);
+
+    // The clinic corrects a name while the parent changes the same patient otherwise.
+    let patient = &published[0];
+    let uuid = patient.key.id.clone();
+    let local_edit = patient.body.replace("Jonnea Bijo", "Jonnea Bijou");
+    let clinic_store = store(&network, "clinic");
+    sync_host::network::sample::put_rest(clinic_store, "patient", &uuid, local_edit.clone())
+        .await?;
+    let parent_edit = patient
+        .body
+        .replace("\"preferred\":true", "\"preferred\":false");
+    assert_ne!(parent_edit, patient.body);
+    let path = format!("/ws/rest/v1/patient/{uuid}");
+    server.serve(&path, Served::json(REST_JSON, parent_edit));
+    server.publish(
+        "patient",
+        FeedEntry::bare_url(
+            "tag:atomfeed.ict4h.org:0b3f5e2c-0000-4000-8000-000000000099",
+            &format!("{CONTEXT}{path}?v=full"),
+        ),
+    );
+    network.sync_round().await?;
+
+    // Both sides changed since the last sync: a conflict for the operator, nothing overwritten.
+    let held = clinic_store
+        .read(&patient.key)?
+        .and_then(|r| r.body)
+        .expect("the patient is still on the clinic");
+    assert!(held == local_edit, "the clinic's edit was overwritten");
+    let open = handle(&network, "clinic")
+        .state
+        .conflicts(sync_host::state::ConflictFilter::Open, 10)?;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].resource_id, uuid);
+    network.shutdown().await;
+    Ok(())
+}
