@@ -57,6 +57,24 @@ async fn edit_both(t: &TestNet, id: &str, first: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The parent deletes `id` while the child edits it.
+async fn delete_against_edit(t: &TestNet, id: &str) -> anyhow::Result<()> {
+    sample::delete_fhir(t.store("root"), "Patient", id).await?;
+    put(t.store("child"), id, "ChildEdit").await
+}
+
+/// Asserts the conflict on `id` kept the parent's deletion and the child's edit.
+fn assert_delete_kept_against_edit(t: &TestNet, id: &str, winner: Side) {
+    let record = conflict_of(t, id);
+    assert_eq!(record.resolution.map(|r| r.winner), Some(winner));
+    assert!(record.parent.deleted, "the parent's side is the deletion");
+    assert!(
+        record.child.body.contains("ChildEdit"),
+        "{}",
+        record.child.body
+    );
+}
+
 fn conflict_of(t: &TestNet, id: &str) -> ConflictRecord {
     let mut found: Vec<_> = t
         .conflicts("child")
@@ -115,10 +133,16 @@ fn assert_settled(t: &TestNet, id: &str, winner: Side, policy: Policy, policy_na
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parent_wins_keeps_the_childs_version_in_the_record() -> anyhow::Result<()> {
     let t = pair(Policy::ParentWins).await?;
-    create_synced(&t, &["pw-1"]).await?;
+    create_synced(&t, &["pw-1", "pw-del"]).await?;
     edit_both(&t, "pw-1", "root").await?;
+    delete_against_edit(&t, "pw-del").await?;
     t.settle().await?;
     assert_settled(&t, "pw-1", Side::Parent, Policy::ParentWins, "parent-wins");
+    assert!(
+        t.holders(&fhir("Patient", "pw-del")).is_empty(),
+        "the deletion wins"
+    );
+    assert_delete_kept_against_edit(&t, "pw-del", Side::Parent);
     t.shutdown().await;
     Ok(())
 }
@@ -126,10 +150,35 @@ async fn parent_wins_keeps_the_childs_version_in_the_record() -> anyhow::Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn child_wins_keeps_the_parents_version_in_the_record() -> anyhow::Result<()> {
     let t = pair(Policy::ChildWins).await?;
-    create_synced(&t, &["cw-1"]).await?;
+    create_synced(&t, &["cw-1", "cw-del"]).await?;
+    let visit = |note| common::visit("cw-visit", note, false);
+    sample::put_rest(t.store("root"), "visit", "cw-visit", visit("first")).await?;
+    t.settle().await?;
     edit_both(&t, "cw-1", "child").await?;
+    delete_against_edit(&t, "cw-del").await?;
+    sample::put_rest(t.store("root"), "visit", "cw-visit", visit("parent note")).await?;
+    sample::put_rest(t.store("child"), "visit", "cw-visit", visit("child note")).await?;
     t.settle().await?;
     assert_settled(&t, "cw-1", Side::Child, Policy::ChildWins, "child-wins");
+    assert_eq!(
+        t.holders(&fhir("Patient", "cw-del")),
+        ["root", "child"],
+        "the edit wins"
+    );
+    assert_delete_kept_against_edit(&t, "cw-del", Side::Child);
+    // A REST document (versions from ETag, no meta) is settled the same way.
+    for node in ["root", "child"] {
+        let body = t
+            .body(node, &common::rest("visit", "cw-visit"))
+            .unwrap_or_default();
+        assert!(body.contains("child note"), "{node}: {body}");
+    }
+    let record = conflict_of(&t, "cw-visit");
+    assert!(
+        record.parent.body.contains("parent note"),
+        "{}",
+        record.parent.body
+    );
     t.shutdown().await;
     Ok(())
 }
@@ -333,6 +382,31 @@ async fn a_parent_change_between_read_and_write_is_refused_and_parked() -> anyho
     );
     edge.shutdown().await;
     cancel.cancel();
+    t.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_can_keep_the_parents_deletion() -> anyhow::Result<()> {
+    let t = pair(Policy::Manual).await?;
+    create_synced(&t, &["m-del"]).await?;
+    delete_against_edit(&t, "m-del").await?;
+    t.settle().await?;
+    assert_eq!(
+        t.holders(&fhir("Patient", "m-del")),
+        ["child"],
+        "parked: nothing moves"
+    );
+    let pick = Resolve {
+        side: Some(Side::Parent),
+        body: None,
+        by: "records-officer".into(),
+    };
+    resolve_conflict(t.handle("child"), conflict_of(&t, "m-del").id, pick).await?;
+    t.settle().await?;
+    assert!(t.holders(&fhir("Patient", "m-del")).is_empty());
+    assert_delete_kept_against_edit(&t, "m-del", Side::Parent);
+    t.assert_converged();
     t.shutdown().await;
     Ok(())
 }
