@@ -104,3 +104,44 @@ pub fn write(resource_type: &str, id: &str, body: &str) -> Write {
         origin: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sync_host_runtime::World;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_plugin_built_into_the_host_loads_with_its_world() {
+        let runtime = PluginRuntime::new(RuntimeConfig::default()).expect("runtime");
+        let mut seen = Vec::new();
+        for (name, bytes) in sync_host::default_plugins::default_plugins() {
+            let plugin = runtime
+                .load_bytes(name, bytes)
+                .await
+                .expect("built-in plugin loads");
+            let expected = if name.starts_with("filter-") {
+                World::EventFilter
+            } else {
+                World::ResourceClient
+            };
+            assert_eq!(plugin.world(), expected, "{name}");
+            assert_eq!(plugin.info().name, format!("sync-plugin-{name}"));
+            assert!(
+                !plugin.info().description.is_empty(),
+                "{name} describes itself"
+            );
+            seen.push(*name);
+        }
+        assert_eq!(
+            seen,
+            [
+                "fhir",
+                "rest",
+                "filter-category",
+                "filter-catchment",
+                "filter-origin"
+            ]
+        );
+    }
+}
