@@ -1,0 +1,83 @@
+//! Unit tests of the store's byte layout.
+
+use super::*;
+
+fn sample(deleted: bool) -> VersionRecord {
+    VersionRecord {
+        key: ResourceKey::fhir("Patient", "p-1"),
+        version_id: 7,
+        last_updated: OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_000_000).unwrap(),
+        deleted,
+        body: (!deleted).then(|| r#"{"resourceType":"Patient"}"#.to_owned()),
+        content_hash: if deleted {
+            String::new()
+        } else {
+            "ab".repeat(32)
+        },
+        origin: "clinic-1".into(),
+        sequence: 42,
+        action: if deleted {
+            ChangeAction::Deleted
+        } else {
+            ChangeAction::Updated
+        },
+    }
+}
+
+#[test]
+fn long_bodies_are_compressed_and_round_trip() {
+    let mut record = sample(false);
+    let body = format!(
+        r#"{{"resourceType":"Patient","text":"{}"}}"#,
+        "abc ".repeat(200)
+    );
+    record.body = Some(body.clone());
+    let bytes = encode_record(&record);
+    assert!(
+        bytes.len() < body.len() / 2,
+        "{} bytes for {}",
+        bytes.len(),
+        body.len()
+    );
+    assert_eq!(decode_record(record.key.clone(), &bytes).unwrap(), record);
+}
+
+#[test]
+fn records_round_trip() {
+    for deleted in [false, true] {
+        let record = sample(deleted);
+        let bytes = encode_record(&record);
+        assert_eq!(decode_record(record.key.clone(), &bytes).unwrap(), record);
+    }
+}
+
+#[test]
+fn changes_round_trip() {
+    let record = sample(false);
+    let change = Change {
+        sequence: 9,
+        action: ChangeAction::Voided,
+        category: "patient".into(),
+        key: record.key.clone(),
+        version_id: 3,
+        content_hash: record.content_hash.clone(),
+        origin: "n".into(),
+        at: record.last_updated,
+    };
+    assert_eq!(decode_change(9, &encode_change(&change)).unwrap(), change);
+}
+
+#[test]
+fn resource_keys_round_trip_and_sort_by_id() {
+    let key = ResourceKey::rest("patient", "uuid-1");
+    assert_eq!(decode_resource_key(&resource_key(&key)).unwrap(), key);
+    assert!(history_key(&key, 2) < history_key(&key, 10));
+    assert!(validate_key(&ResourceKey::fhir("Patient", "a\0b")).is_err());
+}
+
+#[test]
+fn truncated_values_are_errors() {
+    let bytes = encode_record(&sample(false));
+    assert!(decode_record(sample(false).key, &bytes[..10]).is_err());
+    assert!(decode_change(1, &[]).is_err());
+}
