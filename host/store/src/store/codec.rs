@@ -31,7 +31,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Storage(format!("corrupt store entry: {what}"))
 }
 
-/// Longest resource type or id accepted, in bytes (lengths are stored as u16).
+/// Longest resource type or id accepted, in bytes: keys stay short so sled nodes stay small.
 const MAX_KEY_PART: usize = 1024;
 
 /// Rejects keys that would make the encoding ambiguous or overflow its length fields.
@@ -151,12 +151,12 @@ fn put_hash(out: &mut Vec<u8>, hash: &str) {
     }
 }
 
+/// Writes a length-prefixed text. Origins come from other nodes and are not length-checked,
+/// so the prefix is a u32: no text the store can hold in memory is ever cut.
 fn put_text(out: &mut Vec<u8>, text: &str) {
-    // Types, ids, origins and hashes are short; a longer one is cut at the length limit's
-    // boundary by the caller's validation, never here, so saturate rather than wrap.
-    let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
+    let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&text.as_bytes()[..usize::from(len)]);
+    out.extend_from_slice(text.as_bytes().get(..len as usize).unwrap_or_default());
 }
 
 /// Encodes a version's value (the key is stored in the tree key).
@@ -317,8 +317,8 @@ impl<'a> Reader<'a> {
     }
 
     fn text(&mut self) -> Result<String, StoreError> {
-        let len = u16::from_be_bytes([self.u8()?, self.u8()?]);
-        utf8(self.take(usize::from(len))?)
+        let len = u32::from_be_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]);
+        utf8(self.take(len as usize)?)
     }
 
     fn hash(&mut self) -> Result<String, StoreError> {

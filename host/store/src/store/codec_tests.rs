@@ -81,3 +81,14 @@ fn truncated_values_are_errors() {
     assert!(decode_record(sample(false).key, &bytes[..10]).is_err());
     assert!(decode_change(1, &[]).is_err());
 }
+
+#[test]
+fn long_origins_are_kept_whole() {
+    let mut record = sample(false);
+    record.origin = "é".repeat(40_000);
+    let bytes = encode_record(&record);
+    assert_eq!(
+        decode_record(record.key.clone(), &bytes).unwrap().origin,
+        record.origin
+    );
+}
