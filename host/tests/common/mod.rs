@@ -159,6 +159,12 @@ impl TestNet {
     pub async fn shutdown(self) {
         self.net.shutdown().await;
     }
+
+    /// Stops every node but keeps their files (configs, tokens, data) for another run.
+    pub async fn stop_keeping_files(self) -> tempfile::TempDir {
+        self.net.shutdown().await;
+        self.dir
+    }
 }
 
 /// Runs one direction of a node once, as its scheduler would.
