@@ -94,7 +94,11 @@ impl<'a> Scanner<'a> {
                 {
                     self.pos += 1;
                 }
-                out.push_str(&self.text[start..self.pos]);
+                let lexeme = self
+                    .text
+                    .get(start..self.pos)
+                    .ok_or_else(|| self.malformed())?;
+                out.push_str(lexeme);
                 Ok(())
             }
             None => Err(self.malformed()),
@@ -177,7 +181,12 @@ impl<'a> Scanner<'a> {
             if index > 0 {
                 out.push(',');
             }
-            out.push_str(&written[member.start - start..member.end - start]);
+            // Spans were recorded while writing `written`, so they lie on its char boundaries.
+            out.push_str(
+                written
+                    .get(member.start - start..member.end - start)
+                    .unwrap_or_default(),
+            );
         }
         out.push('}');
         Ok(())
