@@ -179,36 +179,14 @@ fn expect(rows: &[(&str, usize, usize)]) -> Vec<(String, usize, usize)> {
         .collect()
 }
 
-/// Successful FHIR `PUT`s each node served, from its Prometheus `/metrics` (admin token).
+/// Successful FHIR `PUT`s each node served, from its Prometheus `/metrics`.
 async fn fhir_puts(t: &TestNet) -> anyhow::Result<Vec<(&'static str, u64)>> {
-    let client = reqwest::Client::new();
     let mut out = Vec::new();
     for node in LEVELS {
-        let net_node = t.net.node(node).expect("started");
-        let text = client
-            .get(format!("{}/metrics", net_node.running.base_url()))
-            .bearer_auth(&net_node.admin_token)
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
-        out.push((
-            node,
-            counter(&text, &["method=\"PUT\"", "api=\"fhir\"", "status=\"2xx\""]),
-        ));
+        let labels = ["method=\"PUT\"", "api=\"fhir\"", "status=\"2xx\""];
+        out.push((node, t.http_requests(node, &labels).await?));
     }
     Ok(out)
-}
-
-/// The sum of the `_total` samples whose labels include all of `labels`.
-fn counter(metrics: &str, labels: &[&str]) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("sync_host_http_requests_total{"))
-        .filter(|l| labels.iter().all(|label| l.contains(label)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,6 +370,73 @@ async fn a_backlog_larger_than_a_page_crosses_every_page() -> anyhow::Result<()>
         let patients = store.list(sync_host_store::store::Kind::Fhir, "Patient", None, 100)?;
         let visits = store.list(sync_host_store::store::Kind::Rest, "visit", None, 100)?;
         assert_eq!((patients.len(), visits.len()), (30, 10), "{node}");
+    }
+    t.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_deletions_and_resurrections_arrive_as_their_final_state() -> anyhow::Result<()> {
+    let t = TestNet::start(tree()).await?;
+    // Several changes to one record before anyone syncs: only the last state travels.
+    for family in ["First", "Second", "Third"] {
+        put_patient(&t, "root", "burst", family).await?;
+    }
+    put_visit(&t, "root", "burst-visit", "made", false).await?;
+    put_visit(&t, "root", "burst-visit", "voided", true).await?;
+    put_visit(&t, "root", "burst-visit", "restored", false).await?;
+    put_patient(&t, "grand", "short-lived", "Gone").await?;
+    sample::delete_fhir(t.store("grand"), "Patient", "short-lived").await?;
+    t.settle().await?;
+    t.assert_converged();
+    assert_everywhere(&t, &fhir("Patient", "burst"), "Third");
+    assert_everywhere(&t, &rest("visit", "burst-visit"), "restored");
+    assert!(t.holders(&fhir("Patient", "short-lived")).is_empty());
+    for node in ["child-a", "child-b", "grand"] {
+        let pulls = t.audit_for(node, Direction::Pull, "burst");
+        let applied = pulls
+            .iter()
+            .filter(|r| r.outcome == Outcome::Applied)
+            .count();
+        assert_eq!(applied, 1, "{node} fetched the burst once: {pulls:?}");
+    }
+    let superseded = t.audit_for("child-a", Direction::Pull, "burst");
+    let skipped = superseded
+        .iter()
+        .filter(|r| is_skip(r, SkipReason::AlreadyPresent))
+        .count();
+    assert_eq!(
+        skipped, 2,
+        "the two older changes are recorded as skipped: {superseded:?}"
+    );
+
+    // Deleted at one level, then made again elsewhere: the new record reaches everyone.
+    sample::delete_fhir(t.store("child-b"), "Patient", "burst").await?;
+    common::delete_rest(t.store("grand"), "visit", "burst-visit").await?;
+    t.settle().await?;
+    assert!(t.holders(&fhir("Patient", "burst")).is_empty());
+    assert!(
+        t.holders(&rest("visit", "burst-visit")).is_empty(),
+        "a REST deletion travels"
+    );
+    put_patient(&t, "grand", "burst", "Reborn").await?;
+    put_visit(&t, "child-b", "burst-visit", "reopened", false).await?;
+    t.settle().await?;
+    t.assert_converged();
+    assert_everywhere(&t, &fhir("Patient", "burst"), "Reborn");
+    assert_everywhere(&t, &rest("visit", "burst-visit"), "reopened");
+    for node in LEVELS {
+        let failed = t
+            .audit(node)
+            .iter()
+            .filter(|r| r.outcome.kind() == OutcomeKind::Failed)
+            .count();
+        assert_eq!(failed, 0, "{node} recorded failures: {:?}", t.audit(node));
+        assert!(
+            t.conflicts(node).is_empty(),
+            "{node}: {:?}",
+            t.conflicts(node)
+        );
     }
     t.shutdown().await;
     Ok(())

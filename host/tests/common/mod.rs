@@ -155,6 +155,29 @@ impl TestNet {
         run_direction(self.handle(id), direction).await
     }
 
+    /// The HTTP requests node `id` served whose labels include all of `labels` (such as
+    /// `method="PUT"`), summed from its Prometheus `/metrics`, read with its admin token.
+    pub async fn http_requests(&self, id: &str, labels: &[&str]) -> anyhow::Result<u64> {
+        let node = self
+            .net
+            .node(id)
+            .ok_or_else(|| anyhow::anyhow!("no node `{id}`"))?;
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", node.running.base_url()))
+            .bearer_auth(&node.admin_token)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("sync_host_http_requests_total{"))
+            .filter(|l| labels.iter().all(|label| l.contains(label)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum())
+    }
+
     /// Stops every node.
     pub async fn shutdown(self) {
         self.net.shutdown().await;
@@ -208,6 +231,18 @@ pub fn fhir(resource_type: &str, id: &str) -> ResourceKey {
 /// A REST document key.
 pub fn rest(resource: &str, uuid: &str) -> ResourceKey {
     ResourceKey::rest(resource, uuid)
+}
+
+/// Deletes a REST document as a local change of `store`'s node.
+pub async fn delete_rest(store: &Store, resource: &str, uuid: &str) -> anyhow::Result<()> {
+    let request = sync_host_store::store::WriteRequest {
+        key: ResourceKey::rest(resource, uuid),
+        body: None,
+        if_match: None,
+        origin: None,
+    };
+    store.write(request).await?;
+    Ok(())
 }
 
 /// An OpenMRS-style REST visit document with a `voided` flag.
