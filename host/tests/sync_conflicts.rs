@@ -410,3 +410,37 @@ async fn an_operator_can_keep_the_parents_deletion() -> anyhow::Result<()> {
     t.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_edit_on_both_sides_is_no_conflict() -> anyhow::Result<()> {
+    let t = pair(Policy::Manual).await?;
+    create_synced(&t, &["same"]).await?;
+    put(t.store("root"), "same", "AgreedEdit").await?;
+    // The same content with other key order, whitespace and a different `meta`: the
+    // canonical hash leaves those out, so both sides already agree.
+    let reordered = r#"{ "id": "same", "resourceType": "Patient",
+        "meta": {"versionId": "77", "lastUpdated": "2020-01-01T00:00:00Z"},
+        "name": [ {"given": ["Imani"], "family": "AgreedEdit", "use": "official"} ],
+        "birthDate": "1988-08-08", "gender": "female", "active": true }"#;
+    sample::put_fhir(t.store("child"), "Patient", "same", reordered.to_string()).await?;
+    t.settle().await?;
+    assert!(
+        t.conflicts("child").is_empty(),
+        "{:?}",
+        t.conflicts("child")
+    );
+    for direction in [Direction::Push, Direction::Pull] {
+        let mut records = t.audit_for("child", direction, "same");
+        records.retain(|r| r.action == "updated");
+        assert!(
+            !records.is_empty()
+                && records
+                    .iter()
+                    .all(|r| r.outcome.kind() != sync_host::audit::OutcomeKind::Applied),
+            "nothing needed writing {direction:?}: {records:?}"
+        );
+    }
+    t.assert_converged();
+    t.shutdown().await;
+    Ok(())
+}

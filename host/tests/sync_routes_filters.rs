@@ -145,6 +145,38 @@ async fn category_filter_keeps_a_type_out_of_a_child_both_ways() -> anyhow::Resu
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_filter_keeps_a_siblings_changes_out() -> anyhow::Result<()> {
+    let mut a = NodeSpec::new("clinic-a", Some("district"));
+    a.extra_toml = "\n[[filters]]\nplugin = \"filter-origin\"\ndirection = \"pull\"\nconfig = { skip_origins = [\"clinic-b\"] }\n".into();
+    let b = NodeSpec::new("clinic-b", Some("district"));
+    let t = TestNet::start(vec![NodeSpec::new("district", None), a, b]).await?;
+    let patient = |id| sample::patient(id, "Halima", "Said", "1965-06-06");
+    sample::put_fhir(t.store("clinic-b"), "Patient", "of-b", patient("of-b")).await?;
+    sample::put_fhir(
+        t.store("district"),
+        "Patient",
+        "of-district",
+        patient("of-district"),
+    )
+    .await?;
+    t.settle().await?;
+    assert_eq!(
+        t.holders(&fhir("Patient", "of-b")),
+        ["district", "clinic-b"]
+    );
+    assert_eq!(
+        t.holders(&fhir("Patient", "of-district")),
+        ["district", "clinic-a", "clinic-b"]
+    );
+    let audit = t.audit("clinic-a");
+    let (by, reason) = filtered_by(&audit, "of-b").unwrap_or_else(|| panic!("{audit:?}"));
+    assert_eq!(by, "sync-plugin-filter-origin");
+    assert!(reason.contains("clinic-b"), "{reason}");
+    t.shutdown().await;
+    Ok(())
+}
+
 /// A patient feed entry of the OpenMRS atomfeed module: REST link only, and an optional
 /// location feed-filter tag, escaped as the module writes it.
 fn openmrs_entry(n: usize, uuid: &str, action: &str, location: Option<&str>) -> String {
