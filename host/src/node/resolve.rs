@@ -109,14 +109,24 @@ pub async fn resolve_conflict(
         expected_version: expected,
         origin: Some(node.node_id.clone()),
     };
+    // Each side is written only if it still holds the version the operator saw, so an edit
+    // made since the conflict was recorded is refused (412), not silently overwritten. The
+    // parent goes first: it is the side most likely to have moved, and a refusal there
+    // leaves both sides untouched.
+    let stored = store_one(
+        route.client.as_ref(),
+        &parent,
+        write(record.parent.version.clone()),
+        "the parent",
+    )
+    .await?;
     store_one(
         route.client.as_ref(),
         &services.sides.local,
-        write(None),
+        write(record.child.version.clone()),
         "this node",
     )
     .await?;
-    let stored = store_one(route.client.as_ref(), &parent, write(None), "the parent").await?;
     let now = Timestamp::now();
     record.status = ConflictStatus::Resolved;
     record.resolution = Some(ConflictResolution {
