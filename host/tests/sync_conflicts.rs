@@ -444,3 +444,41 @@ async fn the_same_edit_on_both_sides_is_no_conflict() -> anyhow::Result<()> {
     t.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolution_never_overwrites_a_newer_parent_edit() -> anyhow::Result<()> {
+    let t = pair(Policy::Manual).await?;
+    create_synced(&t, &["stale"]).await?;
+    edit_both(&t, "stale", "root").await?;
+    t.settle().await?;
+    let parked = conflict_of(&t, "stale");
+    // The parent edits again after the operator looked at the conflict.
+    put(t.store("root"), "stale", "ParentEditAgain").await?;
+    let pick = |by: &str| Resolve {
+        side: Some(Side::Child),
+        body: None,
+        by: by.into(),
+    };
+    let refused = resolve_conflict(t.handle("child"), parked.id, pick("hasty")).await;
+    assert!(
+        refused.is_err(),
+        "a resolution based on a stale parent version must be refused"
+    );
+    assert_holds(&t, "root", "stale", "ParentEditAgain");
+    assert_holds(&t, "child", "stale", "ChildEdit");
+    // After the next sync the record shows the newer parent version, and resolving works.
+    t.settle().await?;
+    let updated = conflict_of(&t, "stale");
+    assert_eq!(updated.status, ConflictStatus::Open);
+    assert!(
+        updated.parent.body.contains("ParentEditAgain"),
+        "{}",
+        updated.parent.body
+    );
+    resolve_conflict(t.handle("child"), updated.id, pick("careful")).await?;
+    t.settle().await?;
+    assert_holds(&t, "root", "stale", "ChildEdit");
+    t.assert_converged();
+    t.shutdown().await;
+    Ok(())
+}
