@@ -482,3 +482,27 @@ async fn a_resolution_never_overwrites_a_newer_parent_edit() -> anyhow::Result<(
     t.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the store stamps meta.lastUpdated when it stores a relayed version, so newest-wins \
+            compares relay times: the store must keep the origin's edit time for child writes"]
+async fn newest_wins_compares_edit_times_not_relay_times() -> anyhow::Result<()> {
+    let mut mid = NodeSpec::new("mid", Some("root"));
+    mid.policy = Policy::NewestWins;
+    let mut leaf = NodeSpec::new("leaf", Some("mid"));
+    leaf.policy = Policy::NewestWins;
+    let t = TestNet::start(vec![NodeSpec::new("root", None), mid, leaf]).await?;
+    put(t.store("root"), "relay", "Original").await?;
+    t.settle().await?;
+    // The leaf edits first; the root edits later. The leaf's edit reaches `mid` only when
+    // the next round runs, after the root's edit was made.
+    put(t.store("leaf"), "relay", "OlderLeafEdit").await?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    put(t.store("root"), "relay", "NewerRootEdit").await?;
+    t.settle().await?;
+    for node in ["root", "mid", "leaf"] {
+        assert_holds(&t, node, "relay", "NewerRootEdit");
+    }
+    t.shutdown().await;
+    Ok(())
+}
