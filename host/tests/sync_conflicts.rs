@@ -484,6 +484,68 @@ async fn a_resolution_never_overwrites_a_newer_parent_edit() -> anyhow::Result<(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn category_policies_override_the_default() -> anyhow::Result<()> {
+    let mut child = NodeSpec::new("child", Some("root"));
+    child.extra_toml = "\n[sync.category_policies]\npatient = \"child-wins\"\n".into();
+    let t = TestNet::start(vec![NodeSpec::new("root", None), child]).await?;
+    create_synced(&t, &["by-category"]).await?;
+    let encounter = |date| sample::encounter("enc-manual", "by-category", date);
+    sample::put_fhir(
+        t.store("root"),
+        "Encounter",
+        "enc-manual",
+        encounter("2026-01-01"),
+    )
+    .await?;
+    t.settle().await?;
+    edit_both(&t, "by-category", "root").await?;
+    sample::put_fhir(
+        t.store("root"),
+        "Encounter",
+        "enc-manual",
+        encounter("2026-02-02"),
+    )
+    .await?;
+    sample::put_fhir(
+        t.store("child"),
+        "Encounter",
+        "enc-manual",
+        encounter("2026-03-03"),
+    )
+    .await?;
+    t.settle().await?;
+    // Encounters keep the default (manual): parked, both sides untouched.
+    let parked = conflict_of(&t, "enc-manual");
+    assert_eq!(
+        (parked.policy, parked.status),
+        (Policy::Manual, ConflictStatus::Open)
+    );
+    let at = |node| {
+        t.body(node, &fhir("Encounter", "enc-manual"))
+            .unwrap_or_default()
+    };
+    assert!(at("root").contains("2026-02-02") && at("child").contains("2026-03-03"));
+    let keep_child = Resolve {
+        side: Some(Side::Child),
+        body: None,
+        by: "clerk".into(),
+    };
+    resolve_conflict(t.handle("child"), parked.id, keep_child).await?;
+    t.settle().await?;
+    assert!(at("root").contains("2026-03-03"));
+    // Patients follow their override (child-wins) without anyone deciding.
+    assert_settled(
+        &t,
+        "by-category",
+        Side::Child,
+        Policy::ChildWins,
+        "child-wins",
+    );
+    t.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the store stamps meta.lastUpdated when it stores a relayed version, so newest-wins \
             compares relay times: the store must keep the origin's edit time for child writes"]
 async fn newest_wins_compares_edit_times_not_relay_times() -> anyhow::Result<()> {
