@@ -1,0 +1,122 @@
+//! A reverse proxy in front of a parent node that races a parent change against a child's
+//! conditional write, and a child node started by hand with its parent URL pointing at it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sync_host::config::NodeConfig;
+use sync_host::network::{NodeSpec, node_toml, sample};
+use sync_host::node::RunningNode;
+use sync_host_store::store::Store;
+use tokio_util::sync::CancellationToken;
+
+use super::{TestNet, share_plugin_cache};
+
+/// A reverse proxy in front of the parent that, the first time it sees the child's write of
+/// `trap_id`, first writes `trap_body` to the parent: the race between the child's read of
+/// the parent and its conditional write, made deterministic.
+#[derive(Clone)]
+pub struct RacingProxy {
+    pub upstream: String,
+    pub client: reqwest::Client,
+    pub parent: Store,
+    pub trap_id: String,
+    /// The Patient body the parent is given just before the child's write arrives.
+    pub trap_body: String,
+    pub armed: Arc<AtomicBool>,
+    /// Statuses the parent answered to writes, in order.
+    pub write_statuses: Arc<std::sync::Mutex<Vec<u16>>>,
+}
+
+async fn forward(
+    axum::extract::State(proxy): axum::extract::State<RacingProxy>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    match proxy.forward(request).await {
+        Ok(response) => response,
+        Err(e) => {
+            let mut response = axum::response::Response::new(axum::body::Body::from(e.to_string()));
+            *response.status_mut() = http::StatusCode::BAD_GATEWAY;
+            response
+        }
+    }
+}
+
+impl RacingProxy {
+    async fn forward(
+        &self,
+        request: axum::extract::Request,
+    ) -> anyhow::Result<axum::response::Response> {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await?;
+        let is_write = parts.method == http::Method::PUT;
+        let trap = format!("/Patient/{}", self.trap_id);
+        if is_write && parts.uri.path().ends_with(&trap) && self.armed.swap(false, Ordering::SeqCst)
+        {
+            let body = self.trap_body.clone();
+            sample::put_fhir(&self.parent, "Patient", &self.trap_id, body).await?;
+        }
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut outbound = self
+            .client
+            .request(parts.method.clone(), format!("{}{path}", self.upstream));
+        for (name, value) in &parts.headers {
+            if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+                outbound = outbound.header(name, value);
+            }
+        }
+        let answer = outbound.body(body).send().await?;
+        if is_write {
+            self.write_statuses
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .push(answer.status().as_u16());
+        }
+        let mut response = axum::response::Response::builder().status(answer.status());
+        for (name, value) in answer.headers() {
+            if name != http::header::TRANSFER_ENCODING && name != http::header::CONTENT_LENGTH {
+                response = response.header(name, value);
+            }
+        }
+        Ok(response.body(axum::body::Body::from(answer.bytes().await?))?)
+    }
+}
+
+/// Starts `proxy` on an ephemeral loopback port; returns its base URL.
+pub async fn serve_proxy(proxy: RacingProxy, cancel: CancellationToken) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = axum::Router::new().fallback(forward).with_state(proxy);
+    tokio::spawn(async move {
+        let stopped = cancel.cancelled_owned();
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            eprintln!("proxy stopped: {e}");
+        }
+    });
+    Ok(url)
+}
+
+/// A child node `edge` whose parent URL is `parent_url`, holding the credential the network
+/// issued to `credential_of` (a child of `parent` that stays idle).
+pub async fn start_edge(
+    t: &TestNet,
+    credential_of: &str,
+    parent_url: &str,
+) -> anyhow::Result<RunningNode> {
+    let dir = t.dir.path().join("edge");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("admin.token"), "edge-admin-token-for-tests")?;
+    std::fs::copy(
+        t.dir.path().join(credential_of).join("parent.token"),
+        dir.join("parent.token"),
+    )?;
+    let mut spec = NodeSpec::new("edge", Some("root"));
+    share_plugin_cache(&mut spec);
+    let text = node_toml(&spec, &dir, &[], Some(parent_url));
+    let path = dir.join("node.toml");
+    std::fs::write(&path, &text)?;
+    Ok(RunningNode::start(NodeConfig::parse(&text, &path)?).await?)
+}
