@@ -151,6 +151,38 @@ async fn put_patient(base: &str, token: &str, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `sync-host status` against a node until it reports no pull or push lag (10 s at most);
+/// returns the lag fields of the last answer.
+async fn wait_for_zero_lag(url: &str, token: &str) -> anyhow::Result<serde_json::Value> {
+    let started = Instant::now();
+    loop {
+        let (url, token) = (url.to_string(), token.to_string());
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_sync-host"))
+                .args(["status", "--url", &url, "--token", &token])
+                .output()
+        })
+        .await??;
+        anyhow::ensure!(
+            output.status.success(),
+            "sync-host status failed: {output:?}"
+        );
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let lags = serde_json::json!({
+            "pull_lag_entries": status["pull_lag_entries"],
+            "push_lag_entries": status["push_lag_entries"],
+        });
+        if lags["pull_lag_entries"] == 0 && lags["push_lag_entries"] == 0 {
+            return Ok(lags);
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "lag stays at {lags}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_processes_sync_on_schedule_and_resume_after_restart() -> anyhow::Result<()> {
     let t = TestNet::start(vec![
@@ -206,6 +238,10 @@ async fn run_processes_sync_on_schedule_and_resume_after_restart() -> anyhow::Re
     let records = audit["entries"].as_array().cloned().unwrap_or_default();
     assert_eq!(records.len(), 1, "`before` must not be read again: {audit}");
     assert_eq!(records[0]["record"]["outcome"]["kind"], "applied");
+
+    // The operator's view agrees: nothing left to pull or push.
+    let lags = wait_for_zero_lag(&child_url, &child_token).await?;
+    println!("child status after sync: {lags}");
 
     assert!(child.terminate()?, "child exits 0 on SIGTERM");
     assert!(root.terminate()?, "root exits 0 on SIGTERM");
