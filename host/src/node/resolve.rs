@@ -18,8 +18,9 @@ use crate::sync::version::version_state;
 pub struct Resolve {
     /// Keep this side's version.
     pub side: Option<Side>,
-    /// Or write this merged body (a JSON document of the same resource).
-    pub body: Option<serde_json::Value>,
+    /// Or write this merged body (a JSON document of the same resource). Kept as the raw
+    /// text so decimals (`72.50`) and key order reach both sides exactly as written.
+    pub body: Option<Box<serde_json::value::RawValue>>,
     /// Who resolved it, for the audit.
     #[serde(default = "operator")]
     pub by: String,
@@ -76,7 +77,11 @@ pub async fn resolve_conflict(
             record.version_of(side).body.clone(),
             format!("{}:{side:?}", how.by).to_lowercase(),
         ),
-        (None, Some(body)) => (Side::Child, body.to_string(), format!("{}:merged", how.by)),
+        (None, Some(body)) => (
+            Side::Child,
+            body.get().to_string(),
+            format!("{}:merged", how.by),
+        ),
         _ => return Err(ResolveError::BadRequest),
     };
     let services = node.services.as_ref().ok_or(ResolveError::NoParent)?;
