@@ -155,8 +155,12 @@ async fn manual_waits_for_an_operator_to_pick_a_side_or_merge() -> anyhow::Resul
         by: "nurse-amina".into(),
     };
     resolve_conflict(child, conflict_of(&t, "m-side").id, pick).await?;
-    let merged =
-        serde_json::from_str(&sample::patient("m-merge", "Imani", "Merged", "1988-08-18"))?;
+    // The merged body carries a decimal and a key order that must survive as written.
+    let merged = sample::patient("m-merge", "Imani", "Merged", "1988-08-18").replace(
+        r#""gender""#,
+        r#""extension":[{"url":"http://example.org/height","valueDecimal":162.50}],"gender""#,
+    );
+    let merged = serde_json::from_str(&merged)?;
     let merge = Resolve {
         side: None,
         body: Some(merged),
@@ -169,6 +173,15 @@ async fn manual_waits_for_an_operator_to_pick_a_side_or_merge() -> anyhow::Resul
         assert_holds(&t, node, "m-side", "ParentEdit");
         assert_holds(&t, node, "m-merge", "Merged");
         assert_holds(&t, node, "m-merge", "1988-08-18");
+        assert_holds(&t, node, "m-merge", r#""valueDecimal":162.50"#);
+        let body = t
+            .body(node, &fhir("Patient", "m-merge"))
+            .unwrap_or_default();
+        let at = |key: &str| body.find(key).unwrap_or(usize::MAX);
+        assert!(
+            at("\"resourceType\"") < at("\"active\""),
+            "key order kept: {body}"
+        );
     }
     t.assert_converged();
     for (id, winner) in [("m-side", Side::Parent), ("m-merge", Side::Child)] {
