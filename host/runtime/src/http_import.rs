@@ -15,8 +15,13 @@ use crate::bindings::http::{HttpError, Request, Response};
 use crate::engine::HttpLimits;
 use crate::instance::HostState;
 
-/// How many requests of one `send-all` are in flight at once.
+/// How many requests of one `send-all` are in flight at once over the network: enough to
+/// hide latency, few enough not to swamp a parent that many children share.
 const SEND_ALL_CONCURRENCY: usize = 16;
+
+/// The same for a batch that only addresses the node's own store in process: there are no
+/// connections to spare, and writes in flight together share the store's group commits.
+const SEND_ALL_IN_PROCESS_CONCURRENCY: usize = 256;
 
 /// Request headers a plugin may not set: credentials are the host's business,
 /// and framing headers are computed by the HTTP client.
@@ -51,6 +56,13 @@ impl HttpContext {
             limits,
             access,
         }
+    }
+
+    /// True when every request goes to an in-process endpoint.
+    fn all_in_process(&self, requests: &[Request]) -> bool {
+        requests.iter().all(|request| {
+            check_url(&request.url, &self.access.endpoints).is_ok_and(|(_, e)| e.in_process)
+        })
     }
 
     async fn send(&self, request: Request) -> Result<Response, HttpError> {
@@ -179,9 +191,14 @@ impl wit_http::Host for HostState {
     ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
         let started = Instant::now();
         let context = &self.http;
+        let concurrency = if context.all_in_process(&requests) {
+            SEND_ALL_IN_PROCESS_CONCURRENCY
+        } else {
+            SEND_ALL_CONCURRENCY
+        };
         let results = futures::stream::iter(requests)
             .map(|request| context.send(request))
-            .buffered(SEND_ALL_CONCURRENCY)
+            .buffered(concurrency)
             .collect()
             .await;
         self.clock.add_host_time(started.elapsed());

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod clients;
 pub mod in_process;
+mod maintenance;
 pub mod metrics;
 pub mod resolve;
 mod services;
@@ -147,6 +148,11 @@ impl RunningNode {
         let services = Services::build(&config, &registry, &state, &base_url, local).await?;
         let services = Arc::new(services);
         let (pull, push) = services.spawn(&mut tasks, &cancel);
+        tasks.spawn(maintenance::prune_audit(
+            state.clone(),
+            maintenance::retention(&config.audit),
+            cancel.clone(),
+        ));
         let handle = NodeHandle {
             node_id: config.node.id.clone(),
             parent_node: config.parent.as_ref().map(|p| p.node_id.clone()),

@@ -231,6 +231,15 @@ impl<'a> BatchBuilder<'a> {
         )
     }
 
+    /// Adds what another builder of the same batch recorded.
+    pub fn absorb(&mut self, part: BatchCommit) {
+        self.commit.audit.extend(part.audit);
+        self.commit.bases.extend(part.bases);
+        self.commit.retries.extend(part.retries);
+        self.commit.conflicts.extend(part.conflicts);
+        self.commit.settled.extend(part.settled);
+    }
+
     /// Number of audit records so far.
     pub fn len(&self) -> usize {
         self.commit.audit.len()

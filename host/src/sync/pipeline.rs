@@ -83,8 +83,18 @@ impl Pipeline {
                 &message,
             )?;
         }
-        for group in groups {
-            run_group(self, group, out).await?;
+        // Route groups are independent (different clients, different resources), so they run
+        // concurrently: their store writes then share the target's group commits instead of
+        // waiting for one flush per group.
+        let runs = groups.into_iter().map(|group| async move {
+            let mut part =
+                BatchBuilder::new(&self.node_id, self.direction, &self.state, self.retry);
+            run_group(self, group, &mut part)
+                .await
+                .map(|()| part.finish())
+        });
+        for part in futures::future::join_all(runs).await {
+            out.absorb(part?);
         }
         Ok(())
     }

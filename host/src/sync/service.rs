@@ -118,9 +118,12 @@ impl SyncService {
             if cancel.is_cancelled() {
                 return Ok(());
             }
+            let timer = Instant::now();
             let step = feed.read_step(marker.as_ref(), hint.take()).await?;
+            let read_ms = timer.elapsed().as_millis();
             let entries = step.entries.len();
             let mut commit = self.pipeline.process_entries(step.entries).await?;
+            let process_ms = timer.elapsed().as_millis() - read_ms;
             let new_marker = match step.last_entry {
                 Some((entry_id, sequence)) => Some(Marker {
                     entry_id,
@@ -136,6 +139,8 @@ impl SyncService {
             report.events += commit.audit.len();
             report.applied += count_writes(&commit);
             self.pipeline.state.commit_batch(commit).await?;
+            tracing::debug!(feed = feed.name(), page = %step.page_url, entries, read_ms, process_ms,
+                commit_ms = timer.elapsed().as_millis() - read_ms - process_ms, "page committed");
             marker = new_marker;
             report.pages += 1;
             done_here += entries;
