@@ -44,11 +44,13 @@ async fn rest_and_fhir_events_take_their_own_client() -> anyhow::Result<()> {
     let root = t.store("root");
     let patient = sample::patient("rf-pat", "Wanjiru", "Kamau", "1975-02-02");
     sample::put_fhir(root, "Patient", "rf-pat", patient).await?;
-    let location = sample::location("rf-loc", "Mathare North", false);
+    // A REST document with a decimal whose trailing zero must survive the REST client.
+    let location = sample::location("rf-loc", "Mathare North", false)
+        .replace(r#""retired""#, r#""latitude":-1.2600,"retired""#);
     sample::put_rest(root, "location", "rf-loc", location).await?;
     let clinic = sample::location("rf-loc-routed", "Korogocho", false);
     sample::put_rest(t.store("routed"), "location", "rf-loc-routed", clinic).await?;
-    let weight = sample::weight("rf-obs", "rf-pat", "64.25");
+    let weight = sample::weight("rf-obs", "rf-pat", "64.50");
     sample::put_fhir(t.store("implicit"), "Observation", "rf-obs", weight).await?;
     t.settle().await?;
     t.assert_converged();
@@ -65,7 +67,11 @@ async fn rest_and_fhir_events_take_their_own_client() -> anyhow::Result<()> {
     let obs = t
         .body("routed", &fhir("Observation", "rf-obs"))
         .unwrap_or_default();
-    assert!(obs.contains("64.25"), "{obs}");
+    assert!(obs.contains("64.50"), "{obs}");
+    let loc = t
+        .body("implicit", &rest("location", "rf-loc"))
+        .unwrap_or_default();
+    assert!(loc.contains(r#""latitude":-1.2600"#), "{loc}");
     t.shutdown().await;
     Ok(())
 }
