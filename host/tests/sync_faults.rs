@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sync_host::audit::Outcome;
-use sync_host::network::{Network, differences};
+use sync_host::network::{Network, differences, sample};
 use sync_host::state::ConflictFilter;
 use sync_host::sync::retry::FailureKind;
 use sync_host_store::store::{ResourceKey, WriteRequest};
@@ -20,8 +20,8 @@ use sync_host_store::store::{ResourceKey, WriteRequest};
 use support::nodes::{audit, handle, start_again, stop_node, store};
 use support::process::{NodeProcess, marker_sequence};
 use support::tree::{
-    HOT, ParentWriter, TYPES, assert_failures_settled, assert_in_order, converge, parent_and_child,
-    tree_behind_proxy,
+    HOT, ParentWriter, TYPES, assert_failures_settled, assert_in_order, converge, converge_with,
+    parent_and_child, requeue_exhausted, tree_behind_proxy,
 };
 
 /// Live patients on `node` (the hot one included).
@@ -34,7 +34,7 @@ fn patients_on(network: &sync_host::network::Network, node: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_parent_going_down_mid_catch_up_loses_nothing() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let (network, proxy) = tree_behind_proxy(dir.path()).await?;
+    let (network, proxy) = tree_behind_proxy(dir.path(), false).await?;
     let mut writer = ParentWriter::default();
     writer
         .add_patients(store(&network, "national"), 120, 6)
@@ -92,7 +92,7 @@ async fn the_parent_going_down_mid_catch_up_loses_nothing() -> anyhow::Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_and_slow_parent_still_converges_in_order() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let (network, proxy) = tree_behind_proxy(dir.path()).await?;
+    let (network, proxy) = tree_behind_proxy(dir.path(), true).await?;
     let mut writer = ParentWriter::default();
     writer
         .add_patients(store(&network, "national"), 60, 10)
@@ -102,30 +102,42 @@ async fn a_failing_and_slow_parent_still_converges_in_order() -> anyhow::Result<
     faults.delay_one_in.store(4, Ordering::SeqCst);
     faults.delay_ms.store(250, Ordering::SeqCst);
 
-    // The parent keeps changing between runs, the hot patient most of all.
+    // The parent keeps changing between runs, the hot patient most of all, and the clinic
+    // registers patients of its own that travel up through the same faults.
     let mut failed_runs = 0;
+    let mut clinic_writes = 0;
     for _ in 0..8 {
         writer
             .add_patients(store(&network, "national"), 5, 0)
             .await?;
         writer.update_hot(store(&network, "national")).await?;
         writer.update_hot(store(&network, "national")).await?;
+        clinic_writes += add_clinic_patients(&network, clinic_writes, 3).await?;
         if network.sync_round().await.is_err() {
             failed_runs += 1;
         }
     }
-    let rounds = converge(&network, Duration::from_secs(90)).await?;
+    // Under a sustained fault rate some events use up their retries and are parked; an
+    // operator requeues them (`sync-host retry --all`) and they go through.
+    let requeued = std::sync::atomic::AtomicUsize::new(0);
+    let rounds = converge_with(&network, Duration::from_secs(90), |network| {
+        let count = requeue_exhausted(handle(network, "clinic"), MAX_ATTEMPTS)?;
+        requeued.fetch_add(count, Ordering::SeqCst);
+        Ok(())
+    })
+    .await?;
     let (requests, failed, delayed, _) = proxy.counts();
     eprintln!(
         "{requests} requests through the proxy, {failed} answered 500, {delayed} delayed; \
-         {failed_runs} of 8 runs failed; converged after {rounds} more round(s)"
+         {failed_runs} of 8 runs failed; converged after {rounds} more round(s), {} parked \
+         event(s) requeued",
+        requeued.load(Ordering::SeqCst)
     );
     assert!(failed > 0 && delayed > 0, "faults were injected");
     let clinic = handle(&network, "clinic");
-    assert_eq!(
-        patients_on(&network, "clinic"),
-        writer.patients() as usize + 1
-    );
+    let expected = writer.patients() as usize + 1 + clinic_writes;
+    assert_eq!(patients_on(&network, "clinic"), expected);
+    assert_eq!(patients_on(&network, "national"), expected);
     assert_in_order(clinic, writer.hot_version());
     let failed_records = assert_failures_settled(clinic);
     let injected = audit(clinic).iter().any(|r| {
@@ -145,6 +157,23 @@ async fn a_failing_and_slow_parent_still_converges_in_order() -> anyhow::Result<
     eprintln!("{failed_records} failed attempt(s) in the audit, all settled");
     network.shutdown().await;
     Ok(())
+}
+
+/// `[sync.retry] max_attempts` of the nodes `Network` starts.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Registers `count` patients at the clinic, numbered from `from`; returns `count`.
+async fn add_clinic_patients(
+    network: &Network,
+    from: usize,
+    count: usize,
+) -> anyhow::Result<usize> {
+    for n in from..from + count {
+        let id = format!("c{n:05}");
+        let body = sample::patient(&id, "Imani", &format!("Clinic-{n}"), "2001-02-03");
+        sample::put_fhir(store(network, "clinic"), "Patient", &id, body).await?;
+    }
+    Ok(count)
 }
 
 /// Kills between catch-ups, each at a random moment of a run.

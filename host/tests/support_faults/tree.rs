@@ -6,10 +6,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use sync_host::audit::Outcome;
+use sync_host::audit::{Outcome, Timestamp};
 use sync_host::network::{Network, NodeSpec, differences, sample};
 use sync_host::node::NodeHandle;
 use sync_host::state::ConflictFilter;
+use sync_host::sync::retry::FailureKind;
 use sync_host_store::store::{Kind, ResourceKey, Store};
 
 use super::nodes::{applied_on_pull, audit, audit_of, describe, handle, node, point_parent_at};
@@ -31,9 +32,15 @@ pub fn parent_and_child(child_interval_secs: u64) -> Vec<NodeSpec> {
     vec![parent, child]
 }
 
-/// A parent and a child driven by hand, the child reaching its parent through a fault proxy.
-pub async fn tree_behind_proxy(dir: &std::path::Path) -> anyhow::Result<(Network, FaultProxy)> {
-    let mut network = Network::start(dir, parent_and_child(0)).await?;
+/// A parent and a child driven by hand, the child reaching its parent through a fault proxy;
+/// `push` lets the child's own changes travel up as well.
+pub async fn tree_behind_proxy(
+    dir: &std::path::Path,
+    push: bool,
+) -> anyhow::Result<(Network, FaultProxy)> {
+    let mut specs = parent_and_child(0);
+    specs[1].push = push;
+    let mut network = Network::start(dir, specs).await?;
     let proxy = FaultProxy::start(node(&network, "national").running.base_url()).await?;
     point_parent_at(&mut network, "clinic", &proxy.url()).await?;
     Ok((network, proxy))
@@ -187,23 +194,48 @@ pub fn assert_failures_settled(child: &NodeHandle) -> usize {
 /// Runs rounds (errors allowed) until the nodes hold the same patients and the child has
 /// nothing left to retry; returns the rounds run.
 pub async fn converge(network: &Network, limit: Duration) -> anyhow::Result<usize> {
+    converge_with(network, limit, |_| Ok(())).await
+}
+
+/// [`converge`], with `operator` run on the network after every round.
+pub async fn converge_with(
+    network: &Network,
+    limit: Duration,
+    operator: impl Fn(&Network) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
     let started = Instant::now();
     let mut rounds = 0;
     loop {
         let result = network.sync_round().await;
         rounds += 1;
+        operator(network)?;
         let diffs = differences(network, TYPES)?;
-        let queued = handle(network, "clinic").state.retry_queue()?.len();
+        let state = &handle(network, "clinic").state;
+        let queued = state.retry_queue()?.len() + state.dead_letters(100)?.len();
         if diffs.is_empty() && queued == 0 {
             return Ok(rounds);
         }
         anyhow::ensure!(
             started.elapsed() < limit,
-            "not converged after {rounds} rounds: {} differences (first {:?}), {queued} queued, last run {:?}",
+            "not converged after {rounds} rounds: {} differences (first {:?}), {queued} queued \
+             or parked, last run {:?}",
             diffs.len(),
             diffs.first(),
             result.err().map(|e| e.to_string())
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// What an operator does about events that ran out of retries while the parent kept failing:
+/// checks each was a transient failure that used its whole budget, and requeues it. Returns
+/// how many were requeued.
+pub fn requeue_exhausted(child: &NodeHandle, max_attempts: u32) -> anyhow::Result<usize> {
+    for dead in child.state.dead_letters(1000)? {
+        anyhow::ensure!(
+            dead.last_failure.kind == FailureKind::Transient && dead.attempt >= max_attempts,
+            "parked for another reason: {dead:?}"
+        );
+    }
+    Ok(child.state.requeue_all_dead_letters(Timestamp::now())?)
 }
