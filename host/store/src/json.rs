@@ -167,14 +167,24 @@ pub fn bool_field(body: &str, name: &str) -> Result<Option<bool>, JsonError> {
 
 /// The origin stamp `meta.source` of a FHIR resource, if present.
 pub fn meta_source(body: &str) -> Result<Option<String>, JsonError> {
+    meta_string(body, "source")
+}
+
+/// The `meta.lastUpdated` text of a FHIR resource, if present.
+pub fn meta_last_updated(body: &str) -> Result<Option<String>, JsonError> {
+    meta_string(body, "lastUpdated")
+}
+
+/// A string member of the top-level `meta` object; `None` when absent or null.
+fn meta_string(body: &str, member: &str) -> Result<Option<String>, JsonError> {
     let fields = top_level_fields(body)?;
     let Some((_, meta)) = fields.iter().find(|(name, _)| name == "meta") else {
         return Ok(None);
     };
     let meta_fields = object_fields(meta.get(), "meta")?;
-    match meta_fields.iter().find(|(name, _)| name == "source") {
+    match meta_fields.iter().find(|(name, _)| name == member) {
         Some((_, value)) if value.get() == "null" => Ok(None),
-        Some((_, value)) => string_value("meta.source", value).map(Some),
+        Some((_, value)) => string_value(&format!("meta.{member}"), value).map(Some),
         None => Ok(None),
     }
 }
@@ -220,5 +230,10 @@ mod tests {
         ));
         assert_eq!(meta_source(body).unwrap().as_deref(), Some("n1"));
         assert_eq!(meta_source("{}").unwrap(), None);
+        let stamped = r#"{"meta":{"lastUpdated":"2020-01-02T03:04:05.678Z"}}"#;
+        assert_eq!(
+            meta_last_updated(stamped).unwrap().as_deref(),
+            Some("2020-01-02T03:04:05.678Z")
+        );
     }
 }

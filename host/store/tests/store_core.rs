@@ -315,3 +315,45 @@ async fn invalid_input_names_the_resource() {
     ));
     assert_eq!(store.change_count(None).unwrap(), 0);
 }
+
+#[tokio::test]
+async fn relayed_fhir_versions_keep_their_origin_edit_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, 0);
+    let stamp = "2020-01-02T03:04:05.678Z";
+    let body = format!(
+        r#"{{"resourceType":"Patient","id":"r","meta":{{"versionId":"7","lastUpdated":"{stamp}"}}}}"#
+    );
+    let key = ResourceKey::fhir("Patient", "r");
+    let mut relayed = put(&key, &body);
+    relayed.origin = Some("clinic-9".into());
+    let WriteOutcome::Created(record) = store.write(relayed).await.unwrap() else {
+        panic!("expected a create");
+    };
+    let expected =
+        time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339);
+    assert_eq!(record.last_updated, expected.unwrap());
+    assert!(
+        record
+            .body
+            .unwrap()
+            .contains(&format!(r#""versionId":"1","lastUpdated":"{stamp}""#))
+    );
+    let change = store.changes(None, 0, 1).unwrap().remove(0);
+    assert!(
+        change.at > record.last_updated,
+        "the log keeps the commit time"
+    );
+
+    // A local write (no origin, or this node's own id) is stamped with the commit time.
+    let mut local = put(
+        &key,
+        &body.replace("\"id\":\"r\"", "\"id\":\"r\",\"active\":true"),
+    );
+    local.origin = Some("district".into());
+    let WriteOutcome::Updated(local) = store.write(local).await.unwrap() else {
+        panic!("expected an update");
+    };
+    assert!(local.last_updated > record.last_updated);
+    assert!(!local.body.unwrap().contains(stamp));
+}

@@ -86,10 +86,12 @@ impl Counters {
     }
 }
 
-/// Counters being advanced inside one transaction, with the categories that changed.
+/// Counters being advanced inside one transaction, with the categories that changed and the
+/// group's commit time.
 struct Advancing {
     counters: Counters,
     touched: BTreeSet<String>,
+    committed_at: OffsetDateTime,
 }
 
 /// One queued unit: a single write, or the writes of a transaction bundle (all or nothing).
@@ -141,6 +143,7 @@ pub(crate) fn apply_group(
         let mut advancing = Advancing {
             counters: counters.clone(),
             touched: BTreeSet::new(),
+            committed_at: now,
         };
         let mut results = Vec::with_capacity(units.len());
         for unit in units {
@@ -276,7 +279,8 @@ fn write_version(
         version_id: record.version_id,
         content_hash: record.content_hash.clone(),
         origin: record.origin.clone(),
-        at: record.last_updated,
+        // The log is in commit order; a relayed version's own time may be older.
+        at: advancing.committed_at,
     };
     view.log.insert(
         &record.sequence.to_be_bytes(),

@@ -63,6 +63,17 @@ pub(crate) struct PreparedBody {
     meta: Option<json::ServerMetaSplice>,
     voided: bool,
     retired: bool,
+    /// `meta.lastUpdated` as the body carries it: the edit time at the origin for a FHIR
+    /// version relayed from another node.
+    stamped_at: Option<OffsetDateTime>,
+}
+
+/// The `meta.lastUpdated` of a FHIR body, if it has a readable one.
+fn stamped_at(text: &str) -> Option<OffsetDateTime> {
+    let stamp = json::meta_last_updated(text).ok().flatten()?;
+    OffsetDateTime::parse(&stamp, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(truncate_to_millis)
 }
 
 /// Checks and digests a request; errors name the resource.
@@ -87,12 +98,19 @@ pub(crate) fn prepare(request: WriteRequest) -> Result<Prepared, StoreError> {
                 Kind::Fhir => Some(json::prepare_server_meta(&text).map_err(invalid)?),
                 Kind::Rest => None,
             };
+            let relayed_fhir = request.origin.is_some() && key.kind == Kind::Fhir;
+            let stamped_at = if relayed_fhir {
+                stamped_at(&text)
+            } else {
+                None
+            };
             Some(PreparedBody {
                 text,
                 content_hash,
                 meta,
                 voided,
                 retired,
+                stamped_at,
             })
         }
     };
@@ -169,18 +187,25 @@ fn decide_content(
         (Some(old), Kind::Rest) => flag_action(old.body.as_deref(), body),
         (Some(_), Kind::Fhir) => ChangeAction::Updated,
     };
+    // A version relayed from another node keeps the time it was edited at its origin, so that
+    // newest-wins compares edit times rather than the times the hops happened to store it.
+    let relayed = request
+        .origin
+        .as_deref()
+        .is_some_and(|origin| origin != context.node_id);
+    let last_updated = body.stamped_at.filter(|_| relayed).unwrap_or(context.now);
     let stored = match &body.meta {
         Some(splice) => splice.apply(
             &body.text,
             &version_id.to_string(),
-            &format_instant(context.now),
+            &format_instant(last_updated),
         ),
         None => body.text.clone(),
     };
     Decision::NewVersion(VersionRecord {
         key: request.key.clone(),
         version_id,
-        last_updated: context.now,
+        last_updated,
         deleted: false,
         body: Some(stored),
         content_hash: body.content_hash.clone(),

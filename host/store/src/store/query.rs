@@ -102,8 +102,11 @@ pub(crate) fn type_history(
         if change.key.kind != kind || change.key.resource_type != resource_type {
             continue;
         }
-        // Versions beyond the history retention are gone; the log still names them.
-        if let Some(record) = vread(trees, &change.key, change.version_id)? {
+        // Versions beyond the history retention are gone; the log still names them. A relayed
+        // version's own time can be older than its commit time, so filter on it too.
+        if let Some(record) = vread(trees, &change.key, change.version_id)?
+            && at_or_after(&record, since)
+        {
             versions.push(record);
         }
     }

@@ -148,7 +148,8 @@ pub struct VersionRecord {
     pub key: ResourceKey,
     /// 1, 2, 3...: a delete is a version too.
     pub version_id: u64,
-    /// When this version was written (millisecond precision).
+    /// When this version was written here, or, for a FHIR version relayed from another node,
+    /// the `meta.lastUpdated` it was edited at there (millisecond precision).
     pub last_updated: OffsetDateTime,
     /// Whether this version is a tombstone.
     pub deleted: bool,
@@ -222,7 +223,7 @@ pub struct Change {
     pub content_hash: String,
     /// Node where the change was made.
     pub origin: String,
-    /// When it was committed.
+    /// When it was committed on this node.
     pub at: OffsetDateTime,
 }
 
