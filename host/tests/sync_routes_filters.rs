@@ -1,15 +1,14 @@
 //! End-to-end routing and filtering: REST-only events go through the REST client and FHIR
 //! events through the FHIR client in one network; a category filter keeps a resource type
 //! out of a child in both directions; a catchment filter reading OpenMRS feed-filter tags
-//! keeps other districts' patients out of a child; every skipped event is in the audit.
+//! keeps other districts' patients out of a child; every skipped event is in the audit; an
+//! OpenMRS feed split into small archive pages is read from its first entry, each once.
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
-use axum::response::IntoResponse;
+use common::openmrs::{self, OpenMrs};
 use common::{TestNet, fhir, rest};
 use sync_host::audit::{AuditRecord, Outcome};
 use sync_host::network::{NodeSpec, sample, toml_string};
@@ -183,93 +182,6 @@ async fn origin_filter_keeps_a_siblings_changes_out() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A patient feed entry of the OpenMRS atomfeed module: REST link only, and an optional
-/// location feed-filter tag, escaped as the module writes it.
-fn openmrs_entry(n: usize, uuid: &str, action: &str, location: Option<&str>) -> String {
-    let tag = location.map_or(String::new(), |l| {
-        format!(
-            "<category term=\"&lt;?xml version=&quot;1.0&quot; encoding=&quot;UTF-8&quot; standalone=&quot;yes&quot;?&gt;&lt;feedFilter&gt;&lt;beanName&gt;atomfeed.locationFeedFilterStrategy&lt;/beanName&gt;&lt;filter&gt;{l}&lt;/filter&gt;&lt;/feedFilter&gt;\" />"
-        )
-    });
-    format!(
-        r#"<entry><title>Patient</title><category term="{action}" />{tag}<category term="patient" />
-<id>tag:atomfeed.ict4h.org:entry-{n}-{uuid}</id><updated>2026-11-0{n}T10:00:00Z</updated><published>2026-11-0{n}T10:00:00Z</published>
-<content type="application/vnd.atomfeed+xml"><![CDATA[{{"rest":"/ws/rest/v1/patient/{uuid}?v=full"}}]]></content></entry>"#
-    )
-}
-
-fn openmrs_feed(base: &str, entries: &[String]) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom"><title>OpenMRS Feed Publisher</title>
-<link rel="self" type="application/atom+xml" href="{base}/ws/atomfeed/patient/recent" />
-<link rel="via" type="application/atom+xml" href="{base}/ws/atomfeed/patient/1" />
-<author><name>OpenMRS</name></author><id>patient-feed+1</id><updated>2026-11-05T10:00:00Z</updated>
-{}
-</feed>"#,
-        entries.join("\n")
-    )
-}
-
-/// A stand-in for an OpenMRS server: one patient feed page and the REST documents it links.
-#[derive(Clone)]
-struct OpenMrs {
-    feed: Arc<Mutex<String>>,
-    documents: Arc<BTreeMap<String, String>>,
-    /// Every document uuid a client read.
-    served: Arc<Mutex<Vec<String>>>,
-}
-
-async fn feed_page(
-    axum::extract::State(s): axum::extract::State<OpenMrs>,
-) -> axum::response::Response {
-    let body = s.feed.lock().map(|f| f.clone()).unwrap_or_default();
-    ([(http::header::CONTENT_TYPE, "application/atom+xml")], body).into_response()
-}
-
-async fn document(
-    axum::extract::State(s): axum::extract::State<OpenMrs>,
-    axum::extract::Path(uuid): axum::extract::Path<String>,
-) -> axum::response::Response {
-    if let Ok(mut served) = s.served.lock() {
-        served.push(uuid.clone());
-    }
-    match s.documents.get(&uuid) {
-        Some(doc) => (
-            [(http::header::CONTENT_TYPE, "application/json")],
-            doc.clone(),
-        )
-            .into_response(),
-        None => http::StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-/// Serves `state` under `/openmrs` on an ephemeral port; returns the base URL.
-async fn serve_openmrs(state: OpenMrs, cancel: CancellationToken) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}/openmrs", listener.local_addr()?);
-    let app = axum::Router::new()
-        .route(
-            "/openmrs/ws/atomfeed/patient/{page}",
-            axum::routing::get(feed_page),
-        )
-        .route(
-            "/openmrs/ws/rest/v1/patient/{uuid}",
-            axum::routing::get(document),
-        )
-        .with_state(state);
-    tokio::spawn(async move {
-        let stopped = cancel.cancelled_owned();
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            eprintln!("OpenMRS stand-in stopped: {e}");
-        }
-    });
-    Ok(base)
-}
-
 fn fixture(relative: &str) -> anyhow::Result<String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let path = root.join("../../shared/fixtures/openmrs").join(relative);
@@ -292,45 +204,34 @@ async fn catchment_filter_keeps_other_districts_out_of_a_child() -> anyhow::Resu
     let untagged = "5d1c7b0e-7e4f-4a3b-9a51-2f0c0e1d9b77".to_string();
     let untagged_doc =
         format!(r#"{{"uuid":"{untagged}","display":"Untagged Person","voided":false}}"#);
-    let documents = BTreeMap::from([
-        (nairobi.clone(), nairobi_doc),
-        (mombasa.clone(), mombasa_doc),
-        (untagged.clone(), untagged_doc),
-    ]);
-    let state = OpenMrs {
-        feed: Arc::new(Mutex::new(String::new())),
-        documents: Arc::new(documents),
-        served: Arc::new(Mutex::new(Vec::new())),
-    };
     let cancel = CancellationToken::new();
-    let base = serve_openmrs(state.clone(), cancel.clone()).await?;
-    let entries = [
-        openmrs_entry(
+    let server = OpenMrs::start(5, cancel.clone()).await?;
+    server.put_document(&nairobi, nairobi_doc);
+    server.put_document(&mombasa, mombasa_doc);
+    server.put_document(&untagged, untagged_doc);
+    server.publish([
+        openmrs::entry(
             1,
             &nairobi,
             "CREATED",
             Some("Kenya%Nairobi%null%Kibera%null"),
         ),
-        openmrs_entry(
+        openmrs::entry(
             2,
             &mombasa,
             "VOIDED",
             Some("Kenya%Mombasa%null%Likoni%null"),
         ),
-        openmrs_entry(3, &untagged, "CREATED", None),
-    ];
-    *state.feed.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = openmrs_feed(&base, &entries);
+        openmrs::entry(3, &untagged, "CREATED", None),
+    ]);
+    let base = server.base.clone();
 
-    let mut district = NodeSpec::new("nairobi-district", None);
-    district.push = false;
-    district.extra_toml = format!(
-        "\n[parent]\nnode_id = \"openmrs-national\"\nbase_url = {}\nanonymous_feed = true\nfeeds = [\"patient\"]\n\n[[filters]]\nplugin = \"filter-catchment\"\ndirection = \"pull\"\nconfig = {{ patterns = [\"Kenya%Nairobi%*%*%*\"], untagged = \"reject\" }}\n",
-        toml_string(&base)
-    );
+    let filter = "\n[[filters]]\nplugin = \"filter-catchment\"\ndirection = \"pull\"\nconfig = { patterns = [\"Kenya%Nairobi%*%*%*\"], untagged = \"reject\" }\n";
+    let district = openmrs_child(&base, filter);
     let t = TestNet::start(vec![district]).await?;
     t.settle().await?;
 
-    let node = "nairobi-district";
+    let node = "district";
     let kept = t.body(node, &rest("patient", &nairobi)).unwrap_or_default();
     assert!(
         kept.contains("Jonnea Bijo"),
@@ -338,11 +239,7 @@ async fn catchment_filter_keeps_other_districts_out_of_a_child() -> anyhow::Resu
     );
     assert!(t.body(node, &rest("patient", &mombasa)).is_none());
     assert!(t.body(node, &rest("patient", &untagged)).is_none());
-    let served = state
-        .served
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clone();
+    let served = server.served();
     assert_eq!(
         served,
         std::slice::from_ref(&nairobi),
@@ -360,6 +257,51 @@ async fn catchment_filter_keeps_other_districts_out_of_a_child() -> anyhow::Resu
         applied_by(&t, node, Direction::Pull, &nairobi),
         "sync-plugin-rest"
     );
+    cancel.cancel();
+    t.shutdown().await;
+    Ok(())
+}
+
+/// A district node reading the patient feed of the OpenMRS stand-in at `base`, anonymously.
+fn openmrs_child(base: &str, extra: &str) -> NodeSpec {
+    let mut district = NodeSpec::new("district", None);
+    district.push = false;
+    district.extra_toml = format!(
+        "\n[parent]\nnode_id = \"openmrs-national\"\nbase_url = {}\nanonymous_feed = true\nfeeds = [\"patient\"]\n{extra}",
+        toml_string(base)
+    );
+    district
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openmrs_feed_of_small_pages_is_read_from_its_first_entry_once() -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let server = OpenMrs::start(5, cancel.clone()).await?;
+    let uuid = |n: usize| format!("00000000-0000-4000-8000-{n:012}");
+    let publish = |range: std::ops::Range<usize>| {
+        for n in range.clone() {
+            let doc = format!(
+                r#"{{"uuid":"{}","display":"Patient {n}","voided":false}}"#,
+                uuid(n)
+            );
+            server.put_document(&uuid(n), doc);
+        }
+        server.publish(range.map(|n| openmrs::entry(n, &uuid(n), "CREATED", None)));
+    };
+    publish(1..13);
+    let t = TestNet::start(vec![openmrs_child(&server.base, "")]).await?;
+    t.settle().await?;
+    let held = |n| t.body("district", &rest("patient", &uuid(n))).is_some();
+    assert!((1..13).all(held), "every entry of the three pages arrives");
+
+    // New entries fill the recent page and open a fourth; only they are read.
+    publish(13..18);
+    t.settle().await?;
+    assert!((1..18).all(held));
+    let mut served = server.served();
+    served.sort();
+    let expected: Vec<String> = (1..18).map(uuid).collect();
+    assert_eq!(served, expected, "each document is read exactly once");
     cancel.cancel();
     t.shutdown().await;
     Ok(())

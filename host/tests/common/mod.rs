@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod conflict;
+pub mod openmrs;
 pub mod proxy;
 
 use std::collections::BTreeMap;
