@@ -294,14 +294,31 @@ async fn an_operator_can_keep_the_parents_deletion() -> anyhow::Result<()> {
         ["child"],
         "parked: nothing moves"
     );
-    let pick = Resolve {
-        side: Some(Side::Parent),
-        body: None,
-        by: "records-officer".into(),
-    };
-    resolve_conflict(t.handle("child"), conflict_of(&t, "m-del").id, pick).await?;
+    // This time through the admin API, as `sync-host conflicts resolve` does.
+    let child = t.net.node("child").expect("started");
+    let id = conflict_of(&t, "m-del").id;
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/admin/conflicts/{id}/resolve",
+            child.running.base_url()
+        ))
+        .bearer_auth(&child.admin_token)
+        .json(&serde_json::json!({ "side": "parent", "by": "records-officer" }))
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::OK,
+        "{}",
+        response.text().await?
+    );
     t.settle().await?;
     assert!(t.holders(&fhir("Patient", "m-del")).is_empty());
+    let resolution = conflict_of(&t, "m-del").resolution.expect("resolved");
+    assert!(
+        resolution.by.starts_with("records-officer"),
+        "{resolution:?}"
+    );
     assert_delete_kept_against_edit(&t, "m-del", Side::Parent);
     t.assert_converged();
     t.shutdown().await;
