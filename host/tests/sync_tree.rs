@@ -127,6 +127,24 @@ async fn changes_at_every_level_reach_every_node() -> anyhow::Result<()> {
         );
     }
 
+    // Retire at the grandchild, un-retire at the other branch.
+    let clinic = |retired| sample::location("loc-tree", "Kariobangi", retired);
+    sample::put_rest(t.store("root"), "location", "loc-tree", clinic(false)).await?;
+    t.settle().await?;
+    for (node, retired, action) in [("grand", true, "retired"), ("child-b", false, "unretired")] {
+        sample::put_rest(t.store(node), "location", "loc-tree", clinic(retired)).await?;
+        t.settle().await?;
+        assert_everywhere(
+            &t,
+            &rest("location", "loc-tree"),
+            &format!("\"retired\":{retired}"),
+        );
+        assert!(
+            applied_with_action(&t, "loc-tree", action),
+            "no node applied {action}"
+        );
+    }
+
     let deleters = [
         ("root", "child-b"),
         ("child-a", "grand"),
