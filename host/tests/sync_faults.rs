@@ -228,6 +228,12 @@ async fn a_child_process_killed_again_and_again_mid_catch_up_converges() -> anyh
     let parent_last = store(&network, "national").change_count(None)?;
     wait_until_caught_up(&process, &child.admin_token, parent_last).await?;
     process.terminate().await?;
+    let log_text = std::fs::read_to_string(&log)?;
+    assert!(
+        !log_text.contains("panicked"),
+        "a restarted node panicked; see {}",
+        log.display()
+    );
 
     // Its databases, opened again (driven by hand), hold exactly what the parent holds.
     start_again(&mut network, child, |text| {
