@@ -25,7 +25,7 @@ use support::tree::{
 };
 
 /// Live patients on `node` (the hot one included).
-fn patients_on(network: &sync_host::network::Network, node: &str) -> usize {
+fn patients_on(network: &Network, node: &str) -> usize {
     sync_host::network::contents(store(network, node), TYPES)
         .expect("contents")
         .len()
