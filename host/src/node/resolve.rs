@@ -97,11 +97,6 @@ pub async fn resolve_conflict(
         .route_for(&event)
         .ok_or(ResolveError::NoParent)?
         .clone();
-    let parent = services
-        .sides
-        .parent
-        .clone()
-        .ok_or(ResolveError::NoParent)?;
     let resource = Resource {
         resource_type: record.resource_type.clone(),
         id: record.resource_id.clone(),
@@ -117,14 +112,25 @@ pub async fn resolve_conflict(
     // Each side is written only if it still holds the version the operator saw, so an edit
     // made since the conflict was recorded is refused (412), not silently overwritten. The
     // parent goes first: it is the side most likely to have moved, and a refusal there
-    // leaves both sides untouched.
-    let stored = store_one(
-        route.client.as_ref(),
-        &parent,
-        write(record.parent.version.clone()),
-        "the parent",
-    )
-    .await?;
+    // leaves both sides untouched. A node that does not push never writes to its parent,
+    // not even to settle a conflict: the operator's choice then holds on this node only.
+    let parent_version = if services.push.is_some() {
+        let parent = services
+            .sides
+            .parent
+            .clone()
+            .ok_or(ResolveError::NoParent)?;
+        let expected = record.parent.version.clone();
+        let stored = store_one(
+            route.client.as_ref(),
+            &parent,
+            write(expected),
+            "the parent",
+        );
+        stored.await?.version
+    } else {
+        record.parent.version.clone()
+    };
     store_one(
         route.client.as_ref(),
         &services.sides.local,
@@ -141,7 +147,7 @@ pub async fn resolve_conflict(
     });
     let base = SyncBase {
         content_hash: version_state(&resource).effective_hash().to_string(),
-        parent_version: stored.version,
+        parent_version,
     };
     let mut out = BatchBuilder::new(&node.node_id, record.direction, &node.state, pipeline.retry);
     let ctx = AuditContext::default().with_plugin(route.client.info());
