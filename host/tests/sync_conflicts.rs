@@ -482,3 +482,34 @@ async fn newest_wins_compares_edit_times_not_relay_times() -> anyhow::Result<()>
     t.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_only_child_keeps_its_resolution_local() -> anyhow::Result<()> {
+    let mut child = NodeSpec::new("child", Some("root"));
+    child.push = false;
+    let t = TestNet::start(vec![NodeSpec::new("root", None), child]).await?;
+    create_synced(&t, &["local-only"]).await?;
+    edit_both(&t, "local-only", "root").await?;
+    t.settle().await?;
+    let record = conflict_of(&t, "local-only");
+    assert_eq!(record.direction, Direction::Pull);
+    let keep = Resolve {
+        side: Some(Side::Child),
+        body: None,
+        by: "clinic-nurse".into(),
+    };
+    resolve_conflict(t.handle("child"), record.id, keep).await?;
+    t.settle().await?;
+    assert_holds(&t, "child", "local-only", "ChildEdit");
+    assert_holds(&t, "root", "local-only", "ParentEdit");
+    assert_eq!(
+        conflict_of(&t, "local-only").status,
+        ConflictStatus::Resolved
+    );
+    // The parent's next change still arrives, as pulls always do.
+    put(t.store("root"), "local-only", "ParentLater").await?;
+    t.settle().await?;
+    assert_holds(&t, "child", "local-only", "ParentLater");
+    t.shutdown().await;
+    Ok(())
+}
