@@ -62,6 +62,22 @@ async fn rest_and_fhir_events_take_their_own_client() -> anyhow::Result<()> {
     let pushed_by = |node, id| applied_by(&t, node, Direction::Push, id);
     assert_eq!(pushed_by("routed", "rf-loc-routed"), "sync-plugin-rest");
     assert_eq!(pushed_by("implicit", "rf-obs"), "sync-plugin-fhir");
+    // The audit names where each resource was read and written.
+    let url = |node: &str| Some(t.handle(node).base_url.clone());
+    let applied = |node, direction, id| {
+        let records = t.audit_for(node, direction, id);
+        records.into_iter().find(|r| r.outcome == Outcome::Applied)
+    };
+    let pulled = applied("routed", Direction::Pull, "rf-pat").expect("pulled");
+    assert_eq!(
+        (pulled.source_url, pulled.target_url),
+        (url("root"), url("routed"))
+    );
+    let pushed = applied("implicit", Direction::Push, "rf-obs").expect("pushed");
+    assert_eq!(
+        (pushed.source_url, pushed.target_url),
+        (url("implicit"), url("root"))
+    );
     // The decimal travelled through the FHIR client unchanged.
     let obs = t
         .body("routed", &fhir("Observation", "rf-obs"))
