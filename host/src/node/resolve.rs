@@ -43,6 +43,10 @@ pub enum ResolveError {
     NoParent,
     #[error("writing the resolution to {side} failed: {message}")]
     Write { side: &'static str, message: String },
+    #[error(
+        "{side} changed since conflict {id} was recorded; sync, look at the updated conflict and resolve again"
+    )]
+    Stale { side: &'static str, id: u64 },
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -53,7 +57,7 @@ impl ResolveError {
         use http::StatusCode;
         match self {
             ResolveError::NotFound(_) => StatusCode::NOT_FOUND,
-            ResolveError::AlreadyResolved(_) => StatusCode::CONFLICT,
+            ResolveError::AlreadyResolved(_) | ResolveError::Stale { .. } => StatusCode::CONFLICT,
             ResolveError::BadRequest => StatusCode::BAD_REQUEST,
             ResolveError::NoParent | ResolveError::Write { .. } => StatusCode::BAD_GATEWAY,
             ResolveError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,6 +130,7 @@ pub async fn resolve_conflict(
             &parent,
             write(expected),
             "the parent",
+            id,
         );
         stored.await?.version
     } else {
@@ -136,6 +141,7 @@ pub async fn resolve_conflict(
         &services.sides.local,
         write(record.child.version.clone()),
         "this node",
+        id,
     )
     .await?;
     let now = Timestamp::now();
@@ -162,6 +168,7 @@ async fn store_one(
     target: &sync_host_runtime::Endpoint,
     write: Write,
     side: &'static str,
+    conflict_id: u64,
 ) -> Result<sync_host_runtime::Stored, ResolveError> {
     let failed = |message: String| ResolveError::Write { side, message };
     let mut results = client
@@ -170,6 +177,11 @@ async fn store_one(
         .map_err(|e| failed(e.to_string()))?;
     match results.pop() {
         Some(Ok(stored)) => Ok(stored),
+        // The side no longer holds the version the operator decided against.
+        Some(Err(Failure::Conflict(_))) => Err(ResolveError::Stale {
+            side,
+            id: conflict_id,
+        }),
         Some(Err(f)) => Err(failed(failure_text(&f))),
         None => Err(failed("the client returned no result".into())),
     }
