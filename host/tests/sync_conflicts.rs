@@ -17,7 +17,7 @@ use common::proxy::{RacingProxy, serve_proxy, start_edge};
 use common::{TestNet, fhir, run_direction};
 use sync_host::audit::Outcome;
 use sync_host::network::{NodeSpec, sample};
-use sync_host::node::resolve::{Resolve, resolve_conflict};
+use sync_host::node::resolve::{Resolve, ResolveError, resolve_conflict};
 use sync_host::state::ConflictStatus;
 use sync_host::sync::conflict::{Direction, Policy, Side};
 use tokio_util::sync::CancellationToken;
@@ -375,8 +375,22 @@ async fn a_resolution_never_overwrites_a_newer_parent_edit() -> anyhow::Result<(
     };
     let refused = resolve_conflict(t.handle("child"), parked.id, pick("hasty")).await;
     assert!(
-        refused.is_err(),
-        "a resolution based on a stale parent version must be refused"
+        matches!(
+            refused,
+            Err(ResolveError::Stale {
+                side: "the parent",
+                ..
+            })
+        ),
+        "a resolution based on a stale parent version must be refused: {refused:?}"
+    );
+    assert_eq!(
+        ResolveError::Stale {
+            side: "the parent",
+            id: 1
+        }
+        .status(),
+        http::StatusCode::CONFLICT
     );
     assert_holds(&t, "root", "stale", "ParentEditAgain");
     assert_holds(&t, "child", "stale", "ChildEdit");
