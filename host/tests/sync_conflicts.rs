@@ -5,22 +5,19 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use common::conflict::{
     assert_delete_kept_against_edit, assert_holds, assert_settled, conflict_of, create_synced,
     delete_against_edit, edit_both, pair, put,
 };
-use common::proxy::{RacingProxy, serve_proxy, start_edge};
-use common::{TestNet, fhir, run_direction};
+use common::proxy::race_push;
+use common::{TestNet, fhir};
 use sync_host::audit::Outcome;
 use sync_host::network::{NodeSpec, sample};
 use sync_host::node::resolve::{Resolve, ResolveError, resolve_conflict};
 use sync_host::state::ConflictStatus;
 use sync_host::sync::conflict::{Direction, Policy, Side};
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parent_wins_keeps_the_childs_version_in_the_record() -> anyhow::Result<()> {
@@ -213,55 +210,28 @@ async fn manual_waits_for_an_operator_to_pick_a_side_or_merge() -> anyhow::Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parent_change_between_read_and_write_is_refused_and_parked() -> anyhow::Result<()> {
-    let mut idle = NodeSpec::new("idle", Some("root"));
-    (idle.pull, idle.push) = (false, false);
-    let t = TestNet::start(vec![NodeSpec::new("root", None), idle]).await?;
-    let statuses = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let proxy = RacingProxy {
-        upstream: t.handle("root").base_url.clone(),
-        client: reqwest::Client::new(),
-        parent: t.store("root").clone(),
-        trap_id: "race-1".into(),
-        trap_body: sample::patient("race-1", "Imani", "RacingParentEdit", "1988-08-08"),
-        armed: Arc::new(AtomicBool::new(true)),
-        write_statuses: Arc::clone(&statuses),
-    };
-    let cancel = CancellationToken::new();
-    let proxy_url = serve_proxy(proxy, cancel.clone()).await?;
-    let edge = start_edge(&t, "idle", &proxy_url).await?;
-    let edge_store = edge.handle.store.clone().expect("edge has a store");
-
-    put(t.store("root"), "race-1", "Original").await?;
-    run_direction(&edge.handle, Direction::Pull).await?;
-    put(&edge_store, "race-1", "EdgeEdit").await?;
-    run_direction(&edge.handle, Direction::Push).await?;
-
-    let written = statuses
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clone();
+    let race = race_push(Policy::Manual).await?;
     assert_eq!(
-        written,
+        race.write_statuses,
         [412],
-        "the parent must refuse the stale conditional write"
+        "the parent must refuse the stale write"
     );
-    let at_root = t
+    let at_root = race
+        .t
         .body("root", &fhir("Patient", "race-1"))
         .unwrap_or_default();
     assert!(
         at_root.contains("RacingParentEdit"),
         "the parent's change survives: {at_root}"
     );
-    let at_edge = edge_store
-        .read(&fhir("Patient", "race-1"))?
-        .and_then(|r| r.body);
-    assert!(at_edge.unwrap_or_default().contains("EdgeEdit"));
-    let conflicts = edge
+    assert!(race.at_edge().contains("EdgeEdit"));
+    let open = race
+        .edge
         .handle
         .state
         .conflicts(sync_host::state::ConflictFilter::Open, 10)?;
-    let [record] = conflicts.as_slice() else {
-        panic!("one open conflict expected: {conflicts:?}");
+    let [record] = open.as_slice() else {
+        panic!("one open conflict expected: {open:?}");
     };
     assert_eq!(
         (record.direction, record.resource_id.as_str()),
@@ -277,9 +247,40 @@ async fn a_parent_change_between_read_and_write_is_refused_and_parked() -> anyho
         "{}",
         record.child.body
     );
-    edge.shutdown().await;
-    cancel.cancel();
-    t.shutdown().await;
+    race.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_push_is_decided_by_policy_and_written_once_more() -> anyhow::Result<()> {
+    let race = race_push(Policy::ChildWins).await?;
+    assert_eq!(
+        race.write_statuses,
+        [412, 200],
+        "refused, then written at the new version"
+    );
+    let at_root = race
+        .t
+        .body("root", &fhir("Patient", "race-1"))
+        .unwrap_or_default();
+    assert!(
+        at_root.contains("EdgeEdit"),
+        "the child's version wins: {at_root}"
+    );
+    let all = race
+        .edge
+        .handle
+        .state
+        .conflicts(sync_host::state::ConflictFilter::All, 10)?;
+    let [record] = all.as_slice() else {
+        panic!("one conflict expected: {all:?}");
+    };
+    assert_eq!(record.status, ConflictStatus::Resolved);
+    assert!(
+        record.parent.body.contains("RacingParentEdit"),
+        "the loser is kept"
+    );
+    race.shutdown().await;
     Ok(())
 }
 

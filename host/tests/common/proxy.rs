@@ -10,7 +10,9 @@ use sync_host::node::RunningNode;
 use sync_host_store::store::Store;
 use tokio_util::sync::CancellationToken;
 
-use super::{TestNet, share_plugin_cache};
+use sync_host::sync::conflict::{Direction, Policy};
+
+use super::{TestNet, run_direction, share_plugin_cache};
 
 /// A reverse proxy in front of the parent that, the first time it sees the child's write of
 /// `trap_id`, first writes `trap_body` to the parent: the race between the child's read of
@@ -105,6 +107,7 @@ pub async fn start_edge(
     t: &TestNet,
     credential_of: &str,
     parent_url: &str,
+    policy: Policy,
 ) -> anyhow::Result<RunningNode> {
     let dir = t.dir.path().join("edge");
     std::fs::create_dir_all(&dir)?;
@@ -114,9 +117,72 @@ pub async fn start_edge(
         dir.join("parent.token"),
     )?;
     let mut spec = NodeSpec::new("edge", Some("root"));
+    spec.policy = policy;
     share_plugin_cache(&mut spec);
     let text = node_toml(&spec, &dir, &[], Some(parent_url));
     let path = dir.join("node.toml");
     std::fs::write(&path, &text)?;
     Ok(RunningNode::start(NodeConfig::parse(&text, &path)?).await?)
+}
+
+/// A race played out: `root` behind a racing proxy, and `edge` (child of `root` through the
+/// proxy) having pulled `race-1`, edited it, and pushed while the parent changed it too.
+pub struct Race {
+    pub t: TestNet,
+    pub edge: RunningNode,
+    /// Statuses the parent answered to the edge's writes.
+    pub write_statuses: Vec<u16>,
+    cancel: CancellationToken,
+}
+
+/// Plays the race with `policy` on the edge.
+pub async fn race_push(policy: Policy) -> anyhow::Result<Race> {
+    let mut idle = NodeSpec::new("idle", Some("root"));
+    (idle.pull, idle.push) = (false, false);
+    let t = TestNet::start(vec![NodeSpec::new("root", None), idle]).await?;
+    let statuses = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let patient = |family| sample::patient("race-1", "Imani", family, "1988-08-08");
+    let proxy = RacingProxy {
+        upstream: t.handle("root").base_url.clone(),
+        client: reqwest::Client::new(),
+        parent: t.store("root").clone(),
+        trap_id: "race-1".into(),
+        trap_body: patient("RacingParentEdit"),
+        armed: Arc::new(AtomicBool::new(true)),
+        write_statuses: Arc::clone(&statuses),
+    };
+    let cancel = CancellationToken::new();
+    let proxy_url = serve_proxy(proxy, cancel.clone()).await?;
+    let edge = start_edge(&t, "idle", &proxy_url, policy).await?;
+    let edge_store = edge.handle.store.clone().expect("edge has a store");
+    sample::put_fhir(t.store("root"), "Patient", "race-1", patient("Original")).await?;
+    run_direction(&edge.handle, Direction::Pull).await?;
+    sample::put_fhir(&edge_store, "Patient", "race-1", patient("EdgeEdit")).await?;
+    run_direction(&edge.handle, Direction::Push).await?;
+    let write_statuses = statuses
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    Ok(Race {
+        t,
+        edge,
+        write_statuses,
+        cancel,
+    })
+}
+
+impl Race {
+    /// The body of `race-1` on the edge.
+    pub fn at_edge(&self) -> String {
+        let store = self.edge.handle.store.as_ref().expect("edge has a store");
+        let record = store.read(&super::fhir("Patient", "race-1")).ok().flatten();
+        record.and_then(|r| r.body).unwrap_or_default()
+    }
+
+    /// Stops the edge, the proxy and the network.
+    pub async fn shutdown(self) {
+        self.edge.shutdown().await;
+        self.cancel.cancel();
+        self.t.shutdown().await;
+    }
 }
