@@ -39,12 +39,15 @@ async fn parent_wins_keeps_the_childs_version_in_the_record() -> anyhow::Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn child_wins_keeps_the_parents_version_in_the_record() -> anyhow::Result<()> {
     let t = pair(Policy::ChildWins).await?;
-    create_synced(&t, &["cw-1", "cw-del"]).await?;
+    create_synced(&t, &["cw-1", "cw-del", "cw-child-del"]).await?;
     let visit = |note| common::visit("cw-visit", note, false);
     sample::put_rest(t.store("root"), "visit", "cw-visit", visit("first")).await?;
     t.settle().await?;
     edit_both(&t, "cw-1", "child").await?;
     delete_against_edit(&t, "cw-del").await?;
+    // The mirror case: the child deletes what the parent edits.
+    sample::delete_fhir(t.store("child"), "Patient", "cw-child-del").await?;
+    put(t.store("root"), "cw-child-del", "ParentEdit").await?;
     sample::put_rest(t.store("root"), "visit", "cw-visit", visit("parent note")).await?;
     sample::put_rest(t.store("child"), "visit", "cw-visit", visit("child note")).await?;
     t.settle().await?;
@@ -55,6 +58,12 @@ async fn child_wins_keeps_the_parents_version_in_the_record() -> anyhow::Result<
         "the edit wins"
     );
     assert_delete_kept_against_edit(&t, "cw-del", Side::Child);
+    assert!(
+        t.holders(&fhir("Patient", "cw-child-del")).is_empty(),
+        "the deletion wins"
+    );
+    let mirror = conflict_of(&t, "cw-child-del");
+    assert!(mirror.child.deleted && mirror.parent.body.contains("ParentEdit"));
     // A REST document (versions from ETag, no meta) is settled the same way.
     for node in ["root", "child"] {
         let body = t
