@@ -13,7 +13,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sync_host::audit::Outcome;
 use sync_host::network::{Network, differences, sample};
-use sync_host::state::ConflictFilter;
+use sync_host::state::{ConflictFilter, FailureKey};
+use sync_host::sync::conflict::Direction;
 use sync_host::sync::retry::FailureKind;
 use sync_host_store::store::{ResourceKey, WriteRequest};
 
@@ -282,8 +283,6 @@ async fn wait_until_caught_up(
 /// (the store has the parent's version; the sync state has never heard of it), followed by a
 /// new parent change: the child never edited the resource, so this is no conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: the sync state keeps no record of a write in flight, so after a crash \
-            between a pulled write and its base commit the pulled version looks like a local edit"]
 async fn a_pull_interrupted_between_write_and_commit_is_not_taken_for_a_local_edit()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -296,7 +295,18 @@ async fn a_pull_interrupted_between_write_and_commit_is_not_taken_for_a_local_ed
         .read(&key)?
         .and_then(|r| r.body)
         .expect("hot on the parent");
-    // What the interrupted pull wrote, attributed to the parent as a pull attributes it.
+    // What the interrupted pull did: its write intent became durable, then the write landed,
+    // then the node died before the batch (and the sync base) committed.
+    let intent = FailureKey {
+        direction: Direction::Pull,
+        resource_type: "Patient".into(),
+        resource_id: HOT.into(),
+    };
+    let hash = sync_host_store::hash::content_hash(&pulled)?;
+    handle(&network, "clinic")
+        .state
+        .record_intents(&[(intent, hash)])
+        .await?;
     store(&network, "clinic")
         .write(WriteRequest {
             key: key.clone(),

@@ -4,6 +4,7 @@
 mod commit;
 mod conflicts;
 mod due_index;
+mod intents;
 mod keys;
 mod queue;
 mod types;
@@ -83,6 +84,7 @@ pub struct SyncState {
     dead_letters: sled::Tree,
     retry_due: sled::Tree,
     conflicts: sled::Tree,
+    intents: sled::Tree,
     audit: AuditLog,
 }
 
@@ -97,6 +99,7 @@ impl SyncState {
             dead_letters: db.open_tree(DEAD_LETTERS)?,
             retry_due: db.open_tree(due_index::RETRY_DUE)?,
             conflicts: db.open_tree(CONFLICTS)?,
+            intents: db.open_tree(intents::INTENTS)?,
             audit: AuditLog::new(db.open_tree(AUDIT)?),
         };
         due_index::rebuild_if_missing(&state.retries, &state.retry_due)?;

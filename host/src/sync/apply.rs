@@ -8,7 +8,7 @@ use sync_host_runtime::{Event, Failure, PluginError, Resource, ResourceClient, V
 use crate::state::StateError;
 use crate::sync::apply_conflict::{ConflictOutcome, settle_conflict};
 use crate::sync::conflict::{Decision, Direction, SyncBase, decide};
-use crate::sync::event::{base_key, for_target, plugin_direction};
+use crate::sync::event::{base_key, failure_key, for_target, plugin_direction};
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::retry::FailureKind;
@@ -193,9 +193,9 @@ fn decide_writes(
 ) -> Result<Vec<PendingWrite>, StateError> {
     let mut writes = Vec::new();
     for c in candidates {
-        let base = p.state.base(&base_key(&c.event))?;
         let incoming = version_state(&c.incoming);
         let current = c.current.as_ref().map(version_state);
+        let base = effective_base(p, &c.event, current.as_ref())?;
         match decide(base.as_ref(), current.as_ref(), &incoming) {
             Decision::Apply => writes.push(plain_write(p, c)),
             Decision::Unchanged => {
@@ -210,6 +210,33 @@ fn decide_writes(
         }
     }
     Ok(writes)
+}
+
+/// The sync base, or, when the target holds exactly what this node last intended to write
+/// there (a write that landed before a crash kept its batch from committing), that content:
+/// the target's copy is this node's own write, not an edit made there.
+fn effective_base(
+    p: &Pipeline,
+    event: &Event,
+    current: Option<&crate::sync::conflict::VersionState>,
+) -> Result<Option<SyncBase>, StateError> {
+    let base = p.state.base(&base_key(event))?;
+    let Some(current) = current else {
+        return Ok(base);
+    };
+    let intent = p.state.intent(&failure_key(p.direction, event))?;
+    match intent {
+        Some(hash)
+            if hash == current.effective_hash()
+                && base.as_ref().is_none_or(|b| b.content_hash != hash) =>
+        {
+            Ok(Some(SyncBase {
+                content_hash: hash,
+                parent_version: base.and_then(|b| b.parent_version),
+            }))
+        }
+        _ => Ok(base),
+    }
 }
 
 /// The write of an incoming state, guarded by the version the target had when we looked.
@@ -267,6 +294,16 @@ async fn store_writes(
         return Ok(());
     }
     let writes: Vec<Write> = pending.iter().map(|w| w.write.clone()).collect();
+    let intents: Vec<_> = pending
+        .iter()
+        .map(|w| {
+            let hash = version_state(&w.write.resource)
+                .effective_hash()
+                .to_string();
+            (failure_key(p.direction, &w.event), hash)
+        })
+        .collect();
+    p.state.record_intents(&intents).await?;
     let results = match client.store(&p.target, &writes).await {
         Ok(results) => results,
         Err(e) => {

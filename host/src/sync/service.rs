@@ -136,9 +136,11 @@ impl SyncService {
             if new_marker != marker {
                 commit.marker = new_marker.clone().map(|m| (key.clone(), m));
             }
+            let committed: Vec<_> = commit.settled.clone();
             report.events += commit.audit.len();
             report.applied += count_writes(&commit);
             self.pipeline.state.commit_batch(commit).await?;
+            self.pipeline.state.clear_intents(&committed)?;
             tracing::debug!(feed = feed.name(), page = %step.page_url, entries, read_ms, process_ms,
                 commit_ms = timer.elapsed().as_millis() - read_ms - process_ms, "page committed");
             marker = new_marker;
