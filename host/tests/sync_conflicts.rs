@@ -484,8 +484,6 @@ async fn category_policies_override_the_default() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the store stamps meta.lastUpdated when it stores a relayed version, so newest-wins \
-            compares relay times: the store must keep the origin's edit time for child writes"]
 async fn newest_wins_compares_edit_times_not_relay_times() -> anyhow::Result<()> {
     let mut mid = NodeSpec::new("mid", Some("root"));
     mid.policy = Policy::NewestWins;

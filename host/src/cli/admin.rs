@@ -217,22 +217,30 @@ pub async fn conflicts(
             print_json(&admin.get(&format!("/admin/conflicts/{id}"), &[]).await?)
         }
         ConflictsCommand::Resolve { id, keep, merged } => {
-            let body = match (keep, merged) {
-                (Some(side), None) => serde_json::json!({ "side": side }),
+            // The merged body travels as the operator wrote it: parsing it into a JSON value
+            // would round decimals (`72.50`) and reorder keys.
+            let request = match (keep, merged) {
+                (Some(side), None) => serde_json::json!({ "side": side }).to_string(),
                 (None, Some(file)) => {
                     let text = std::fs::read_to_string(&file)
                         .with_context(|| format!("cannot read {}", file.display()))?;
-                    let merged: Value = serde_json::from_str(&text)
+                    let body: &serde_json::value::RawValue = serde_json::from_str(text.trim())
                         .with_context(|| format!("{} is not JSON", file.display()))?;
-                    serde_json::json!({ "body": merged })
+                    format!(r#"{{"body":{}}}"#, body.get())
                 }
                 _ => bail!("give --keep parent|child or --merged FILE"),
             };
-            print_json(
-                &admin
-                    .post(&format!("/admin/conflicts/{id}/resolve"), &[], Some(body))
-                    .await?,
-            )
+            let url = format!("{}/admin/conflicts/{id}/resolve", admin.url);
+            let response = admin
+                .send(
+                    admin
+                        .client
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .body(request),
+                )
+                .await?;
+            print_json(&response.json().await?)
         }
     }
 }

@@ -223,15 +223,15 @@ impl NodeConfig {
                 return Err(invalid("parent.feeds", "must name at least one feed"));
             }
         }
-        if let Some(local) = &self.local {
-            if url::Url::parse(&local.base_url).is_err() {
-                return Err(invalid("local.base_url", "is not an absolute URL"));
-            }
+        if let Some(local) = &self.local
+            && url::Url::parse(&local.base_url).is_err()
+        {
+            return Err(invalid("local.base_url", "is not an absolute URL"));
         }
-        if self.server.is_none() && self.local.is_none() {
+        if self.server.is_none() {
             return Err(invalid(
                 "server",
-                "is required unless [local] names an external server",
+                "is required: it serves the node's store (or, with [local], its admin API)",
             ));
         }
         if let Some(server) = &self.server {

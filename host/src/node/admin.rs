@@ -144,17 +144,17 @@ struct DirectionParam {
 async fn sync_now(State(node): State<Shared>, Query(q): Query<DirectionParam>) -> Response {
     let which = q.direction.as_deref().unwrap_or("both");
     let mut fired = Vec::new();
-    if matches!(which, "pull" | "both") {
-        if let Some((trigger, _)) = &node.pull {
-            trigger.fire();
-            fired.push("pull");
-        }
+    if matches!(which, "pull" | "both")
+        && let Some((trigger, _)) = &node.pull
+    {
+        trigger.fire();
+        fired.push("pull");
     }
-    if matches!(which, "push" | "both") {
-        if let Some((trigger, _)) = &node.push {
-            trigger.fire();
-            fired.push("push");
-        }
+    if matches!(which, "push" | "both")
+        && let Some((trigger, _)) = &node.push
+    {
+        trigger.fire();
+        fired.push("push");
     }
     if !matches!(which, "pull" | "push" | "both") {
         return error(
@@ -181,19 +181,20 @@ struct AuditParams {
     limit: Option<usize>,
 }
 
-fn audit_query(p: AuditParams) -> Result<AuditQuery, Response> {
-    let time = |t: Option<String>| -> Result<Option<Timestamp>, Response> {
+fn audit_query(p: AuditParams) -> Result<AuditQuery, Box<Response>> {
+    let time = |t: Option<String>| -> Result<Option<Timestamp>, Box<Response>> {
         t.map(|t| {
-            Timestamp::parse_rfc3339(&t).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+            Timestamp::parse_rfc3339(&t)
+                .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, e.to_string())))
         })
         .transpose()
     };
     let before = match p.before {
         Some(c) => Some(AuditKey::from_cursor(&c).ok_or_else(|| {
-            error(
+            Box::new(error(
                 StatusCode::BAD_REQUEST,
                 format!("`{c}` is not an audit cursor"),
-            )
+            ))
         })?),
         None => None,
     };
@@ -214,7 +215,7 @@ fn audit_query(p: AuditParams) -> Result<AuditQuery, Response> {
 async fn audit_list(State(node): State<Shared>, Query(p): Query<AuditParams>) -> Response {
     let query = match audit_query(p) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match node.state.audit().query(&query) {
         Ok(page) => Json(json!({
@@ -229,7 +230,7 @@ async fn audit_list(State(node): State<Shared>, Query(p): Query<AuditParams>) ->
 async fn audit_export(State(node): State<Shared>, Query(p): Query<AuditParams>) -> Response {
     let query = match audit_query(p) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut out = Vec::new();
     match node.state.audit().export_jsonl(&query, &mut out) {

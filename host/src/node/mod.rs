@@ -206,10 +206,10 @@ impl RunningNode {
                 Ok(Ok(())) => {}
             }
         }
-        if let Some(store) = &self.handle.store {
-            if let Err(e) = store.flush().await {
-                tracing::warn!(error = %e, "store flush at shutdown failed");
-            }
+        if let Some(store) = &self.handle.store
+            && let Err(e) = store.flush().await
+        {
+            tracing::warn!(error = %e, "store flush at shutdown failed");
         }
         if let Err(e) = self.handle.state.flush().await {
             tracing::warn!(error = %e, "audit flush at shutdown failed");

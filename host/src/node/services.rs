@@ -24,6 +24,9 @@ use crate::sync::service::SyncService;
 use crate::sync::status::DirectionStatus;
 use crate::sync::transport::{FeedTransport, HttpTransport, InProcessTransport};
 
+/// How a running direction is poked (`sync-now`) and watched (`status`).
+pub type Control = (Trigger, DirectionStatus);
+
 /// Markers of this node's own feed are kept under this owner name.
 pub const LOCAL_FEED_OWNER: &str = "local";
 
@@ -207,10 +210,7 @@ impl Services {
         &self,
         tasks: &mut JoinSet<()>,
         cancel: &CancellationToken,
-    ) -> (
-        Option<(Trigger, DirectionStatus)>,
-        Option<(Trigger, DirectionStatus)>,
-    ) {
+    ) -> (Option<Control>, Option<Control>) {
         let mut spawn_one = |entry: &Option<(SyncService, Schedule)>, name: &'static str| {
             let (service, schedule) = entry.as_ref()?;
             let trigger = Trigger::default();

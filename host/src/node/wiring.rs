@@ -182,13 +182,12 @@ pub async fn filters(
 ) -> Result<Vec<Arc<dyn EventFilter>>, WiringError> {
     let mut out: Vec<Arc<dyn EventFilter>> = Vec::new();
     for (i, filter) in config.filters.iter().enumerate() {
-        let applies = match (filter.direction, direction) {
-            (FilterDirection::Both, _) => true,
-            (FilterDirection::Pull, Direction::Pull) | (FilterDirection::Push, Direction::Push) => {
-                true
-            }
-            _ => false,
-        };
+        let applies = matches!(
+            (filter.direction, direction),
+            (FilterDirection::Both, _)
+                | (FilterDirection::Pull, Direction::Pull)
+                | (FilterDirection::Push, Direction::Push)
+        );
         if !applies {
             continue;
         }

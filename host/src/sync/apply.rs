@@ -204,7 +204,7 @@ fn decide_writes(
             }
             Decision::KeepLocal => out.kept_local(&c.event, ctx),
             Decision::Conflict => match settle_conflict(p, c, out)? {
-                ConflictOutcome::Write(pending) => writes.push(pending),
+                ConflictOutcome::Write(pending) => writes.push(*pending),
                 ConflictOutcome::Recorded => {}
             },
         }

@@ -22,7 +22,7 @@ use crate::sync::version::version_state;
 /// What settling a conflict asks of the caller.
 pub enum ConflictOutcome {
     /// The incoming state won: write it, then record the conflict with the write's result.
-    Write(PendingWrite),
+    Write(Box<PendingWrite>),
     /// Nothing to write: the conflict is recorded (parked, or the target's side won).
     Recorded,
 }
@@ -35,7 +35,7 @@ pub fn settle_conflict(
 ) -> Result<ConflictOutcome, StateError> {
     let Some(current_resource) = c.current.clone() else {
         // Nothing at the target to conflict with: the incoming state simply applies.
-        return Ok(ConflictOutcome::Write(plain_write(p, c)));
+        return Ok(ConflictOutcome::Write(Box::new(plain_write(p, c))));
     };
     let policy = p.policies.policy_for(&c.event.category);
     let current = version_state(&current_resource);
@@ -94,7 +94,7 @@ pub fn settle_conflict(
             if write_incoming {
                 let mut pending = plain_write(p, c);
                 pending.conflict = Some(record);
-                Ok(ConflictOutcome::Write(pending))
+                Ok(ConflictOutcome::Write(Box::new(pending)))
             } else {
                 out.conflict(&c.event, &ctx, record, Some(new_base));
                 Ok(ConflictOutcome::Recorded)
@@ -201,7 +201,7 @@ pub async fn handle_rejected(
             current,
         };
         if let ConflictOutcome::Write(pending) = settle_conflict(p, candidate, out)? {
-            retry_writes.push(pending);
+            retry_writes.push(*pending);
         }
     }
     store_once(p, client, retry_writes, ctx, out).await

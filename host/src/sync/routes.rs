@@ -58,10 +58,11 @@ impl Routes {
         }
         let has_fhir = event.links.iter().any(|l| l.client == "fhir");
         let has_rest = event.links.iter().any(|l| l.client == "rest");
-        if !has_fhir && has_rest {
-            if let Some(rest) = &self.rest {
-                return Some(rest);
-            }
+        if !has_fhir
+            && has_rest
+            && let Some(rest) = &self.rest
+        {
+            return Some(rest);
         }
         self.fallback.as_ref()
     }

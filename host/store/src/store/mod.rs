@@ -176,9 +176,14 @@ impl Store {
         &self.inner.node_id
     }
 
-    /// Flushes everything written so far to disk.
+    /// Flushes everything written so far to disk. sled's blocking `flush` runs on the blocking
+    /// pool: `flush_async` waits on sled's own I/O threads, and several of them at once (a
+    /// process with many stores) can wait on each other for good.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.trees.db.flush_async().await?;
+        let db = self.inner.trees.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Storage(format!("flush task failed: {e}")))??;
         Ok(())
     }
 
