@@ -27,6 +27,9 @@ use crate::sync::status::DirectionStatus;
 
 pub use services::{LocalSide, Services};
 
+/// The sync state's page cache.
+const STATE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Why a node could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -96,7 +99,11 @@ impl RunningNode {
             path: data_dir.clone(),
             source,
         })?;
-        let state_db = sled::open(data_dir.join("sync-state"))?;
+        // The sync state is small and mostly appended; its page cache need not be large.
+        let state_db = sled::Config::new()
+            .path(data_dir.join("sync-state"))
+            .cache_capacity(STATE_CACHE_BYTES)
+            .open()?;
         let state = SyncState::open(&state_db)?;
         let server = config.server.clone().ok_or_else(|| NodeError::Listen {
             address: "(none)".into(),

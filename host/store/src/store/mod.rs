@@ -25,6 +25,9 @@ pub use types::{
 use apply::Trees;
 use committer::Committer;
 
+/// The store's page cache.
+const STORE_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+
 /// Handle to an open store; cheap to clone, all clones share one database and one committer.
 #[derive(Clone)]
 pub struct Store {
@@ -42,9 +45,15 @@ struct Inner {
 impl Store {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(path).open().map_err(|error| {
-            StoreError::Storage(format!("cannot open {}: {error}", path.display()))
-        })?;
+        // sled's default page cache may grow to 1 GiB; a clinic server shares its memory with
+        // much else, and the store reads mostly recent pages.
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(STORE_CACHE_BYTES)
+            .open()
+            .map_err(|error| {
+                StoreError::Storage(format!("cannot open {}: {error}", path.display()))
+            })?;
         let trees = Trees::open(db)?;
         let last_sequence = query::last_sequence(&trees)?;
         let (sender, receiver) = watch::channel(last_sequence);
