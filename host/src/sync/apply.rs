@@ -1,9 +1,9 @@
 //! One route group through fetch, resource checks, conflict decisions and store. The group's
 //! client is called once per stage with the whole group, so a page costs a few requests.
 
-use std::collections::HashMap;
-
-use sync_host_runtime::{Event, Failure, PluginError, Resource, ResourceClient, Verdict, Write};
+use sync_host_runtime::{
+    Event, Failure, FailureDetail, PluginError, Resource, ResourceClient, Verdict, Write,
+};
 
 use crate::state::StateError;
 use crate::sync::apply_conflict::{ConflictOutcome, settle_conflict};
@@ -282,7 +282,8 @@ fn agreed_base(
     }
 }
 
-/// Stores the writes in one call and records each result.
+/// Stores the writes in one call and records each result; writes the target refused as
+/// changed since we read it (412) get a second decision.
 async fn store_writes(
     p: &Pipeline,
     client: &dyn ResourceClient,
@@ -290,8 +291,22 @@ async fn store_writes(
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) -> Result<(), StateError> {
+    let rejected = store_batch(p, client, pending, ctx, out).await?;
+    crate::sync::apply_conflict::handle_rejected(p, client, rejected, ctx, out).await
+}
+
+/// Records write intents, stores `pending` in one call, and records every result. Returns
+/// the writes refused with 412/409 that carry no conflict record yet, for the caller to
+/// decide again; everything else is recorded here.
+pub async fn store_batch(
+    p: &Pipeline,
+    client: &dyn ResourceClient,
+    pending: Vec<PendingWrite>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<Vec<(PendingWrite, FailureDetail)>, StateError> {
     if pending.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let writes: Vec<Write> = pending.iter().map(|w| w.write.clone()).collect();
     let intents: Vec<_> = pending
@@ -308,25 +323,17 @@ async fn store_writes(
         Ok(results) => results,
         Err(e) => {
             let events: Vec<Event> = pending.into_iter().map(|w| w.event).collect();
-            return fail_all(&events, ctx, &e, out);
+            fail_all(&events, ctx, &e, out)?;
+            return Ok(Vec::new());
         }
     };
-    let mut rejected = HashMap::new();
+    let mut rejected = Vec::new();
     for (w, result) in pending.into_iter().zip(results) {
         match result {
             Ok(stored) => crate::sync::apply_conflict::record_stored(p, w, &stored, ctx, out),
-            Err(Failure::Conflict(detail)) if w.conflict.is_none() => {
-                rejected.insert(w.event.id.clone(), (w, detail));
-            }
+            Err(Failure::Conflict(detail)) if w.conflict.is_none() => rejected.push((w, detail)),
             Err(failure) => out.failed(&w.event, ctx, &failure)?,
         }
     }
-    crate::sync::apply_conflict::handle_rejected(
-        p,
-        client,
-        rejected.into_values().collect(),
-        ctx,
-        out,
-    )
-    .await
+    Ok(rejected)
 }

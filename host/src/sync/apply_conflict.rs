@@ -2,9 +2,7 @@
 //! versions in a conflict record), recording successful writes, and re-deciding writes the
 //! target refused with 412 because it changed since we looked.
 
-use sync_host_runtime::{
-    Failure, FailureDetail, Resource, ResourceClient, Stored, Write, WriteOutcome,
-};
+use sync_host_runtime::{Failure, FailureDetail, Resource, ResourceClient, Stored, WriteOutcome};
 
 use crate::audit::Timestamp;
 use crate::state::{
@@ -215,31 +213,8 @@ async fn store_once(
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) -> Result<(), StateError> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let writes: Vec<Write> = pending.iter().map(|w| w.write.clone()).collect();
-    let results = match client.store(&p.target, &writes).await {
-        Ok(results) => results,
-        Err(e) => {
-            for w in &pending {
-                let message = e.to_string();
-                out.failed_with(
-                    &w.event,
-                    ctx,
-                    crate::sync::retry::FailureKind::Plugin,
-                    None,
-                    &message,
-                )?;
-            }
-            return Ok(());
-        }
-    };
-    for (w, result) in pending.into_iter().zip(results) {
-        match result {
-            Ok(stored) => record_stored(p, w, &stored, ctx, out),
-            Err(failure) => out.failed(&w.event, ctx, &failure)?,
-        }
+    for (w, detail) in crate::sync::apply::store_batch(p, client, pending, ctx, out).await? {
+        out.failed(&w.event, ctx, &Failure::Conflict(detail))?;
     }
     Ok(())
 }
