@@ -1,7 +1,7 @@
 //! The embedded store: FHIR resources and REST documents in sled with version history, a
 //! node-wide change log (the source of the Atom feed) and per-category position indexes.
 //!
-//! Writes go through a group committer (see [`committer`]); reads go straight to sled.
+//! Writes go through a group committer (the private `committer` module); reads go straight to sled.
 
 mod apply;
 mod codec;
