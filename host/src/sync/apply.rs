@@ -7,18 +7,28 @@ use sync_host_runtime::{
 
 use crate::state::StateError;
 use crate::sync::apply_conflict::{ConflictOutcome, settle_conflict};
+use crate::sync::conflict::VersionState;
 use crate::sync::conflict::{Decision, Direction, SyncBase, decide};
 use crate::sync::event::{base_key, failure_key, for_target, plugin_direction};
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::retry::FailureKind;
 use crate::sync::routes::RouteGroup;
-use crate::sync::version::{validate_body, version_state};
+use crate::sync::version::{checked_state, version_state};
+
+/// A fetched resource with its conflict-check state, computed (and hashed) once.
+pub struct Fetched {
+    pub event: Event,
+    pub resource: Resource,
+    pub state: VersionState,
+}
 
 /// A write waiting for the target's answer, with what to record once it succeeds.
 pub struct PendingWrite {
     pub event: Event,
     pub write: Write,
+    /// The state being written (its hash is the write intent and the new sync base).
+    pub state: VersionState,
     /// The conflict this write settles, if any.
     pub conflict: Option<crate::state::ConflictRecord>,
 }
@@ -55,7 +65,7 @@ async fn fetch_or_fail(
     events: Vec<Event>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
-) -> Result<Option<Vec<(Event, Resource)>>, StateError> {
+) -> Result<Option<Vec<Fetched>>, StateError> {
     let results = match client.fetch(source, &events).await {
         Ok(results) => results,
         Err(e) => return fail_all(&events, ctx, &e, out).map(|()| None),
@@ -63,8 +73,12 @@ async fn fetch_or_fail(
     let mut fetched = Vec::with_capacity(events.len());
     for (event, result) in events.into_iter().zip(results) {
         match result {
-            Ok(resource) => match validate_body(&resource) {
-                Ok(()) => fetched.push((event, resource)),
+            Ok(resource) => match checked_state(&resource) {
+                Ok(state) => fetched.push(Fetched {
+                    event,
+                    resource,
+                    state,
+                }),
                 Err(e) => {
                     let message = e.to_string();
                     out.failed_with(&event, ctx, FailureKind::Invalid, None, &message)?;
@@ -73,7 +87,12 @@ async fn fetch_or_fail(
             // A 410 is the resource's current state: deleted. It syncs as a tombstone.
             Err(Failure::Gone(_)) => {
                 let resource = tombstone(&event);
-                fetched.push((event, resource));
+                let state = version_state(&resource);
+                fetched.push(Fetched {
+                    event,
+                    resource,
+                    state,
+                });
             }
             Err(failure) => out.failed(&event, ctx, &failure)?,
         }
@@ -108,32 +127,32 @@ pub fn tombstone(event: &Event) -> Resource {
 /// Runs each filter's resource-level check; a rejected resource is recorded as filtered.
 async fn check_resources(
     p: &Pipeline,
-    mut fetched: Vec<(Event, Resource)>,
+    mut fetched: Vec<Fetched>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
-) -> Result<Vec<(Event, Resource)>, StateError> {
+) -> Result<Vec<Fetched>, StateError> {
     for filter in &p.filters {
         if fetched.is_empty() {
             break;
         }
-        let resources: Vec<Resource> = fetched.iter().map(|(_, r)| r.clone()).collect();
+        let resources: Vec<Resource> = fetched.iter().map(|f| f.resource.clone()).collect();
         let verdicts = match filter
             .check(plugin_direction(p.direction), &resources)
             .await
         {
             Ok(verdicts) => verdicts,
             Err(e) => {
-                let events: Vec<Event> = fetched.into_iter().map(|(e, _)| e).collect();
+                let events: Vec<Event> = fetched.into_iter().map(|f| f.event).collect();
                 fail_all(&events, ctx, &e, out)?;
                 return Ok(Vec::new());
             }
         };
         let name = filter.info().name.clone();
         let mut kept = Vec::with_capacity(fetched.len());
-        for ((event, resource), verdict) in fetched.into_iter().zip(verdicts) {
+        for (f, verdict) in fetched.into_iter().zip(verdicts) {
             match verdict {
-                Verdict::Accept => kept.push((event, resource)),
-                Verdict::Reject(reason) => out.filtered(&event, &name, &reason),
+                Verdict::Accept => kept.push(f),
+                Verdict::Reject(reason) => out.filtered(&f.event, &name, &reason),
             }
         }
         fetched = kept;
@@ -145,6 +164,7 @@ async fn check_resources(
 pub struct Candidate {
     pub event: Event,
     pub incoming: Resource,
+    pub incoming_state: VersionState,
     pub current: Option<Resource>,
 }
 
@@ -152,20 +172,21 @@ pub struct Candidate {
 async fn current_at_target(
     p: &Pipeline,
     client: &dyn ResourceClient,
-    fetched: Vec<(Event, Resource)>,
+    fetched: Vec<Fetched>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) -> Result<Option<Vec<Candidate>>, StateError> {
     if fetched.is_empty() {
         return Ok(Some(Vec::new()));
     }
-    let events: Vec<Event> = fetched.iter().map(|(e, _)| for_target(e)).collect();
+    let events: Vec<Event> = fetched.iter().map(|f| for_target(&f.event)).collect();
     let results = match client.fetch(&p.target, &events).await {
         Ok(results) => results,
         Err(e) => return fail_all(&events, ctx, &e, out).map(|()| None),
     };
     let mut candidates = Vec::with_capacity(fetched.len());
-    for ((event, incoming), result) in fetched.into_iter().zip(results) {
+    for (f, result) in fetched.into_iter().zip(results) {
+        let event = f.event;
         let current = match result {
             Ok(resource) => Some(resource),
             Err(Failure::NotFound(_)) => None,
@@ -177,7 +198,8 @@ async fn current_at_target(
         };
         candidates.push(Candidate {
             event,
-            incoming,
+            incoming: f.resource,
+            incoming_state: f.state,
             current,
         });
     }
@@ -193,13 +215,13 @@ fn decide_writes(
 ) -> Result<Vec<PendingWrite>, StateError> {
     let mut writes = Vec::new();
     for c in candidates {
-        let incoming = version_state(&c.incoming);
+        let incoming = &c.incoming_state;
         let current = c.current.as_ref().map(version_state);
         let base = effective_base(p, &c.event, current.as_ref())?;
-        match decide(base.as_ref(), current.as_ref(), &incoming) {
+        match decide(base.as_ref(), current.as_ref(), incoming) {
             Decision::Apply => writes.push(plain_write(p, c)),
             Decision::Unchanged => {
-                let base = agreed_base(p.direction, &incoming, c.current.as_ref(), &c.incoming);
+                let base = agreed_base(p.direction, incoming, c.current.as_ref(), &c.incoming);
                 out.synced(&c.event, ctx, base, false);
             }
             Decision::KeepLocal => out.kept_local(&c.event, ctx),
@@ -252,6 +274,7 @@ pub fn plain_write(p: &Pipeline, c: Candidate) -> PendingWrite {
             expected_version: c.current.and_then(|r| r.version),
             origin,
         },
+        state: c.incoming_state,
         event: c.event,
         conflict: None,
     }
@@ -312,9 +335,7 @@ pub async fn store_batch(
     let intents: Vec<_> = pending
         .iter()
         .map(|w| {
-            let hash = version_state(&w.write.resource)
-                .effective_hash()
-                .to_string();
+            let hash = w.state.effective_hash().to_string();
             (failure_key(p.direction, &w.event), hash)
         })
         .collect();

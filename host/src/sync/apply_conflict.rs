@@ -2,7 +2,7 @@
 //! versions in a conflict record), recording successful writes, and re-deciding writes the
 //! target refused with 412 because it changed since we looked.
 
-use sync_host_runtime::{Failure, FailureDetail, Resource, ResourceClient, Stored, WriteOutcome};
+use sync_host_runtime::{Failure, FailureDetail, ResourceClient, Stored, WriteOutcome};
 
 use crate::audit::Timestamp;
 use crate::state::{
@@ -37,11 +37,13 @@ pub fn settle_conflict(
     };
     let policy = p.policies.policy_for(&c.event.category);
     let current = version_state(&current_resource);
-    let incoming = version_state(&c.incoming);
+    let incoming = c.incoming_state.clone();
     let resolution = resolve(p.direction, policy, &current, &incoming);
+    let incoming_version = ConflictVersion::from_state(&incoming, c.incoming.body.clone());
+    let current_version = ConflictVersion::from_state(&current, current_resource.body.clone());
     let (parent, child) = match p.direction {
-        Direction::Pull => (&c.incoming, &current_resource),
-        Direction::Push => (&current_resource, &c.incoming),
+        Direction::Pull => (incoming_version, current_version),
+        Direction::Push => (current_version, incoming_version),
     };
     let now = Timestamp::now();
     // A resource already parked keeps one conflict record, updated with the newest versions,
@@ -62,8 +64,8 @@ pub fn settle_conflict(
         event_id: Some(c.event.id.clone()),
         detected_at: now,
         policy,
-        parent: conflict_version(parent),
-        child: conflict_version(child),
+        parent,
+        child,
         status: ConflictStatus::Open,
         resolution: None,
     };
@@ -111,10 +113,6 @@ fn policy_name(policy: crate::sync::conflict::Policy) -> &'static str {
     }
 }
 
-fn conflict_version(resource: &Resource) -> ConflictVersion {
-    ConflictVersion::from_state(&version_state(resource), resource.body.clone())
-}
-
 /// Records a write the target accepted, with the base both sides now share.
 pub fn record_stored(
     p: &Pipeline,
@@ -123,7 +121,7 @@ pub fn record_stored(
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) {
-    let written = version_state(&w.write.resource);
+    let written = &w.state;
     let parent_version = match p.direction {
         Direction::Pull => w.write.resource.version.clone(),
         Direction::Push => stored.version.clone(),
@@ -181,9 +179,9 @@ pub async fn handle_rejected(
                 continue;
             }
         };
-        let incoming = version_state(&w.write.resource);
+        let incoming = &w.state;
         let current_state = current.as_ref().map(version_state);
-        if decide_rejected_push(current_state.as_ref(), &incoming) == Decision::Unchanged {
+        if decide_rejected_push(current_state.as_ref(), incoming) == Decision::Unchanged {
             let stored = Stored {
                 resource_type: w.event.resource_type.clone(),
                 id: w.event.resource_id.clone(),
@@ -196,6 +194,7 @@ pub async fn handle_rejected(
         let candidate = Candidate {
             event: w.event,
             incoming: w.write.resource,
+            incoming_state: w.state,
             current,
         };
         if let ConflictOutcome::Write(pending) = settle_conflict(p, candidate, out)? {

@@ -27,18 +27,24 @@ pub struct BodyError {
     pub reason: String,
 }
 
-/// Checks that a live resource's body is JSON the hash can read.
-pub fn validate_body(resource: &Resource) -> Result<(), BodyError> {
+/// The conflict-check view of a freshly fetched resource, refusing a live body that is not
+/// a JSON document the hash can read.
+pub fn checked_state(resource: &Resource) -> Result<VersionState, BodyError> {
     if resource.deleted {
-        return Ok(());
+        return Ok(version_state(resource));
     }
-    sync_host_store::hash::content_hash(&resource.body)
-        .map(|_| ())
-        .map_err(|e| BodyError {
+    let content_hash =
+        sync_host_store::hash::content_hash(&resource.body).map_err(|e| BodyError {
             resource_type: resource.resource_type.clone(),
             id: resource.id.clone(),
             reason: e.to_string(),
-        })
+        })?;
+    Ok(VersionState {
+        content_hash,
+        version: resource.version.clone(),
+        last_updated: last_updated(&resource.body),
+        deleted: false,
+    })
 }
 
 /// The conflict-check view of `resource`.
@@ -112,7 +118,9 @@ mod tests {
     #[test]
     fn tombstones_and_bad_bodies() {
         assert!(version_state(&resource("", true)).deleted);
-        assert!(validate_body(&resource("not json", false)).is_err());
-        assert!(validate_body(&resource("", true)).is_ok());
+        assert!(checked_state(&resource("not json", false)).is_err());
+        assert!(checked_state(&resource("", true)).is_ok());
+        let live = resource(r#"{"resourceType":"Patient"}"#, false);
+        assert_eq!(checked_state(&live).unwrap(), version_state(&live));
     }
 }
