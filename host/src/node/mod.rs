@@ -60,6 +60,8 @@ pub enum NodeError {
         what: String,
         source: crate::config::SecretError,
     },
+    #[error("{what}: {reason}")]
+    Setup { what: String, reason: String },
     #[error("plugin runtime: {0}")]
     Runtime(#[from] sync_host_runtime::RuntimeError),
 }
@@ -105,9 +107,9 @@ impl RunningNode {
             .cache_capacity(STATE_CACHE_BYTES)
             .open()?;
         let state = SyncState::open(&state_db)?;
-        let server = config.server.clone().ok_or_else(|| NodeError::Listen {
-            address: "(none)".into(),
-            source: std::io::Error::other("a node needs [server] for its API, admin and metrics"),
+        let server = config.server.clone().ok_or_else(|| NodeError::Setup {
+            what: "[server]".into(),
+            reason: "a node needs [server] for its API, admin and metrics".into(),
         })?;
         let internal = clients::internal_token();
         let clients = Arc::new(clients::build_clients(&server.clients, &internal)?);

@@ -95,9 +95,9 @@ impl Services {
                 let sides = wiring::sides(&external.base_url, credentials.clone(), None, parent)?;
                 let transport: Arc<dyn FeedTransport> =
                     Arc::new(HttpTransport::new(credentials, FEED_TIMEOUT).map_err(|e| {
-                        NodeError::Listen {
-                            address: external.base_url.clone(),
-                            source: std::io::Error::other(e.to_string()),
+                        NodeError::Setup {
+                            what: format!("HTTP client for {}", external.base_url),
+                            reason: e.to_string(),
                         }
                     })?);
                 let feed_base = format!(
@@ -120,9 +120,9 @@ impl Services {
                 sides,
             });
         };
-        let parent_endpoint = sides.parent.clone().ok_or_else(|| NodeError::Listen {
-            address: parent_config.base_url.clone(),
-            source: std::io::Error::other("parent endpoint missing"),
+        let parent_endpoint = sides.parent.clone().ok_or_else(|| NodeError::Setup {
+            what: "parent".into(),
+            reason: "no endpoint was built for the configured parent".into(),
         })?;
         let routes = wiring::routes(config, registry, &sides)?;
         let make_pipeline = |direction, filters| Pipeline {
@@ -156,9 +156,9 @@ impl Services {
             };
             let transport: Arc<dyn FeedTransport> = Arc::new(
                 HttpTransport::new(feed_credentials, FEED_TIMEOUT).map_err(|e| {
-                    NodeError::Listen {
-                        address: parent_config.base_url.clone(),
-                        source: std::io::Error::other(e.to_string()),
+                    NodeError::Setup {
+                        what: format!("HTTP client for {}", parent_config.base_url),
+                        reason: e.to_string(),
                     }
                 })?,
             );
