@@ -47,23 +47,36 @@ fn body(i: usize) -> (String, String, String) {
     }
 }
 
+/// Writes one FHIR resource on its own task, so many writes share the store's group commits.
+fn spawn_put(
+    store: &Store,
+    resource_type: &str,
+    id: String,
+    body: String,
+) -> tokio::task::JoinHandle<
+    Result<sync_host_store::store::WriteOutcome, sync_host_store::store::StoreError>,
+> {
+    let store = store.clone();
+    let key = ResourceKey::fhir(resource_type, id);
+    tokio::spawn(async move {
+        store
+            .write(WriteRequest {
+                key,
+                body: Some(body),
+                if_match: None,
+                origin: None,
+            })
+            .await
+    })
+}
+
 async fn fill(store: &Store, n: usize) -> anyhow::Result<usize> {
     let mut bytes = 0;
     let mut pending = Vec::new();
     for i in 0..n {
         let (ty, id, body) = body(i);
         bytes += body.len();
-        let store = store.clone();
-        pending.push(tokio::spawn(async move {
-            store
-                .write(WriteRequest {
-                    key: ResourceKey::fhir(ty, id),
-                    body: Some(body),
-                    if_match: None,
-                    origin: None,
-                })
-                .await
-        }));
+        pending.push(spawn_put(store, &ty, id, body));
         if pending.len() == 1000 {
             for p in pending.drain(..) {
                 p.await??;
@@ -119,18 +132,7 @@ async fn plain_copy(
                     .unwrap_or_default()
                     .to_string();
                 let body = entry["resource"].to_string();
-                let store = target.clone();
-                let ty = ty.to_string();
-                writes.push(tokio::spawn(async move {
-                    store
-                        .write(WriteRequest {
-                            key: ResourceKey::fhir(ty, id),
-                            body: Some(body),
-                            if_match: None,
-                            origin: None,
-                        })
-                        .await
-                }));
+                writes.push(spawn_put(target, ty, id, body));
             }
             for w in writes {
                 w.await??;

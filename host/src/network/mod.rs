@@ -133,12 +133,11 @@ impl Network {
             .filter(|c| c.parent.as_deref() == Some(spec.id.as_str()))
             .map(|c| (c, self.dir.join(&c.id)))
             .collect();
-        for (child, child_dir) in &children {
+        for (_, child_dir) in &children {
             std::fs::create_dir_all(child_dir).map_err(io(child_dir))?;
             let token = crate::node::clients::internal_token();
             let file = config_text::parent_token_file(child_dir);
             write_secret(&file, &token).map_err(io(&file))?;
-            let _ = child;
         }
         let parent_url = match &spec.parent {
             Some(parent) => Some(

@@ -1,7 +1,6 @@
 //! Collects what a batch did, event by event, into the one [`BatchCommit`] that makes it
 //! durable: audit records, new sync bases, retry-queue changes, conflicts and settlements.
 
-use rand::Rng;
 use sync_host_runtime::{Event, Failure, PluginInfo};
 
 use crate::audit::{Outcome, PluginRef, SkipReason, Timestamp};
@@ -261,10 +260,4 @@ fn short_hash(text: &str) -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
     format!("{:016x}", hasher.finish())
-}
-
-/// Draws jitter for schedules outside a batch (scheduler intervals).
-pub fn jitter(max: std::time::Duration) -> std::time::Duration {
-    let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
-    std::time::Duration::from_millis(rand::rng().random_range(0..=millis))
 }

@@ -9,7 +9,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::Timestamp;
-use crate::sync::outcome::jitter;
 use crate::sync::service::SyncService;
 use crate::sync::status::DirectionStatus;
 
@@ -83,6 +82,13 @@ pub async fn run_scheduled(
             () = wait => {}
         }
     }
+}
+
+/// A uniformly random delay in `[0, max]`.
+fn jitter(max: Duration) -> Duration {
+    use rand::Rng;
+    let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::rng().random_range(0..=millis))
 }
 
 /// The pause before the next run: the interval with jitter, or exponential backoff (with
