@@ -10,6 +10,10 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod target;
+
+pub use target::ensure_wasm_target;
+
 /// The target every plugin is compiled for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -37,6 +41,7 @@ const SCRUBBED_ENV: &[&str] = &[
 pub fn build_plugins(workspace_root: &Path, packages: &[&str]) -> Result<PathBuf, String> {
     let target_dir = nested_target_dir()?;
     print_rerun_lines(workspace_root, packages);
+    ensure_wasm_target(&target_dir)?;
     for package in packages {
         build_one(workspace_root, &target_dir, package)?;
     }
