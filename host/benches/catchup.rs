@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sync_host::network::{Network, NodeSpec, sample};
-use sync_host_store::store::{ResourceKey, Store, WriteRequest};
+use sync_host_store::store::{Precondition, ResourceKey, Store, WriteRequest};
 
 fn resources() -> usize {
     std::env::var("BENCH_N")
@@ -63,7 +63,7 @@ fn spawn_put(
             .write(WriteRequest {
                 key,
                 body: Some(body),
-                if_match: None,
+                precondition: Precondition::Any,
                 origin: None,
             })
             .await

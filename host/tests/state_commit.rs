@@ -3,8 +3,9 @@
 
 use sync_host::audit::{AuditQuery, AuditRecord, Outcome, OutcomeKind, PluginRef, Timestamp};
 use sync_host::state::{
-    BaseKey, BatchCommit, ConflictFilter, ConflictRecord, ConflictStatus, ConflictVersion,
-    FailureKey, LastFailure, Marker, MarkerKey, RetryEntry, RetryUpdate, StateError, SyncState,
+    BaseKey, BaseUpdate, BatchCommit, ConflictFilter, ConflictRecord, ConflictStatus,
+    ConflictVersion, FailureKey, LastFailure, Marker, MarkerKey, RetryEntry, RetryUpdate,
+    StateError, SyncState,
 };
 use sync_host::sync::conflict::{Direction, Policy, SyncBase};
 use sync_host::sync::retry::FailureKind;
@@ -116,6 +117,16 @@ fn base(hash: &str) -> SyncBase {
     SyncBase {
         content_hash: hash.into(),
         parent_version: Some("1".into()),
+        child_version: Some("1".into()),
+    }
+}
+
+/// The first base of resource `id`.
+fn first_base(id: &str, hash: &str) -> BaseUpdate {
+    BaseUpdate {
+        key: base_key(id),
+        replaces: None,
+        base: base(hash),
     }
 }
 
@@ -137,7 +148,7 @@ async fn every_effect_of_a_batch_is_visible_after_commit() -> anyhow::Result<()>
             audit("p1", Outcome::Applied),
             audit("p2", Outcome::Unchanged),
         ],
-        bases: vec![(base_key("p1"), base("h1")), (base_key("p2"), base("h2"))],
+        bases: vec![first_base("p1", "h1"), first_base("p2", "h2")],
         retries: vec![RetryUpdate::Schedule(retry_entry(&state, "p4")?)],
         conflicts: vec![parked.clone()],
         settled: vec![],
@@ -185,7 +196,7 @@ async fn marker_and_audit_survive_reopen_together() -> anyhow::Result<()> {
         let state = SyncState::open(&db)?;
         let batch = BatchCommit {
             audit: vec![audit("p1", Outcome::Applied)],
-            bases: vec![(base_key("p1"), base("h1"))],
+            bases: vec![first_base("p1", "h1")],
             marker: Some((marker_key(), marker("urn:uuid:entry-1"))),
             ..BatchCommit::default()
         };
@@ -218,7 +229,7 @@ async fn an_aborted_commit_leaves_no_trace() -> anyhow::Result<()> {
         .insert(failure_key("bad").to_bytes(), &b"not json"[..])?;
     let batch = BatchCommit {
         audit: vec![audit("bad", Outcome::Applied)],
-        bases: vec![(base_key("bad"), base("h"))],
+        bases: vec![first_base("bad", "h")],
         settled: vec![failure_key("bad")],
         marker: Some((marker_key(), marker("urn:uuid:entry-2"))),
         ..BatchCommit::default()
@@ -300,6 +311,47 @@ async fn success_settles_earlier_failures_and_audits_them() -> anyhow::Result<()
 }
 
 #[tokio::test]
+async fn a_base_replaced_since_it_was_read_aborts_the_batch() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = sled::open(dir.path())?;
+    let state = SyncState::open(&db)?;
+    state
+        .commit_batch(BatchCommit {
+            bases: vec![first_base("p1", "h1")],
+            ..BatchCommit::default()
+        })
+        .await?;
+    // Two writers decided against h1; the first moves the base to h2.
+    let from_h1 = |hash: &str| BaseUpdate {
+        key: base_key("p1"),
+        replaces: Some(base("h1")),
+        base: base(hash),
+    };
+    state
+        .commit_batch(BatchCommit {
+            bases: vec![from_h1("h2")],
+            ..BatchCommit::default()
+        })
+        .await?;
+    // The second, still based on h1, must not overwrite h2, and nothing of it lands.
+    let raced = BatchCommit {
+        audit: vec![audit("p1", Outcome::Applied)],
+        bases: vec![from_h1("h3")],
+        marker: Some((marker_key(), marker("urn:uuid:entry-raced"))),
+        ..BatchCommit::default()
+    };
+    let error = state
+        .commit_batch(raced)
+        .await
+        .expect_err("a lost race must abort");
+    assert!(error.to_string().contains("Patient/p1"), "{error}");
+    assert_eq!(state.base(&base_key("p1"))?, Some(base("h2")));
+    assert_eq!(state.marker(&marker_key())?, None);
+    assert_eq!(state.audit().len(), 0);
+    Ok(())
+}
+
+#[tokio::test]
 async fn concurrent_commits_all_land() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = sled::open(dir.path())?;
@@ -311,7 +363,7 @@ async fn concurrent_commits_all_land() -> anyhow::Result<()> {
                 let id = format!("p{i}");
                 let batch = BatchCommit {
                     audit: vec![audit(&id, Outcome::Applied)],
-                    bases: vec![(base_key(&id), base(&id))],
+                    bases: vec![first_base(&id, &id)],
                     marker: Some((marker_key(), marker(&id))),
                     ..BatchCommit::default()
                 };
@@ -348,7 +400,7 @@ async fn batches_of_a_feed_page_commit_quickly() -> anyhow::Result<()> {
         let ids: Vec<String> = (0..100).map(|i| format!("p{b}-{i}")).collect();
         let batch = BatchCommit {
             audit: ids.iter().map(|id| audit(id, Outcome::Applied)).collect(),
-            bases: ids.iter().map(|id| (base_key(id), base(id))).collect(),
+            bases: ids.iter().map(|id| first_base(id, id)).collect(),
             settled: ids.iter().map(|id| failure_key(id)).collect(),
             marker: Some((marker_key(), marker(&format!("entry-{b}")))),
             ..BatchCommit::default()

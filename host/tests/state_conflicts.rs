@@ -3,8 +3,8 @@
 
 use sync_host::audit::{AuditQuery, AuditRecord, Outcome, Timestamp};
 use sync_host::state::{
-    BaseKey, BatchCommit, ConflictFilter, ConflictRecord, ConflictStatus, ConflictVersion,
-    StateError, SyncState,
+    BaseKey, BaseUpdate, BatchCommit, ConflictFilter, ConflictRecord, ConflictStatus,
+    ConflictVersion, StateError, SyncState,
 };
 use sync_host::sync::conflict::{
     Decision, Direction, Policy, PolicySet, Resolution, Side, SyncBase, VersionState, decide,
@@ -34,11 +34,12 @@ fn pull_conflict(
     let base = SyncBase {
         content_hash: "h-base".into(),
         parent_version: Some("1".into()),
+        child_version: None,
     };
     let local = version("h-child", "c2", 2_000);
     let incoming = version("h-parent", "2", 3_000);
     assert_eq!(
-        decide(Some(&base), Some(&local), &incoming),
+        decide(Direction::Pull, Some(&base), Some(&local), &incoming),
         Decision::Conflict
     );
     let policy = policies.policy_for("patient");
@@ -172,6 +173,7 @@ async fn decided_conflicts_keep_the_loser_and_are_audited() -> anyhow::Result<()
     let new_base = SyncBase {
         content_hash: "h-parent".into(),
         parent_version: Some("2".into()),
+        child_version: None,
     };
     let key = BaseKey {
         resource_type: "Patient".into(),
@@ -180,7 +182,11 @@ async fn decided_conflicts_keep_the_loser_and_are_audited() -> anyhow::Result<()
     let batch = BatchCommit {
         audit: vec![audit],
         conflicts: vec![record.clone()],
-        bases: vec![(key.clone(), new_base.clone())],
+        bases: vec![BaseUpdate {
+            key: key.clone(),
+            replaces: None,
+            base: new_base.clone(),
+        }],
         ..BatchCommit::default()
     };
     state.commit_batch(batch).await?;

@@ -16,7 +16,7 @@ use sync_host::network::{Network, differences, sample};
 use sync_host::state::{ConflictFilter, FailureKey};
 use sync_host::sync::conflict::Direction;
 use sync_host::sync::retry::FailureKind;
-use sync_host_store::store::{ResourceKey, WriteRequest};
+use sync_host_store::store::{Precondition, ResourceKey, WriteRequest};
 
 use support::nodes::{audit, handle, start_again, stop_node, store};
 use support::process::{NodeProcess, marker_sequence};
@@ -311,7 +311,7 @@ async fn a_pull_interrupted_between_write_and_commit_is_not_taken_for_a_local_ed
         .write(WriteRequest {
             key: key.clone(),
             body: Some(pulled),
-            if_match: None,
+            precondition: Precondition::Any,
             origin: Some("national".into()),
         })
         .await?;

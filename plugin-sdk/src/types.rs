@@ -9,6 +9,32 @@ pub use crate::bindings::base::sync::plugin::types::{
 #[cfg(feature = "event-filter")]
 pub use crate::bindings::event_filter::exports::sync::plugin::filter::Verdict;
 
+/// The `expected_version` of a write that must only create: the target must hold no live
+/// copy (`If-None-Match: *`). No version id is empty, so the value cannot mean a version.
+pub const CREATE_ONLY: &str = "";
+
+/// The precondition a write carries, read from its `expected_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition<'a> {
+    /// Write whatever the target holds.
+    None,
+    /// Write only if the target's current version is this (`If-Match`).
+    Version(&'a str),
+    /// Write only if the target holds no live copy (`If-None-Match: *`).
+    Absent,
+}
+
+impl Write {
+    /// What this write requires of the target.
+    pub fn precondition(&self) -> Precondition<'_> {
+        match self.expected_version.as_deref() {
+            None => Precondition::None,
+            Some(CREATE_ONLY) => Precondition::Absent,
+            Some(version) => Precondition::Version(version),
+        }
+    }
+}
+
 impl Failure {
     /// Maps an HTTP status that is not a success to the failure the host
     /// understands: 404 not found, 410 gone, 409/412 conflict, 401/403

@@ -109,12 +109,17 @@ pub struct Resource {
     pub deleted: bool,
 }
 
+/// The `expected_version` of a write that must only create: the target must hold no live
+/// copy (`If-None-Match: *`). No version id is empty, so the value cannot mean a version.
+pub const CREATE_ONLY: &str = "";
+
 /// One resource to write to a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Write {
     /// What to write.
     pub resource: Resource,
-    /// Write only if the target's current version equals this.
+    /// Write only if the target's current version equals this; [`CREATE_ONLY`] writes only
+    /// if the target holds no live copy.
     pub expected_version: Option<String>,
     /// The node the change came from.
     pub origin: Option<String>,

@@ -23,6 +23,9 @@ pub enum SkipReason {
     Echo,
     /// The target already holds this content (by hash or version from the feed).
     AlreadyPresent,
+    /// The source already holds a newer state than the event announced; a later entry of the
+    /// feed carries that state and its origin.
+    Superseded,
 }
 
 /// What became of an event.

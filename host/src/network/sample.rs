@@ -1,7 +1,9 @@
 //! Sample records for the demo network: FHIR patients, encounters and observations, and an
 //! OpenMRS REST location document, written through a node's own store as a local user would.
 
-use sync_host_store::store::{ResourceKey, Store, StoreError, WriteOutcome, WriteRequest};
+use sync_host_store::store::{
+    Precondition, ResourceKey, Store, StoreError, WriteOutcome, WriteRequest,
+};
 
 /// A FHIR Patient with a given family name and a decimal-bearing extension-free body.
 pub fn patient(id: &str, given: &str, family: &str, birth_date: &str) -> String {
@@ -42,7 +44,7 @@ pub async fn put_fhir(
         .write(WriteRequest {
             key: ResourceKey::fhir(resource_type, id),
             body: Some(body),
-            if_match: None,
+            precondition: Precondition::Any,
             origin: None,
         })
         .await
@@ -58,7 +60,7 @@ pub async fn delete_fhir(
         .write(WriteRequest {
             key: ResourceKey::fhir(resource_type, id),
             body: None,
-            if_match: None,
+            precondition: Precondition::Any,
             origin: None,
         })
         .await
@@ -75,7 +77,7 @@ pub async fn put_rest(
         .write(WriteRequest {
             key: ResourceKey::rest(resource, uuid),
             body: Some(body),
-            if_match: None,
+            precondition: Precondition::Any,
             origin: None,
         })
         .await

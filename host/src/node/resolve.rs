@@ -9,6 +9,7 @@ use crate::audit::Timestamp;
 use crate::node::NodeHandle;
 use crate::state::{BatchCommit, ConflictRecord, ConflictResolution, ConflictStatus, StateError};
 use crate::sync::conflict::{Side, SyncBase};
+use crate::sync::event::base_key;
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::version::version_state;
 
@@ -71,6 +72,8 @@ pub async fn resolve_conflict(
     id: u64,
     how: Resolve,
 ) -> Result<ConflictRecord, ResolveError> {
+    // Decided and committed like a sync batch, never alongside one for the same resource.
+    let _deciding = node.state.deciding().await;
     let mut record = node.state.conflict(id)?.ok_or(ResolveError::NotFound(id))?;
     if record.status == ConflictStatus::Resolved {
         return Err(ResolveError::AlreadyResolved(id));
@@ -136,14 +139,15 @@ pub async fn resolve_conflict(
     } else {
         record.parent.version.clone()
     };
-    store_one(
+    let child_version = store_one(
         route.client.as_ref(),
         &services.sides.local,
         write(record.child.version.clone()),
         "this node",
         id,
     )
-    .await?;
+    .await?
+    .version;
     let now = Timestamp::now();
     record.status = ConflictStatus::Resolved;
     record.resolution = Some(ConflictResolution {
@@ -154,10 +158,12 @@ pub async fn resolve_conflict(
     let base = SyncBase {
         content_hash: version_state(&resource).effective_hash().to_string(),
         parent_version,
+        child_version,
     };
+    let replaces = node.state.base(&base_key(&event))?;
     let mut out = BatchBuilder::new(&node.node_id, record.direction, &node.state, pipeline.retry);
     let ctx = AuditContext::default().with_plugin(route.client.info());
-    out.conflict(&event, &ctx, record.clone(), Some(base));
+    out.conflict(&event, &ctx, record.clone(), replaces, Some(base));
     let commit: BatchCommit = out.finish();
     node.state.commit_batch(commit).await?;
     Ok(record)

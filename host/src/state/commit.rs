@@ -17,8 +17,8 @@ use crate::sync::conflict::SyncBase;
 pub struct BatchCommit {
     /// One audit record per processed event.
     pub audit: Vec<AuditRecord>,
-    /// New sync bases of resources synced successfully.
-    pub bases: Vec<(BaseKey, SyncBase)>,
+    /// New sync bases of resources synced successfully, each with the base it replaces.
+    pub bases: Vec<BaseUpdate>,
     /// Retry queue and dead-letter changes for failed events.
     pub retries: Vec<RetryUpdate>,
     /// New or updated conflict records.
@@ -28,6 +28,27 @@ pub struct BatchCommit {
     pub settled: Vec<FailureKey>,
     /// The feed position after this batch.
     pub marker: Option<(MarkerKey, Marker)>,
+}
+
+/// A new sync base, and the base its writer read when it decided (`None`: there was none).
+/// The commit applies it only if the stored base is still `replaces`, so two writers that
+/// raced on one resource are detected instead of the later one silently winning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUpdate {
+    /// Which resource.
+    pub key: BaseKey,
+    /// The base the decision was made against.
+    pub replaces: Option<SyncBase>,
+    /// The base to store.
+    pub base: SyncBase,
+}
+
+/// One encoded base update.
+struct EncodedBase {
+    key: Vec<u8>,
+    resource: String,
+    replaces: Option<SyncBase>,
+    value: Vec<u8>,
 }
 
 /// What a commit did.
@@ -50,7 +71,7 @@ struct Settlement {
 /// encoding and stays short.
 struct EncodedBatch {
     audit: Vec<EncodedRecord>,
-    bases: Vec<(Vec<u8>, Vec<u8>)>,
+    bases: Vec<EncodedBase>,
     retries: Vec<EncodedRetry>,
     conflicts: Vec<(Vec<u8>, Vec<u8>)>,
     settled: Vec<Settlement>,
@@ -88,8 +109,8 @@ impl SyncState {
                         .map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
                     audit_keys.push(encoded.insert_in(audit)?);
                 }
-                for (key, value) in &encoded.bases {
-                    bases.insert(key.as_slice(), value.as_slice())?;
+                for update in &encoded.bases {
+                    replace_base(update, bases)?;
                 }
                 for retry in &encoded.retries {
                     apply_retry(retry, retries, dead, due)?;
@@ -127,16 +148,7 @@ fn encode_batch(batch: &BatchCommit) -> Result<EncodedBatch, StateError> {
         .iter()
         .map(EncodedRecord::encode)
         .collect::<Result<_, _>>()?;
-    let bases = batch
-        .bases
-        .iter()
-        .map(|(k, b)| {
-            Ok((
-                k.to_bytes(),
-                encode(|| format!("base of {}", k.resource_id), b)?,
-            ))
-        })
-        .collect::<Result<_, StateError>>()?;
+    let bases = encode_bases(&batch.bases)?;
     let retries = batch
         .retries
         .iter()
@@ -187,6 +199,47 @@ fn encode_batch(batch: &BatchCommit) -> Result<EncodedBatch, StateError> {
         settled,
         marker,
     })
+}
+
+/// Encodes the base updates, one per resource: when a batch updates a resource twice, the
+/// last base is stored and the first `replaces` is checked.
+fn encode_bases(updates: &[BaseUpdate]) -> Result<Vec<EncodedBase>, StateError> {
+    let mut out: Vec<EncodedBase> = Vec::with_capacity(updates.len());
+    for update in updates {
+        let key = update.key.to_bytes();
+        let value = encode(
+            || format!("base of {}", update.key.resource_id),
+            &update.base,
+        )?;
+        match out.iter_mut().find(|e| e.key == key) {
+            Some(existing) => existing.value = value,
+            None => out.push(EncodedBase {
+                key,
+                resource: format!("{}/{}", update.key.resource_type, update.key.resource_id),
+                replaces: update.replaces.clone(),
+                value,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Stores one base if the stored one is still the base its writer decided against.
+fn replace_base(update: &EncodedBase, bases: &TransactionalTree) -> TxResult<()> {
+    let key = update.key.as_slice();
+    let current: Option<SyncBase> = match bases.get(key)? {
+        Some(bytes) => {
+            Some(decode(super::BASES, &bytes).map_err(ConflictableTransactionError::Abort)?)
+        }
+        None => None,
+    };
+    if current != update.replaces {
+        return Err(ConflictableTransactionError::Abort(StateError::BaseRaced {
+            resource: update.resource.clone(),
+        }));
+    }
+    bases.insert(key, update.value.as_slice())?;
+    Ok(())
 }
 
 /// The batch's own audit record for the settled resource (the success that settles it), so

@@ -12,7 +12,7 @@ mod types;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use commit::{BatchCommit, CommitReport};
+pub use commit::{BaseUpdate, BatchCommit, CommitReport};
 pub use keys::{BaseKey, FailureKey, MarkerKey};
 pub use types::{
     ConflictFilter, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion,
@@ -59,6 +59,15 @@ pub enum StateError {
         /// Why the task ended.
         reason: String,
     },
+    /// Another writer changed the sync base of a resource after this batch read it. Nothing
+    /// of the batch was committed; running it again decides against the new base.
+    #[error(
+        "the sync base of {resource} changed while this batch was deciding; nothing was committed"
+    )]
+    BaseRaced {
+        /// `Type/id` of the resource.
+        resource: String,
+    },
     /// The conflict was already resolved.
     #[error("conflict {id} is already resolved")]
     ConflictAlreadyResolved {
@@ -86,6 +95,9 @@ pub struct SyncState {
     conflicts: sled::Tree,
     intents: sled::Tree,
     audit: AuditLog,
+    /// Held by whoever decides and commits sync bases (a pull or push batch, a conflict
+    /// resolution), so the two directions of a node never decide one resource at once.
+    deciding: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SyncState {
@@ -101,9 +113,16 @@ impl SyncState {
             conflicts: db.open_tree(CONFLICTS)?,
             intents: db.open_tree(intents::INTENTS)?,
             audit: AuditLog::new(db.open_tree(AUDIT)?),
+            deciding: Default::default(),
         };
         due_index::rebuild_if_missing(&state.retries, &state.retry_due)?;
         Ok(state)
+    }
+
+    /// Waits for the right to decide and commit sync bases. Hold the guard from the first
+    /// base read of a batch until its commit is durable.
+    pub async fn deciding(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.deciding.clone().lock_owned().await
     }
 
     /// The audit log.

@@ -2,7 +2,8 @@
 //! client is called once per stage with the whole group, so a page costs a few requests.
 
 use sync_host_runtime::{
-    Event, Failure, FailureDetail, PluginError, Resource, ResourceClient, Verdict, Write,
+    CREATE_ONLY, Event, Failure, FailureDetail, PluginError, Resource, ResourceClient, Verdict,
+    Write,
 };
 
 use crate::state::StateError;
@@ -31,6 +32,8 @@ pub struct PendingWrite {
     pub state: VersionState,
     /// The conflict this write settles, if any.
     pub conflict: Option<crate::state::ConflictRecord>,
+    /// The sync base the write was decided against; the new base replaces exactly this one.
+    pub replaces: Option<SyncBase>,
 }
 
 /// Processes one group; every event leaves exactly one audit record.
@@ -74,6 +77,7 @@ async fn fetch_or_fail(
     for (event, result) in events.into_iter().zip(results) {
         match result {
             Ok(resource) => match checked_state(&resource) {
+                Ok(state) if announces_other_state(&event, &state) => out.superseded(&event),
                 Ok(state) => fetched.push(Fetched {
                     event,
                     resource,
@@ -88,6 +92,10 @@ async fn fetch_or_fail(
             Err(Failure::Gone(_)) => {
                 let resource = tombstone(&event);
                 let state = version_state(&resource);
+                if announces_other_state(&event, &state) {
+                    out.superseded(&event);
+                    continue;
+                }
                 fetched.push(Fetched {
                     event,
                     resource,
@@ -98,6 +106,22 @@ async fn fetch_or_fail(
         }
     }
     Ok(Some(fetched))
+}
+
+/// Whether the source now holds another state than the one `event` announced (by version
+/// when the feed and the source both give one, else by content hash; a feed announces a
+/// deletion with an empty hash). Such a state was made by a later change, which a later feed
+/// entry announces with *its* origin; writing it under this event's origin would label one
+/// node's edit as another's, and echo suppression further along would then drop it.
+pub fn announces_other_state(event: &Event, fetched: &VersionState) -> bool {
+    if let (Some(announced), Some(now)) = (event.version.as_deref(), fetched.version.as_deref()) {
+        return announced != now;
+    }
+    match event.content_hash.as_deref() {
+        None => false,
+        Some("") => !fetched.deleted,
+        Some(hash) => fetched.effective_hash() != hash,
+    }
 }
 
 fn fail_all(
@@ -166,6 +190,8 @@ pub struct Candidate {
     pub incoming: Resource,
     pub incoming_state: VersionState,
     pub current: Option<Resource>,
+    /// The stored sync base when the candidate was decided.
+    pub base_read: Option<SyncBase>,
 }
 
 /// Reads the target's current copies in one batched call, for the conflict check.
@@ -201,6 +227,7 @@ async fn current_at_target(
             incoming: f.resource,
             incoming_state: f.state,
             current,
+            base_read: None,
         });
     }
     Ok(Some(candidates))
@@ -214,15 +241,16 @@ fn decide_writes(
     out: &mut BatchBuilder<'_>,
 ) -> Result<Vec<PendingWrite>, StateError> {
     let mut writes = Vec::new();
-    for c in candidates {
+    for mut c in candidates {
+        c.base_read = p.state.base(&base_key(&c.event))?;
         let incoming = &c.incoming_state;
         let current = c.current.as_ref().map(version_state);
-        let base = effective_base(p, &c.event, current.as_ref())?;
-        match decide(base.as_ref(), current.as_ref(), incoming) {
+        let base = effective_base(p, &c.event, c.base_read.clone(), current.as_ref())?;
+        match decide(p.direction, base.as_ref(), current.as_ref(), incoming) {
             Decision::Apply => writes.push(plain_write(p, c)),
             Decision::Unchanged => {
-                let base = agreed_base(p.direction, incoming, c.current.as_ref(), &c.incoming);
-                out.synced(&c.event, ctx, base, false);
+                let base = agreed_base(p.direction, &c.incoming, incoming, c.current.as_ref());
+                out.synced(&c.event, ctx, c.base_read, base, false);
             }
             Decision::KeepLocal => out.kept_local(&c.event, ctx),
             Decision::Conflict => match settle_conflict(p, c, out)? {
@@ -235,14 +263,15 @@ fn decide_writes(
 }
 
 /// The sync base, or, when the target holds exactly what this node last intended to write
-/// there (a write that landed before a crash kept its batch from committing), that content:
-/// the target's copy is this node's own write, not an edit made there.
+/// there (a write that landed before a crash kept its batch from committing), that content at
+/// the target's current version: the target's copy is this node's own write, not an edit made
+/// there.
 fn effective_base(
     p: &Pipeline,
     event: &Event,
-    current: Option<&crate::sync::conflict::VersionState>,
+    base: Option<SyncBase>,
+    current: Option<&VersionState>,
 ) -> Result<Option<SyncBase>, StateError> {
-    let base = p.state.base(&base_key(event))?;
     let Some(current) = current else {
         return Ok(base);
     };
@@ -252,16 +281,37 @@ fn effective_base(
             if hash == current.effective_hash()
                 && base.as_ref().is_none_or(|b| b.content_hash != hash) =>
         {
-            Ok(Some(SyncBase {
-                content_hash: hash,
-                parent_version: base.and_then(|b| b.parent_version),
-            }))
+            let mut own = base.unwrap_or(SyncBase {
+                content_hash: String::new(),
+                parent_version: None,
+                child_version: None,
+            });
+            own.content_hash = hash;
+            let target_version = current.version.clone();
+            match p.direction {
+                Direction::Pull => own.child_version = target_version,
+                Direction::Push => own.parent_version = target_version,
+            }
+            Ok(Some(own))
         }
         _ => Ok(base),
     }
 }
 
+/// The precondition a write to a target that holds no live copy carries: create only. A
+/// resource created at the target between our read and our write is then refused (412) and
+/// decided again, instead of being silently replaced.
+fn expected_version(current: Option<&Resource>) -> Option<String> {
+    match current {
+        None => Some(CREATE_ONLY.to_string()),
+        Some(r) if r.deleted && r.version.is_none() => Some(CREATE_ONLY.to_string()),
+        Some(r) => r.version.clone(),
+    }
+}
+
 /// The write of an incoming state, guarded by the version the target had when we looked.
+/// The incoming state is the one its event announced (later states are superseded before
+/// this), so the event's origin is the origin of the content written.
 pub fn plain_write(p: &Pipeline, c: Candidate) -> PendingWrite {
     let origin = c
         .event
@@ -270,13 +320,14 @@ pub fn plain_write(p: &Pipeline, c: Candidate) -> PendingWrite {
         .or_else(|| Some(default_origin(p).to_string()));
     PendingWrite {
         write: Write {
+            expected_version: expected_version(c.current.as_ref()),
             resource: c.incoming,
-            expected_version: c.current.and_then(|r| r.version),
             origin,
         },
         state: c.incoming_state,
         event: c.event,
         conflict: None,
+        replaces: c.base_read,
     }
 }
 
@@ -288,20 +339,23 @@ fn default_origin(p: &Pipeline) -> &str {
     }
 }
 
-/// The base when both sides already hold the same content.
+/// The base when both sides already hold the same content, at both sides' versions.
 fn agreed_base(
     direction: Direction,
-    incoming: &crate::sync::conflict::VersionState,
-    current: Option<&Resource>,
     incoming_resource: &Resource,
+    incoming: &VersionState,
+    current: Option<&Resource>,
 ) -> SyncBase {
-    let parent_version = match direction {
-        Direction::Pull => incoming_resource.version.clone(),
-        Direction::Push => current.and_then(|r| r.version.clone()),
+    let incoming_version = incoming_resource.version.clone();
+    let current_version = current.and_then(|r| r.version.clone());
+    let (parent_version, child_version) = match direction {
+        Direction::Pull => (incoming_version, current_version),
+        Direction::Push => (current_version, incoming_version),
     };
     SyncBase {
         content_hash: incoming.effective_hash().to_string(),
         parent_version,
+        child_version,
     }
 }
 
@@ -319,8 +373,8 @@ async fn store_writes(
 }
 
 /// Records write intents, stores `pending` in one call, and records every result. Returns
-/// the writes refused with 412/409 that carry no conflict record yet, for the caller to
-/// decide again; everything else is recorded here.
+/// the writes refused with 412/409, for the caller to decide again; everything else is
+/// recorded here.
 pub async fn store_batch(
     p: &Pipeline,
     client: &dyn ResourceClient,
@@ -352,7 +406,7 @@ pub async fn store_batch(
     for (w, result) in pending.into_iter().zip(results) {
         match result {
             Ok(stored) => crate::sync::apply_conflict::record_stored(p, w, &stored, ctx, out),
-            Err(Failure::Conflict(detail)) if w.conflict.is_none() => rejected.push((w, detail)),
+            Err(Failure::Conflict(detail)) => rejected.push((w, detail)),
             Err(failure) => out.failed(&w.event, ctx, &failure)?,
         }
     }

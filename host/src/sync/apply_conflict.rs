@@ -76,7 +76,7 @@ pub fn settle_conflict(
     };
     match resolution {
         Resolution::Parked { .. } => {
-            out.conflict(&c.event, &ctx, record, None);
+            out.conflict(&c.event, &ctx, record, c.base_read, None);
             Ok(ConflictOutcome::Recorded)
         }
         Resolution::Decided {
@@ -96,7 +96,7 @@ pub fn settle_conflict(
                 pending.conflict = Some(record);
                 Ok(ConflictOutcome::Write(Box::new(pending)))
             } else {
-                out.conflict(&c.event, &ctx, record, Some(new_base));
+                out.conflict(&c.event, &ctx, record, c.base_read, Some(new_base));
                 Ok(ConflictOutcome::Recorded)
             }
         }
@@ -113,7 +113,8 @@ fn policy_name(policy: crate::sync::conflict::Policy) -> &'static str {
     }
 }
 
-/// Records a write the target accepted, with the base both sides now share.
+/// Records a write the target accepted, with the base both sides now share: the written
+/// content at the source's version and the version the target assigned.
 pub fn record_stored(
     p: &Pipeline,
     w: PendingWrite,
@@ -121,20 +122,23 @@ pub fn record_stored(
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) {
-    let written = &w.state;
-    let parent_version = match p.direction {
-        Direction::Pull => w.write.resource.version.clone(),
-        Direction::Push => stored.version.clone(),
+    let source_version = w.write.resource.version.clone();
+    let target_version = stored.version.clone();
+    let (parent_version, child_version) = match p.direction {
+        Direction::Pull => (source_version, target_version),
+        Direction::Push => (target_version, source_version),
     };
     let base = SyncBase {
-        content_hash: written.effective_hash().to_string(),
+        content_hash: w.state.effective_hash().to_string(),
         parent_version,
+        child_version,
     };
     match w.conflict {
-        Some(record) => out.conflict(&w.event, ctx, record, Some(base)),
+        Some(record) => out.conflict(&w.event, ctx, record, w.replaces, Some(base)),
         None => out.synced(
             &w.event,
             ctx,
+            w.replaces,
             base,
             stored.outcome != WriteOutcome::Unchanged,
         ),
@@ -196,6 +200,7 @@ pub async fn handle_rejected(
             incoming: w.write.resource,
             incoming_state: w.state,
             current,
+            base_read: w.replaces,
         };
         if let ConflictOutcome::Write(pending) = settle_conflict(p, candidate, out)? {
             retry_writes.push(*pending);
@@ -204,7 +209,9 @@ pub async fn handle_rejected(
     store_once(p, client, retry_writes, ctx, out).await
 }
 
-/// Stores conflict winners after a refusal; a second refusal is a failure, not a loop.
+/// Stores conflict winners after a refusal. A second refusal means the target is still
+/// moving: the event is retried later (and decided afresh then), not looped on here and not
+/// parked as a dead letter.
 async fn store_once(
     p: &Pipeline,
     client: &dyn ResourceClient,
@@ -213,7 +220,14 @@ async fn store_once(
     out: &mut BatchBuilder<'_>,
 ) -> Result<(), StateError> {
     for (w, detail) in crate::sync::apply::store_batch(p, client, pending, ctx, out).await? {
-        out.failed(&w.event, ctx, &Failure::Conflict(detail))?;
+        let failure = Failure::Transient(FailureDetail {
+            status: detail.status,
+            message: format!(
+                "the target changed again while a refused write was decided anew: {}",
+                detail.message
+            ),
+        });
+        out.failed(&w.event, ctx, &failure)?;
     }
     Ok(())
 }

@@ -37,6 +37,16 @@ pub enum Side {
     Child,
 }
 
+impl Side {
+    /// The other side of the pair.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Parent => Side::Child,
+            Side::Child => Side::Parent,
+        }
+    }
+}
+
 /// What this node remembers about a resource from its last successful sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncBase {
@@ -44,6 +54,34 @@ pub struct SyncBase {
     pub content_hash: String,
     /// The parent's version at that point, used as `If-Match` when pushing.
     pub parent_version: Option<String>,
+    /// This node's own version at that point. Bases written before versions were recorded
+    /// have none; a side whose version is unknown is compared by content alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_version: Option<String>,
+}
+
+impl SyncBase {
+    /// The base version recorded for `side`.
+    pub fn version_of(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::Parent => self.parent_version.as_deref(),
+            Side::Child => self.child_version.as_deref(),
+        }
+    }
+
+    /// Whether `state` of `side` differs from this base: other content, or, when both
+    /// versions are known, another version. A side whose version moved has changed even if its
+    /// content came back to the base (an undo, or a re-creation deleted again), so that a
+    /// concurrent change on the other side is seen as a conflict, not applied over it.
+    pub fn changed(&self, side: Side, state: &VersionState) -> bool {
+        if state.effective_hash() != self.content_hash {
+            return true;
+        }
+        match (self.version_of(side), state.version.as_deref()) {
+            (Some(base), Some(now)) => base != now,
+            _ => false,
+        }
+    }
 }
 
 /// One state of a resource on one side.
@@ -88,8 +126,11 @@ pub enum Decision {
 /// does not exist here) and the base from the last successful sync.
 ///
 /// On pull `local` is this node's store and `incoming` the parent's state; on push `local` is
-/// the parent's current state (the write target) and `incoming` this node's state.
+/// the parent's current state (the write target) and `incoming` this node's state. Equal
+/// content on both sides is never a conflict; otherwise a side "changed" when its content or
+/// its version moved since the base ([`SyncBase::changed`]).
 pub fn decide(
+    direction: Direction,
     base: Option<&SyncBase>,
     local: Option<&VersionState>,
     incoming: &VersionState,
@@ -109,8 +150,9 @@ pub fn decide(
         // Two different states and no shared history: no way to tell which is newer.
         return Decision::Conflict;
     };
-    let local_changed = local.effective_hash() != base.content_hash;
-    let incoming_changed = incoming.effective_hash() != base.content_hash;
+    let incoming_side = resolve::incoming_side(direction);
+    let local_changed = base.changed(incoming_side.other(), local);
+    let incoming_changed = base.changed(incoming_side, incoming);
     match (local_changed, incoming_changed) {
         (false, _) => Decision::Apply,
         (true, false) => Decision::KeepLocal,
@@ -148,38 +190,70 @@ mod tests {
         SyncBase {
             content_hash: hash.to_owned(),
             parent_version: None,
+            child_version: None,
         }
     }
 
     #[test]
     fn absent_local_applies_and_absent_delete_is_unchanged() {
-        assert_eq!(decide(None, None, &state("a", None)), Decision::Apply);
+        assert_eq!(
+            decide(Direction::Pull, None, None, &state("a", None)),
+            Decision::Apply
+        );
         let mut tomb = state("a", None);
         tomb.deleted = true;
-        assert_eq!(decide(None, None, &tomb), Decision::Unchanged);
+        assert_eq!(
+            decide(Direction::Pull, None, None, &tomb),
+            Decision::Unchanged
+        );
     }
 
     #[test]
     fn only_other_side_changed_applies_only_local_changed_keeps() {
         let b = base("a");
         assert_eq!(
-            decide(Some(&b), Some(&state("a", None)), &state("b", None)),
+            decide(
+                Direction::Pull,
+                Some(&b),
+                Some(&state("a", None)),
+                &state("b", None)
+            ),
             Decision::Apply
         );
         assert_eq!(
-            decide(Some(&b), Some(&state("b", None)), &state("a", None)),
+            decide(
+                Direction::Pull,
+                Some(&b),
+                Some(&state("b", None)),
+                &state("a", None)
+            ),
             Decision::KeepLocal
         );
         assert_eq!(
-            decide(Some(&b), Some(&state("b", None)), &state("c", None)),
+            decide(
+                Direction::Pull,
+                Some(&b),
+                Some(&state("b", None)),
+                &state("c", None)
+            ),
             Decision::Conflict
         );
         assert_eq!(
-            decide(None, Some(&state("b", None)), &state("c", None)),
+            decide(
+                Direction::Pull,
+                None,
+                Some(&state("b", None)),
+                &state("c", None)
+            ),
             Decision::Conflict
         );
         assert_eq!(
-            decide(None, Some(&state("c", None)), &state("c", None)),
+            decide(
+                Direction::Pull,
+                None,
+                Some(&state("c", None)),
+                &state("c", None)
+            ),
             Decision::Unchanged
         );
     }
@@ -190,7 +264,10 @@ mod tests {
         x.deleted = true;
         let mut y = state("y", None);
         y.deleted = true;
-        assert_eq!(decide(None, Some(&x), &y), Decision::Unchanged);
+        assert_eq!(
+            decide(Direction::Pull, None, Some(&x), &y),
+            Decision::Unchanged
+        );
     }
 
     #[test]
@@ -204,6 +281,92 @@ mod tests {
         assert_eq!(
             decide_rejected_push(Some(&state("c", None)), &child),
             Decision::Unchanged
+        );
+    }
+
+    fn versioned(hash: &str, version: &str) -> VersionState {
+        VersionState {
+            version: Some(version.to_owned()),
+            ..state(hash, None)
+        }
+    }
+
+    #[test]
+    fn an_undo_is_a_change_when_the_version_moved() {
+        // Base: content a at parent version 1 and child version 5.
+        let b = SyncBase {
+            content_hash: "a".into(),
+            parent_version: Some("1".into()),
+            child_version: Some("5".into()),
+        };
+        // Pull: the child edited and then undid (a at version 7); the parent edited (b at 2).
+        assert_eq!(
+            decide(
+                Direction::Pull,
+                Some(&b),
+                Some(&versioned("a", "7")),
+                &versioned("b", "2")
+            ),
+            Decision::Conflict
+        );
+        // The same, but the child never touched it: only the parent changed.
+        assert_eq!(
+            decide(
+                Direction::Pull,
+                Some(&b),
+                Some(&versioned("a", "5")),
+                &versioned("b", "2")
+            ),
+            Decision::Apply
+        );
+        // Push: the parent undid (a at 3) while the child edited (c at 6).
+        assert_eq!(
+            decide(
+                Direction::Push,
+                Some(&b),
+                Some(&versioned("a", "3")),
+                &versioned("c", "6")
+            ),
+            Decision::Conflict
+        );
+        // Push: the child undid (a at 6) while the parent edited (b at 2): the child's state
+        // must not silently replace the parent's edit either.
+        assert_eq!(
+            decide(
+                Direction::Push,
+                Some(&b),
+                Some(&versioned("b", "2")),
+                &versioned("a", "6")
+            ),
+            Decision::Conflict
+        );
+        // Equal content is never a conflict, whatever the versions.
+        assert_eq!(
+            decide(
+                Direction::Push,
+                Some(&b),
+                Some(&versioned("a", "9")),
+                &versioned("a", "6")
+            ),
+            Decision::Unchanged
+        );
+    }
+
+    #[test]
+    fn unknown_versions_compare_by_content() {
+        let b = SyncBase {
+            content_hash: "a".into(),
+            parent_version: None,
+            child_version: Some("5".into()),
+        };
+        assert_eq!(
+            decide(
+                Direction::Pull,
+                Some(&b),
+                Some(&state("a", None)),
+                &versioned("b", "2")
+            ),
+            Decision::Apply
         );
     }
 
@@ -223,7 +386,7 @@ mod tests {
             incoming in arb_state(),
         ) {
             let b = b.map(|h| base(&h));
-            let d = decide(b.as_ref(), local.as_ref(), &incoming);
+            let d = decide(Direction::Pull, b.as_ref(), local.as_ref(), &incoming);
             if let Some(l) = &local {
                 let equal = l.effective_hash() == incoming.effective_hash();
                 prop_assert_eq!(equal, d == Decision::Unchanged);

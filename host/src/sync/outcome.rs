@@ -5,7 +5,8 @@ use sync_host_runtime::{Event, Failure, PluginInfo};
 
 use crate::audit::{Outcome, PluginRef, SkipReason, Timestamp};
 use crate::state::{
-    BatchCommit, ConflictRecord, LastFailure, RetryEntry, RetryUpdate, StateError, SyncState,
+    BaseUpdate, BatchCommit, ConflictRecord, LastFailure, RetryEntry, RetryUpdate, StateError,
+    SyncState,
 };
 use crate::sync::conflict::{Direction, SyncBase};
 use crate::sync::event::{MalformedEntry, audit_template, base_key, failure_key, failure_kind};
@@ -82,15 +83,42 @@ impl<'a> BatchBuilder<'a> {
         self.record(event, &AuditContext::default(), outcome);
     }
 
-    /// The resource was written (or found identical); both sides now agree on `base`.
-    pub fn synced(&mut self, event: &Event, ctx: &AuditContext, base: SyncBase, changed: bool) {
+    /// The resource was written (or found identical); both sides now agree on `base`, which
+    /// replaces the base `replaces` the decision was made against.
+    pub fn synced(
+        &mut self,
+        event: &Event,
+        ctx: &AuditContext,
+        replaces: Option<SyncBase>,
+        base: SyncBase,
+        changed: bool,
+    ) {
         let outcome = if changed {
             Outcome::Applied
         } else {
             Outcome::Unchanged
         };
         self.record(event, ctx, outcome);
-        self.commit.bases.push((base_key(event), base));
+        self.set_base(event, replaces, base);
+    }
+
+    /// The event announced a state the source no longer holds: the fetched state is newer, and
+    /// a later entry of the feed announces it, with its own origin. Nothing was written; the
+    /// resource's earlier failures are left to that later entry.
+    pub fn superseded(&mut self, event: &Event) {
+        let outcome = Outcome::Skipped {
+            reason: SkipReason::Superseded,
+        };
+        self.record(event, &AuditContext::default(), outcome);
+        self.commit.settled.push(failure_key(self.direction, event));
+    }
+
+    fn set_base(&mut self, event: &Event, replaces: Option<SyncBase>, base: SyncBase) {
+        self.commit.bases.push(BaseUpdate {
+            key: base_key(event),
+            replaces,
+            base,
+        });
         self.commit.settled.push(failure_key(self.direction, event));
     }
 
@@ -99,12 +127,13 @@ impl<'a> BatchBuilder<'a> {
         self.record(event, ctx, Outcome::Unchanged);
     }
 
-    /// A conflict was found; `base` is set when a policy settled it.
+    /// A conflict was found; `base` is set when a policy settled it, replacing `replaces`.
     pub fn conflict(
         &mut self,
         event: &Event,
         ctx: &AuditContext,
         record: ConflictRecord,
+        replaces: Option<SyncBase>,
         base: Option<SyncBase>,
     ) {
         let outcome = Outcome::Conflict {
@@ -114,8 +143,7 @@ impl<'a> BatchBuilder<'a> {
         };
         self.record(event, ctx, outcome);
         if let Some(base) = base {
-            self.commit.bases.push((base_key(event), base));
-            self.commit.settled.push(failure_key(self.direction, event));
+            self.set_base(event, replaces, base);
         }
         self.commit.conflicts.push(record);
     }

@@ -122,6 +122,9 @@ impl SyncService {
             let step = feed.read_step(marker.as_ref(), hint.take()).await?;
             let read_ms = timer.elapsed().as_millis();
             let entries = step.entries.len();
+            // Pull and push of this node decide and commit one batch at a time, so they
+            // never settle the same resource against the same base at once.
+            let deciding = self.pipeline.state.deciding().await;
             let mut commit = self.pipeline.process_entries(step.entries).await?;
             let process_ms = timer.elapsed().as_millis() - read_ms;
             let new_marker = match step.last_entry {
@@ -141,6 +144,7 @@ impl SyncService {
             report.applied += count_writes(&commit);
             self.pipeline.state.commit_batch(commit).await?;
             self.pipeline.state.clear_intents(&committed)?;
+            drop(deciding);
             tracing::debug!(feed = feed.name(), page = %step.page_url, entries, read_ms, process_ms,
                 commit_ms = timer.elapsed().as_millis() - read_ms - process_ms, "page committed");
             marker = new_marker;
@@ -174,6 +178,7 @@ impl SyncService {
             return Ok(0);
         }
         let count = events.len();
+        let _deciding = self.pipeline.state.deciding().await;
         let mut out = BatchBuilder::new(
             &self.pipeline.node_id,
             self.pipeline.direction,

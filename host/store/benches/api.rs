@@ -12,7 +12,7 @@ use sync_host_store::api::feed::entries;
 use sync_host_store::api::{ApiState, router, serve};
 use sync_host_store::auth::{Client, Clients, Scope, Secret};
 use sync_host_store::config::ApiConfig;
-use sync_host_store::store::{ResourceKey, Store, StoreConfig, WriteRequest};
+use sync_host_store::store::{Precondition, ResourceKey, Store, StoreConfig, WriteRequest};
 
 const TOKEN: &str = "bench-token-0123456789";
 /// Request numbers, unique across measurements so every PUT writes a new resource.
@@ -163,7 +163,7 @@ async fn fill_feed(store: &Store) -> anyhow::Result<()> {
                 WriteRequest {
                     key: ResourceKey::fhir("Patient", &id),
                     body: Some(body),
-                    if_match: None,
+                    precondition: Precondition::Any,
                     origin: None,
                 }
             })

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sync_host_store::store::{ResourceKey, Store, StoreConfig, WriteRequest};
+use sync_host_store::store::{Precondition, ResourceKey, Store, StoreConfig, WriteRequest};
 use tokio::sync::{mpsc, oneshot};
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -59,7 +59,7 @@ async fn store_writes(store: &Store, bodies: Arc<Vec<String>>, writers: usize) -
                     let request = WriteRequest {
                         key,
                         body,
-                        if_match: None,
+                        precondition: Precondition::Any,
                         origin: None,
                     };
                     store.write(request).await.expect("write");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{TestServer, WRITER, patient, start};
 use feed_rs::model::Feed;
 use reqwest::{Method, StatusCode};
-use sync_host_store::store::{ResourceKey, WriteRequest};
+use sync_host_store::store::{Precondition, ResourceKey, WriteRequest};
 
 /// What one written change should look like in the feed.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +50,7 @@ async fn write_changes(server: &TestServer) -> Vec<Expected> {
         batch.push(WriteRequest {
             key,
             body: Some(body),
-            if_match: None,
+            precondition: Precondition::Any,
             origin: None,
         });
         expected.push(wanted);

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use sync_host_store::hash::content_hash;
 use sync_host_store::store::{
-    ChangeAction, Kind, ResourceKey, Store, StoreConfig, StoreError, WriteOutcome, WriteRequest,
+    ChangeAction, Kind, Precondition, ResourceKey, Store, StoreConfig, StoreError, WriteOutcome,
+    WriteRequest,
 };
 
 fn fixture(relative: &str) -> String {
@@ -27,7 +28,7 @@ fn put(key: &ResourceKey, body: &str) -> WriteRequest {
     WriteRequest {
         key: key.clone(),
         body: Some(body.into()),
-        if_match: None,
+        precondition: Precondition::Any,
         origin: None,
     }
 }
@@ -36,7 +37,7 @@ fn delete(key: &ResourceKey) -> WriteRequest {
     WriteRequest {
         key: key.clone(),
         body: None,
-        if_match: None,
+        precondition: Precondition::Any,
         origin: None,
     }
 }
@@ -161,7 +162,7 @@ async fn if_match_and_write_all_are_all_or_nothing() {
     let b = ResourceKey::fhir("Patient", "b");
     store.write(put(&a, r#"{"v":1}"#)).await.unwrap();
     let mut stale = put(&a, r#"{"v":2}"#);
-    stale.if_match = Some(7);
+    stale.precondition = Precondition::Version(7);
     let error = store
         .write_all(vec![put(&b, r#"{"v":1}"#), stale])
         .await
@@ -181,7 +182,7 @@ async fn if_match_and_write_all_are_all_or_nothing() {
     assert_eq!(store.change_count(None).unwrap(), 1);
 
     let mut fresh = put(&a, r#"{"v":2}"#);
-    fresh.if_match = Some(1);
+    fresh.precondition = Precondition::Version(1);
     let outcomes = store.write_all(vec![put(&b, r#"{"v":1}"#), fresh, put(&b, r#"{"v":3}"#)]);
     let outcomes = outcomes.await.unwrap();
     assert!(matches!(outcomes[2], WriteOutcome::Updated(ref r) if r.version_id == 2));

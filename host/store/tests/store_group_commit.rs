@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use sync_host_store::store::{ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest};
+use sync_host_store::store::{
+    Precondition, ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_share_commits_and_keep_the_log_contiguous() {
@@ -25,7 +27,7 @@ async fn concurrent_writers_share_commits_and_keep_the_log_contiguous() {
                 let request = WriteRequest {
                     key,
                     body: Some(body),
-                    if_match: None,
+                    precondition: Precondition::Any,
                     origin: None,
                 };
                 match store.write(request).await.unwrap() {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use sync_host_store::store::{
-    ChangeAction, Kind, ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest,
+    ChangeAction, Kind, Precondition, ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest,
 };
 
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ fn request(op: &Op) -> WriteRequest {
     WriteRequest {
         key,
         body,
-        if_match: None,
+        precondition: Precondition::Any,
         origin: None,
     }
 }

@@ -16,7 +16,7 @@ use sync_host::node::NodeHandle;
 use sync_host::state::{ConflictFilter, ConflictRecord};
 use sync_host::sync::conflict::Direction;
 use sync_host::sync::service::RunReport;
-use sync_host_store::store::{Kind, ResourceKey, Store};
+use sync_host_store::store::{Kind, Precondition, ResourceKey, Store};
 use tokio_util::sync::CancellationToken;
 
 /// Every resource type the tests write.
@@ -239,7 +239,7 @@ pub async fn delete_rest(store: &Store, resource: &str, uuid: &str) -> anyhow::R
     let request = sync_host_store::store::WriteRequest {
         key: ResourceKey::rest(resource, uuid),
         body: None,
-        if_match: None,
+        precondition: Precondition::Any,
         origin: None,
     };
     store.write(request).await?;

@@ -6,7 +6,7 @@
 //! gets its own status, `ETag` and OperationOutcome.
 
 use sync_plugin_sdk::http::{self, Request, Response};
-use sync_plugin_sdk::{Endpoint, Failure, Stored, Write, WriteOutcome};
+use sync_plugin_sdk::{Endpoint, Failure, Precondition, Stored, Write, WriteOutcome};
 
 use crate::location::{endpoint_base, instance_url};
 use crate::outcome::{failure, response_version};
@@ -42,8 +42,12 @@ pub fn write_request(base: &str, write: &Write) -> Request {
             .body(resource.body.as_bytes())
     };
     request = request.header("accept", FHIR_JSON);
-    if let Some(version) = &write.expected_version {
-        request = request.header("if-match", format!("W/\"{version}\""));
+    match write.precondition() {
+        Precondition::None => {}
+        Precondition::Version(version) => {
+            request = request.header("if-match", format!("W/\"{version}\""));
+        }
+        Precondition::Absent => request = request.header("if-none-match", "*"),
     }
     if let Some(origin) = &write.origin {
         request = request.header(ORIGIN_HEADER, origin.as_str());
@@ -122,6 +126,17 @@ mod tests {
                 .contains(&(ORIGIN_HEADER.into(), "clinic-1".into()))
         );
         assert!(request.body.is_some());
+    }
+
+    #[test]
+    fn create_only_puts_send_if_none_match() {
+        let request = write_request("http://h/R4", &write(false, Some(""), None));
+        assert!(
+            request
+                .headers
+                .contains(&("if-none-match".into(), "*".into()))
+        );
+        assert!(!request.headers.iter().any(|(name, _)| name == "if-match"));
     }
 
     #[test]

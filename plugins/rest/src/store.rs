@@ -2,10 +2,12 @@
 //! not have yet (404) are then created with `POST {resource}`, keeping their
 //! uuid in the body; tombstones are `DELETE {resource}/{uuid}`. Each round
 //! is sent concurrently. A write that expects a version sends `If-Match`, so
-//! a target that changed meanwhile answers 412 instead of being overwritten.
+//! a target that changed meanwhile answers 412 instead of being overwritten;
+//! a create-only write goes straight to `POST {resource}` with
+//! `If-None-Match: *`, so a document created there meanwhile is refused.
 
 use sync_plugin_sdk::http::{self, HttpError, Request, Response};
-use sync_plugin_sdk::{Endpoint, Failure, Stored, Write, WriteOutcome};
+use sync_plugin_sdk::{Endpoint, Failure, Precondition, Stored, Write, WriteOutcome};
 
 use crate::errors::failure;
 use crate::location::{collection_url, document_url};
@@ -17,10 +19,11 @@ type Answer = Result<Response, HttpError>;
 
 /// Writes every document to `target`, one result per write.
 pub fn store(target: &Endpoint, writes: &[Write]) -> Vec<Result<Stored, Failure>> {
-    let first_round = writes.iter().map(|w| first_request(target, w)).collect();
-    let mut answers: Vec<(Answer, bool)> = http::send_all(first_round)
-        .into_iter()
-        .map(|answer| (answer, false))
+    let first_round = writes.iter().map(|w| opening_request(target, w)).collect();
+    let mut answers: Vec<(Answer, bool)> = writes
+        .iter()
+        .zip(http::send_all(first_round))
+        .map(|(write, answer)| (answer, is_create_only(write)))
         .collect();
     let missing: Vec<usize> = writes
         .iter()
@@ -48,13 +51,34 @@ pub fn store(target: &Endpoint, writes: &[Write]) -> Vec<Result<Stored, Failure>
 }
 
 fn needs_create(write: &Write, answer: &Answer) -> bool {
-    !write.resource.deleted && matches!(answer, Ok(response) if response.status == 404)
+    !write.resource.deleted
+        && !is_create_only(write)
+        && matches!(answer, Ok(response) if response.status == 404)
+}
+
+/// A live document the target must not hold yet: it is created straight away, so a
+/// document created there meanwhile is refused instead of updated.
+fn is_create_only(write: &Write) -> bool {
+    !write.resource.deleted && write.precondition() == Precondition::Absent
+}
+
+/// The first request of a write: the create of a create-only write, else the update.
+fn opening_request(target: &Endpoint, write: &Write) -> Request {
+    if is_create_only(write) {
+        create_request(target, write)
+    } else {
+        first_request(target, write)
+    }
 }
 
 fn with_common_headers(mut request: Request, write: &Write) -> Request {
     request = request.header("accept", "application/json");
-    if let Some(version) = &write.expected_version {
-        request = request.header("if-match", format!("W/\"{version}\""));
+    match write.precondition() {
+        Precondition::None => {}
+        Precondition::Version(version) => {
+            request = request.header("if-match", format!("W/\"{version}\""));
+        }
+        Precondition::Absent => request = request.header("if-none-match", "*"),
     }
     if let Some(origin) = &write.origin {
         request = request.header(ORIGIN_HEADER, origin.as_str());
@@ -137,6 +161,21 @@ mod tests {
             headers: vec![],
             body: br#"{"error":{"message":"nope"}}"#.to_vec(),
         }
+    }
+
+    #[test]
+    fn create_only_writes_go_to_the_collection_with_if_none_match() {
+        let mut create = write(false);
+        create.expected_version = Some(sync_plugin_sdk::CREATE_ONLY.into());
+        let request = opening_request(&target(), &create);
+        assert_eq!(request.url, "http://h/openmrs/ws/rest/v1/location");
+        assert!(
+            request
+                .headers
+                .contains(&("if-none-match".into(), "*".into()))
+        );
+        assert!(!request.headers.iter().any(|(name, _)| name == "if-match"));
+        assert!(!needs_create(&create, &Ok(response(404))));
     }
 
     #[test]

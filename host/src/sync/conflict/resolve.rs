@@ -122,17 +122,25 @@ pub fn resolve(
         winning: winning.clone(),
         losing: losing.clone(),
         write_incoming: incoming_wins,
-        new_base: base_after_resolution(parent, incoming),
+        new_base: base_after_resolution(direction, incoming),
     }
 }
 
-/// The base after a decided conflict. It is always the incoming hash: if the incoming state
-/// lost, the next sync in the other direction then sees "only the winner's side changed" and
-/// carries the winner across instead of reporting the same conflict again.
-fn base_after_resolution(parent: &VersionState, incoming: &VersionState) -> SyncBase {
+/// The base after a decided conflict. Its content is always the incoming state's, at the
+/// incoming side's version: if the incoming state lost, the next sync in the other direction
+/// then sees "only the winner's side changed" and carries the winner across instead of
+/// reporting the same conflict again. The winner's side gets no version, so it is compared by
+/// content, which differs.
+fn base_after_resolution(direction: Direction, incoming: &VersionState) -> SyncBase {
+    let version = incoming.version.clone();
+    let (parent_version, child_version) = match incoming_side(direction) {
+        Side::Parent => (version, None),
+        Side::Child => (None, version),
+    };
     SyncBase {
         content_hash: incoming.effective_hash().to_owned(),
-        parent_version: parent.version.clone(),
+        parent_version,
+        child_version,
     }
 }
 
@@ -184,7 +192,7 @@ mod tests {
         assert_eq!(losing, incoming);
         // The next push then sees "only the child changed" and carries the winner up.
         assert_eq!(
-            decide(Some(&new_base), Some(&incoming), &local),
+            decide(Direction::Push, Some(&new_base), Some(&incoming), &local),
             Decision::Apply
         );
     }
@@ -286,7 +294,7 @@ mod tests {
                     Direction::Pull => (&child, &parent),
                     Direction::Push => (&parent, &child),
                 };
-                let decision = decide(Some(&base), Some(target), source);
+                let decision = decide(step, Some(&base), Some(target), source);
                 prop_assert_ne!(decision, Decision::Conflict);
                 if decision == Decision::Apply {
                     let copied = source.clone();

@@ -127,7 +127,9 @@ impl ApiError {
 
 fn store_status(error: &StoreError) -> StatusCode {
     match error {
-        StoreError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+        StoreError::VersionMismatch { .. } | StoreError::AlreadyExists { .. } => {
+            StatusCode::PRECONDITION_FAILED
+        }
         StoreError::NotFound(_) => StatusCode::NOT_FOUND,
         StoreError::InvalidJson(_) | StoreError::InvalidKey(_) => StatusCode::BAD_REQUEST,
         StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
+use crate::store::Precondition;
 
 /// The weak ETag of a resource version: `W/"<versionId>"`.
 pub fn version_etag(version_id: u64) -> String {
@@ -35,6 +36,29 @@ pub fn if_match_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
             "If-Match header {text:?} is not a version tag like W/\"3\""
         ))
     })
+}
+
+/// What a write request requires of the current state: `If-Match: W/"3"` names a version,
+/// `If-None-Match: *` asks for a create only. Both at once is refused as contradictory.
+pub fn write_precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+    let version = if_match_version(headers)?;
+    let create_only = match headers.get(http::header::IF_NONE_MATCH) {
+        None => false,
+        Some(value) if value.as_bytes().trim_ascii() == b"*" => true,
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "If-None-Match on a write must be `*` (create only)".into(),
+            ));
+        }
+    };
+    match (version, create_only) {
+        (Some(_), true) => Err(ApiError::Invalid(
+            "If-Match and If-None-Match: * contradict each other".into(),
+        )),
+        (Some(version), false) => Ok(Precondition::Version(version)),
+        (None, true) => Ok(Precondition::Absent),
+        (None, false) => Ok(Precondition::Any),
+    }
 }
 
 /// Whether an `If-None-Match` header value matches `etag` (weak comparison, `*` matches all).

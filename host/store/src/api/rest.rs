@@ -16,7 +16,7 @@ use super::body::RestBody;
 use super::error::{ApiError, RestError};
 use super::fhir::validate::check_id;
 use super::fhir::{ORIGIN_HEADER, add_version_headers, outcome_status};
-use super::headers::{header_text, if_match_version};
+use super::headers::{header_text, write_precondition};
 use super::splice::set_string_field;
 use crate::auth::{AuthenticatedClient, effective_origin};
 use crate::config::ApiConfig;
@@ -120,7 +120,7 @@ async fn write(
     let request = WriteRequest {
         key,
         body,
-        if_match: if_match_version(headers)?,
+        precondition: write_precondition(headers)?,
         origin: effective_origin(client, header_text(headers, ORIGIN_HEADER), None),
     };
     let outcome = state.store.write(request).await?;

@@ -7,7 +7,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use sync_host_store::store::{ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest};
+use sync_host_store::store::{
+    Precondition, ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest,
+};
 
 /// Concurrent writer tasks; enough to form real commit groups.
 const WRITERS: usize = 16;
@@ -24,7 +26,7 @@ fn request(id: usize, run: u64, writer: usize, counter: u64, delete: bool) -> Wr
     WriteRequest {
         key,
         body,
-        if_match: None,
+        precondition: Precondition::Any,
         origin: None,
     }
 }

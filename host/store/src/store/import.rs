@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use futures::future::join_all;
 
-use super::{ResourceKey, Store, StoreError, WriteOutcome, WriteRequest};
+use super::{Precondition, ResourceKey, Store, StoreError, WriteOutcome, WriteRequest};
 use crate::json::{self, JsonError, RawElements};
 
 /// Resources written concurrently; they share the committer's group flushes.
@@ -223,7 +223,7 @@ fn request_for(path: &Path, found: &Found<'_>) -> Result<WriteRequest, ImportErr
     Ok(WriteRequest {
         key,
         body: Some(found.body.to_owned()),
-        if_match: None,
+        precondition: Precondition::Any,
         origin: None,
     })
 }

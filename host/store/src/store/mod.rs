@@ -18,8 +18,8 @@ use tokio::sync::watch;
 
 pub use plan::{format_instant, truncate_to_millis};
 pub use types::{
-    Change, ChangeAction, Kind, ResourceKey, StoreConfig, StoreError, VersionRecord, WriteOutcome,
-    WriteRequest,
+    Change, ChangeAction, Kind, Precondition, ResourceKey, StoreConfig, StoreError, VersionRecord,
+    WriteOutcome, WriteRequest,
 };
 
 use apply::Trees;

@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::types::{
-    ChangeAction, Kind, ResourceKey, StoreError, VersionRecord, WriteOutcome, WriteRequest,
+    ChangeAction, Kind, Precondition, ResourceKey, StoreError, VersionRecord, WriteOutcome,
+    WriteRequest,
 };
 use crate::{hash, json};
 
@@ -48,7 +49,7 @@ pub fn format_instant(at: OffsetDateTime) -> String {
 #[derive(Debug, Clone)]
 pub(crate) struct Prepared {
     pub key: ResourceKey,
-    pub if_match: Option<u64>,
+    pub precondition: Precondition,
     pub origin: Option<String>,
     /// `None` deletes.
     pub body: Option<PreparedBody>,
@@ -116,7 +117,7 @@ pub(crate) fn prepare(request: WriteRequest) -> Result<Prepared, StoreError> {
     };
     Ok(Prepared {
         key,
-        if_match: request.if_match,
+        precondition: request.precondition,
         origin: request.origin,
         body,
     })
@@ -128,16 +129,7 @@ pub(crate) fn decide(
     current: Option<&VersionRecord>,
     context: &Context<'_>,
 ) -> Result<Decision, StoreError> {
-    if let Some(expected) = request.if_match {
-        let actual = current.map(|record| record.version_id);
-        if actual != Some(expected) {
-            return Err(StoreError::VersionMismatch {
-                key: request.key.to_string(),
-                expected,
-                current: actual,
-            });
-        }
-    }
+    check_precondition(request, current)?;
     let live = current.filter(|record| !record.deleted);
     Ok(match &request.body {
         None => match live {
@@ -146,6 +138,35 @@ pub(crate) fn decide(
         },
         Some(body) => decide_content(request, body, current, live, context),
     })
+}
+
+/// Refuses the write when the current state is not what the request requires.
+fn check_precondition(
+    request: &Prepared,
+    current: Option<&VersionRecord>,
+) -> Result<(), StoreError> {
+    match request.precondition {
+        Precondition::Any => Ok(()),
+        Precondition::Version(expected) => {
+            let actual = current.map(|record| record.version_id);
+            if actual == Some(expected) {
+                Ok(())
+            } else {
+                Err(StoreError::VersionMismatch {
+                    key: request.key.to_string(),
+                    expected,
+                    current: actual,
+                })
+            }
+        }
+        Precondition::Absent => match current.filter(|record| !record.deleted) {
+            None => Ok(()),
+            Some(live) => Err(StoreError::AlreadyExists {
+                key: request.key.to_string(),
+                current: live.version_id,
+            }),
+        },
+    }
 }
 
 fn tombstone(request: &Prepared, old: &VersionRecord, context: &Context<'_>) -> VersionRecord {

@@ -1,7 +1,7 @@
 //! Unit tests of the write decision logic.
 
 use super::*;
-use crate::store::types::ResourceKey;
+use crate::store::types::{Precondition, ResourceKey};
 
 fn context() -> Context<'static> {
     Context {
@@ -16,7 +16,7 @@ fn request(key: ResourceKey, body: Option<&str>) -> Prepared {
     prepare(WriteRequest {
         key,
         body,
-        if_match: None,
+        precondition: Precondition::Any,
         origin: None,
     })
     .expect("valid request")
@@ -83,10 +83,29 @@ fn delete_then_write_recreates() {
 }
 
 #[test]
+fn create_only_refuses_a_live_copy_but_recreates_a_tombstone() {
+    let key = ResourceKey::fhir("Patient", "p");
+    let mut write = request(key.clone(), Some("{}"));
+    write.precondition = Precondition::Absent;
+    let first = new_version(decide(&write, None, &context()).unwrap());
+    assert_eq!(first.version_id, 1);
+    let refused = decide(&write, Some(&first), &context()).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::AlreadyExists { current: 1, .. }),
+        "{refused}"
+    );
+    let gone = new_version(decide(&request(key, None), Some(&first), &context()).unwrap());
+    assert_eq!(
+        new_version(decide(&write, Some(&gone), &context()).unwrap()).version_id,
+        3
+    );
+}
+
+#[test]
 fn if_match_must_name_the_current_version() {
     let key = ResourceKey::fhir("Patient", "p");
     let mut write = request(key.clone(), Some("{}"));
-    write.if_match = Some(1);
+    write.precondition = Precondition::Version(1);
     assert!(matches!(
         decide(&write, None, &context()),
         Err(StoreError::VersionMismatch {
@@ -97,12 +116,12 @@ fn if_match_must_name_the_current_version() {
     ));
     let first = new_version(decide(&request(key.clone(), Some("{}")), None, &context()).unwrap());
     write = request(key, Some(r#"{"b":1}"#));
-    write.if_match = Some(1);
+    write.precondition = Precondition::Version(1);
     assert_eq!(
         new_version(decide(&write, Some(&first), &context()).unwrap()).version_id,
         2
     );
-    write.if_match = Some(5);
+    write.precondition = Precondition::Version(5);
     let error = decide(&write, Some(&first), &context()).unwrap_err();
     assert!(error.to_string().contains("Patient/p"), "{error}");
 }
@@ -157,7 +176,7 @@ fn invalid_bodies_and_keys_are_rejected_with_names() {
     let raw = |key: ResourceKey, body: &str| WriteRequest {
         key,
         body: Some(body.to_owned()),
-        if_match: None,
+        precondition: Precondition::Any,
         origin: None,
     };
     let error = prepare(raw(ResourceKey::fhir("Patient", "p9"), "[1]")).unwrap_err();

@@ -165,6 +165,18 @@ pub struct VersionRecord {
     pub action: ChangeAction,
 }
 
+/// What a write requires of the resource's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precondition {
+    /// Nothing: update, or create.
+    #[default]
+    Any,
+    /// The current version must be this one (`If-Match`).
+    Version(u64),
+    /// No live version may exist (`If-None-Match: *`); a deleted resource may be re-created.
+    Absent,
+}
+
 /// A request to write (or delete) one resource.
 #[derive(Debug, Clone)]
 pub struct WriteRequest {
@@ -172,8 +184,8 @@ pub struct WriteRequest {
     pub key: ResourceKey,
     /// New content; `None` deletes.
     pub body: Option<String>,
-    /// Required current version (`If-Match`).
-    pub if_match: Option<u64>,
+    /// What the current state must be for the write to happen.
+    pub precondition: Precondition,
     /// Node where the change was made; `None` means this node.
     pub origin: Option<String>,
 }
@@ -239,6 +251,14 @@ pub enum StoreError {
         expected: u64,
         /// The current version, if the resource exists.
         current: Option<u64>,
+    },
+    /// The write was create-only (`If-None-Match: *`) and a live version exists.
+    #[error("{key} already exists at version {current}; the write may only create it")]
+    AlreadyExists {
+        /// The resource, as text.
+        key: String,
+        /// Its current version.
+        current: u64,
     },
     /// The resource does not exist.
     #[error("{0} not found")]

@@ -21,7 +21,7 @@ use crate::api::error::{ApiError, FhirError, fhir_json, operation_outcome};
 use crate::api::headers::{header_text, parse_version_tag};
 use crate::api::splice::set_string_field;
 use crate::auth::{AuthenticatedClient, effective_origin};
-use crate::store::{ResourceKey, WriteOutcome, WriteRequest};
+use crate::store::{Precondition, ResourceKey, WriteOutcome, WriteRequest};
 
 #[derive(Deserialize)]
 struct BundleIn<'a> {
@@ -159,11 +159,11 @@ fn plan(entry: &EntryIn<'_>, sender: &Sender<'_>) -> Result<Operation, ApiError>
         .as_ref()
         .ok_or_else(|| ApiError::Invalid("entry has no request".into()))?;
     let url = relative_url(&request.url, sender.fhir_base)?;
-    let if_match = match &request.if_match {
-        Some(tag) => Some(parse_version_tag(tag).ok_or_else(|| {
+    let precondition = match &request.if_match {
+        Some(tag) => Precondition::Version(parse_version_tag(tag).ok_or_else(|| {
             ApiError::Invalid(format!("ifMatch {tag:?} is not a version tag like W/\"3\""))
         })?),
-        None => None,
+        None => Precondition::Any,
     };
     let method = request.method.to_ascii_uppercase();
     let body = entry.resource.map(RawValue::get);
@@ -181,7 +181,7 @@ fn plan(entry: &EntryIn<'_>, sender: &Sender<'_>) -> Result<Operation, ApiError>
             Ok(Operation::Write(WriteRequest {
                 key: fhir_key(url, &id),
                 body: Some(body),
-                if_match,
+                precondition,
                 origin: origin(head.meta_source.as_deref()),
             }))
         }
@@ -192,14 +192,14 @@ fn plan(entry: &EntryIn<'_>, sender: &Sender<'_>) -> Result<Operation, ApiError>
             Ok(Operation::Write(WriteRequest {
                 key,
                 body: Some(body.to_owned()),
-                if_match,
+                precondition,
                 origin: origin(head.meta_source.as_deref()),
             }))
         }
         ("DELETE", Some((resource_type, id))) => Ok(Operation::Write(WriteRequest {
             key: checked_key(resource_type, id)?,
             body: None,
-            if_match,
+            precondition,
             origin: origin(None),
         })),
         ("GET", Some((resource_type, id))) => Ok(Operation::Read(checked_key(resource_type, id)?)),

@@ -13,10 +13,10 @@ use super::{ORIGIN_HEADER, fhir_key, outcome_status, resource_response, version_
 use crate::api::ApiState;
 use crate::api::body::FhirBody;
 use crate::api::error::{ApiError, FhirError, fhir_json, operation_outcome};
-use crate::api::headers::{header_text, if_match_version, version_etag};
+use crate::api::headers::{header_text, if_match_version, version_etag, write_precondition};
 use crate::api::splice::set_string_field;
 use crate::auth::{AuthenticatedClient, effective_origin};
-use crate::store::{ResourceKey, VersionRecord, WriteOutcome, WriteRequest};
+use crate::store::{Precondition, ResourceKey, VersionRecord, WriteOutcome, WriteRequest};
 
 /// `GET {type}/{id}`: the current version; 410 when deleted.
 pub async fn read(
@@ -80,7 +80,7 @@ pub async fn create(
     let request = WriteRequest {
         key: fhir_key(&resource_type, &id),
         body: Some(body),
-        if_match: None,
+        precondition: Precondition::Any,
         origin,
     };
     let outcome = state.store.write(request).await?;
@@ -101,7 +101,7 @@ pub async fn update(
     let request = WriteRequest {
         key,
         body: Some(body),
-        if_match: if_match_version(&headers)?,
+        precondition: write_precondition(&headers)?,
         origin: effective_origin(
             &client,
             header_text(&headers, ORIGIN_HEADER),
@@ -126,7 +126,7 @@ pub async fn delete(
     let request = WriteRequest {
         key: key.clone(),
         body: None,
-        if_match: if_match_version(&headers)?,
+        precondition: if_match_version(&headers)?.map_or(Precondition::Any, Precondition::Version),
         origin: effective_origin(&client, header_text(&headers, ORIGIN_HEADER), None),
     };
     let outcome = state.store.write(request).await?;
