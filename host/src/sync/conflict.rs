@@ -354,6 +354,7 @@ mod tests {
 
     #[test]
     fn unknown_versions_compare_by_content() {
+        // No parent version was recorded: the parent's side is compared by content alone.
         let b = SyncBase {
             content_hash: "a".into(),
             parent_version: None,
@@ -361,10 +362,10 @@ mod tests {
         };
         assert_eq!(
             decide(
-                Direction::Pull,
+                Direction::Push,
                 Some(&b),
-                Some(&state("a", None)),
-                &versioned("b", "2")
+                Some(&versioned("a", "9")),
+                &versioned("b", "6")
             ),
             Decision::Apply
         );

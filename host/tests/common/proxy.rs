@@ -137,6 +137,17 @@ pub struct Race {
 
 /// Plays the race with `policy` on the edge.
 pub async fn race_push(policy: Policy) -> anyhow::Result<Race> {
+    race(policy, true).await
+}
+
+/// The race of two creates: the edge creates `race-1` (the parent has none when the edge
+/// reads it) and pushes, while the parent gets its own `race-1` just before the edge's write.
+pub async fn race_create(policy: Policy) -> anyhow::Result<Race> {
+    race(policy, false).await
+}
+
+/// The race, with `race-1` first created at the root and pulled when `existing`.
+async fn race(policy: Policy, existing: bool) -> anyhow::Result<Race> {
     let mut idle = NodeSpec::new("idle", Some("root"));
     (idle.pull, idle.push) = (false, false);
     let t = TestNet::start(vec![NodeSpec::new("root", None), idle]).await?;
@@ -155,8 +166,10 @@ pub async fn race_push(policy: Policy) -> anyhow::Result<Race> {
     let proxy_url = serve_proxy(proxy, cancel.clone()).await?;
     let edge = start_edge(&t, "idle", &proxy_url, policy).await?;
     let edge_store = edge.handle.store.clone().expect("edge has a store");
-    sample::put_fhir(t.store("root"), "Patient", "race-1", patient("Original")).await?;
-    run_direction(&edge.handle, Direction::Pull).await?;
+    if existing {
+        sample::put_fhir(t.store("root"), "Patient", "race-1", patient("Original")).await?;
+        run_direction(&edge.handle, Direction::Pull).await?;
+    }
     sample::put_fhir(&edge_store, "Patient", "race-1", patient("EdgeEdit")).await?;
     run_direction(&edge.handle, Direction::Push).await?;
     let write_statuses = statuses
