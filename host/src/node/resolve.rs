@@ -7,7 +7,9 @@ use sync_host_runtime::{Action, Event, Failure, Resource, Write};
 
 use crate::audit::Timestamp;
 use crate::node::NodeHandle;
-use crate::state::{BatchCommit, ConflictRecord, ConflictResolution, ConflictStatus, StateError};
+use crate::state::{
+    BatchCommit, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion, StateError,
+};
 use crate::sync::conflict::{Side, SyncBase};
 use crate::sync::event::base_key;
 use crate::sync::outcome::{AuditContext, BatchBuilder};
@@ -111,9 +113,9 @@ pub async fn resolve_conflict(
         deleted: body.is_empty(),
         body,
     };
-    let write = |expected: Option<String>| Write {
+    let write = |side: &ConflictVersion| Write {
         resource: resource.clone(),
-        expected_version: expected,
+        expected_version: expected_version(side),
         origin: Some(node.node_id.clone()),
     };
     // Each side is written only if it still holds the version the operator saw, so an edit
@@ -127,11 +129,10 @@ pub async fn resolve_conflict(
             .parent
             .clone()
             .ok_or(ResolveError::NoParent)?;
-        let expected = record.parent.version.clone();
         let stored = store_one(
             route.client.as_ref(),
             &parent,
-            write(expected),
+            write(&record.parent),
             "the parent",
             id,
         );
@@ -142,7 +143,7 @@ pub async fn resolve_conflict(
     let child_version = store_one(
         route.client.as_ref(),
         &services.sides.local,
-        write(record.child.version.clone()),
+        write(&record.child),
         "this node",
         id,
     )
@@ -167,6 +168,17 @@ pub async fn resolve_conflict(
     let commit: BatchCommit = out.finish();
     node.state.commit_batch(commit).await?;
     Ok(record)
+}
+
+/// The precondition of a resolution written to a side: the version the operator saw, or, for
+/// a side that held a tombstone of unknown version, "create only", so a re-creation made there
+/// since is refused as stale rather than overwritten.
+fn expected_version(side: &ConflictVersion) -> Option<String> {
+    if side.deleted && side.version.is_none() {
+        Some(sync_host_runtime::CREATE_ONLY.to_string())
+    } else {
+        side.version.clone()
+    }
 }
 
 async fn store_one(

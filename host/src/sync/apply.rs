@@ -248,6 +248,10 @@ fn decide_writes(
         let base = effective_base(p, &c.event, c.base_read.clone(), current.as_ref())?;
         match decide(p.direction, base.as_ref(), current.as_ref(), incoming) {
             Decision::Apply => writes.push(plain_write(p, c)),
+            // A deletion of something the target never held: nothing to agree on, so no base.
+            // A copy that turns up there later (a child's create) then has no shared history
+            // with this deletion and meets it as a conflict, instead of silently undoing it.
+            Decision::Unchanged if c.current.is_none() => out.never_held(&c.event, ctx),
             Decision::Unchanged => {
                 let base = agreed_base(p.direction, &c.incoming, incoming, c.current.as_ref());
                 out.synced(&c.event, ctx, c.base_read, base, false);

@@ -102,6 +102,13 @@ impl<'a> BatchBuilder<'a> {
         self.set_base(event, replaces, base);
     }
 
+    /// The event deleted something the target never held: nothing changed and no base is
+    /// recorded; earlier failures of the resource are settled.
+    pub fn never_held(&mut self, event: &Event, ctx: &AuditContext) {
+        self.record(event, ctx, Outcome::Unchanged);
+        self.commit.settled.push(failure_key(self.direction, event));
+    }
+
     /// The event announced a state the source no longer holds: the fetched state is newer, and
     /// a later entry of the feed announces it, with its own origin. Nothing was written; the
     /// resource's earlier failures are left to that later entry.
