@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use http::{StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
@@ -38,6 +38,9 @@ pub fn router(handle: NodeHandle, clients: Arc<Clients>) -> Router {
         .route("/admin/conflicts", get(conflicts))
         .route("/admin/conflicts/{id}", get(conflict_show))
         .route("/admin/conflicts/{id}/resolve", post(conflict_resolve))
+        .route("/admin", any(not_found))
+        .route("/admin/", any(not_found))
+        .route("/admin/{*rest}", any(not_found))
         .layer(from_fn_with_state(clients, require_admin))
         .with_state(handle)
 }
@@ -47,22 +50,40 @@ async fn require_admin(
     request: Request,
     next: Next,
 ) -> Response {
-    let token = request
-        .headers()
+    match check_admin(&clients, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(denied) => *denied,
+    }
+}
+
+/// Whether the request's bearer token belongs to a client with the admin scope: 401 with
+/// `WWW-Authenticate` for a missing or unknown token, 403 for a known client without the
+/// scope. `/admin` and `/metrics` share it, so both answer alike.
+pub fn check_admin(clients: &Clients, headers: &http::HeaderMap) -> Result<(), Box<Response>> {
+    let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token);
     match token.and_then(|t| clients.authenticate(t)) {
-        None => error(
+        None => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "an admin bearer token is required".into(),
-        ),
-        Some(client) if !client.has_scope(Scope::Admin) => error(
+        ))),
+        Some(client) if !client.has_scope(Scope::Admin) => Err(Box::new(error(
             StatusCode::FORBIDDEN,
             format!("client `{}` lacks the `admin` scope", client.name),
-        ),
-        Some(_) => next.run(request).await,
+        ))),
+        Some(_) => Ok(()),
     }
+}
+
+/// Unknown paths under `/admin` answer 404 only to an admin (the check runs first), so a
+/// caller without the scope learns nothing about which admin paths exist.
+async fn not_found(request: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no admin endpoint {}", request.uri().path()),
+    )
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -76,8 +97,11 @@ fn error(status: StatusCode, message: String) -> Response {
     response
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+fn internal(e: impl std::error::Error + 'static) -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        crate::error_chain::chain(&e),
+    )
 }
 
 async fn status(State(node): State<Shared>) -> Response {
@@ -353,6 +377,6 @@ async fn conflict_resolve(
 ) -> Response {
     match resolve_conflict(&node, id, how).await {
         Ok(record) => Json(record).into_response(),
-        Err(e) => error(e.status(), e.to_string()),
+        Err(e) => error(e.status(), crate::error_chain::chain(&e)),
     }
 }

@@ -113,7 +113,12 @@ impl Services {
                 (sides, feeds)
             }
         };
+        // Routes and filters are checked whether or not this node syncs, so `serve` refuses
+        // the same configuration `run` refuses.
+        let routes = wiring::routes(config, registry, &sides)?;
         let Some(parent_config) = &config.parent else {
+            wiring::filters(config, registry, Direction::Pull).await?;
+            wiring::filters(config, registry, Direction::Push).await?;
             return Ok(Self {
                 pull: None,
                 push: None,
@@ -124,7 +129,6 @@ impl Services {
             what: "parent".into(),
             reason: "no endpoint was built for the configured parent".into(),
         })?;
-        let routes = wiring::routes(config, registry, &sides)?;
         let make_pipeline = |direction, filters| Pipeline {
             node_id: config.node.id.clone(),
             parent_node: parent_config.node_id.clone(),

@@ -63,8 +63,9 @@ pub async fn run_scheduled(
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
-                tracing::warn!(error = %e, failures, "sync run failed; backing off");
-                status.failed(Timestamp::now(), e.to_string());
+                let message = crate::error_chain::chain(&e);
+                tracing::warn!(error = %message, failures, "sync run failed; backing off");
+                status.failed(Timestamp::now(), message);
             }
         }
         let wait = async {
