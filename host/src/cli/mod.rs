@@ -54,6 +54,8 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print a fresh random token for a `[[server.clients]]` entry.
+    Token,
     /// Start a demo network of four nodes on loopback, sync it and report.
     Demo {
         /// Keep the nodes running and print their URLs and tokens.
@@ -154,6 +156,10 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run { config } => node::run(&config, true).await,
         Command::Serve { config } => node::run(&config, false).await,
         Command::Init { path, force } => node::init(&path, force),
+        Command::Token => {
+            println!("{}", sync_host::config::token::generate());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { keep_running, dir } => demo::run(dir, keep_running).await,
         Command::Status { target } => admin::status(&target).await,
         Command::SyncNow { target, direction } => admin::sync_now(&target, direction).await,
