@@ -114,13 +114,11 @@ async fn status(State(node): State<Shared>) -> Response {
         crate::sync::scheduler::Trigger,
         crate::sync::status::DirectionStatus,
     )>| { d.as_ref().map(|(_, s)| s.snapshot()) };
-    let local_changes = node.store.as_ref().and_then(|s| s.change_count(None).ok());
-    let push_marker = markers
-        .iter()
-        .find(|(k, _)| k.parent_node == crate::node::services::LOCAL_FEED_OWNER)
-        .and_then(|(_, m)| m.sequence);
-    let push_lag = local_changes.map(|total| total.saturating_sub(push_marker.unwrap_or(0)));
-    let pull_lag = pull_lag(&node, &markers);
+    let push_lag = match crate::node::lag::push_lag(&node, &markers) {
+        Ok(lag) => lag,
+        Err(e) => return internal(e),
+    };
+    let pull_lag = crate::node::lag::pull_lag(&node, &markers);
     Json(json!({
         "node": node.node_id,
         "parent": node.parent_node,
@@ -138,55 +136,57 @@ async fn status(State(node): State<Shared>) -> Response {
     .into_response()
 }
 
-/// Entries the parent has published beyond this node's pull markers, as far as the feeds'
-/// sequence numbers tell (`None` for feeds without them, such as OpenMRS's).
-fn pull_lag(
-    node: &NodeHandle,
-    markers: &[(crate::state::MarkerKey, crate::state::Marker)],
-) -> Option<u64> {
-    let services = node.services.as_ref()?;
-    let (service, _) = services.pull.as_ref()?;
-    let parent = node.parent_node.as_deref()?;
-    let mut lag = None;
-    for feed in service.feeds() {
-        let newest = feed.newest_sequence()?;
-        let done = markers
-            .iter()
-            .find(|(k, _)| k.parent_node == parent && k.feed == feed.name())
-            .and_then(|(_, m)| m.sequence)
-            .unwrap_or(0);
-        lag = Some(lag.unwrap_or(0) + newest.saturating_sub(done));
-    }
-    lag
-}
-
 #[derive(Deserialize)]
-struct DirectionParam {
+struct SyncNowParams {
     direction: Option<String>,
+    /// Answer only when the runs asked for have finished, with what they did.
+    #[serde(default)]
+    wait: bool,
+    /// Longest wait, in seconds.
+    timeout_secs: Option<u64>,
 }
 
-async fn sync_now(State(node): State<Shared>, Query(q): Query<DirectionParam>) -> Response {
+/// How long `sync-now?wait=true` waits by default, and at most.
+const SYNC_NOW_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+async fn sync_now(State(node): State<Shared>, Query(q): Query<SyncNowParams>) -> Response {
     let which = q.direction.as_deref().unwrap_or("both");
-    let mut fired = Vec::new();
-    if matches!(which, "pull" | "both")
-        && let Some((trigger, _)) = &node.pull
-    {
-        trigger.fire();
-        fired.push("pull");
-    }
-    if matches!(which, "push" | "both")
-        && let Some((trigger, _)) = &node.push
-    {
-        trigger.fire();
-        fired.push("push");
-    }
     if !matches!(which, "pull" | "push" | "both") {
         return error(
             StatusCode::BAD_REQUEST,
             format!("direction `{which}` is not pull, push or both"),
         );
     }
-    Json(json!({ "triggered": fired })).into_response()
+    let mut fired = Vec::new();
+    for (name, control) in [("pull", &node.pull), ("push", &node.push)] {
+        if (which == name || which == "both")
+            && let Some((trigger, status)) = control
+        {
+            // Taken before firing, so the run waited for starts after this request.
+            let run = status.next_complete_run();
+            trigger.fire();
+            fired.push((name, status.clone(), run));
+        }
+    }
+    let names: Vec<&str> = fired.iter().map(|(name, _, _)| *name).collect();
+    if !q.wait {
+        return Json(json!({ "triggered": names })).into_response();
+    }
+    let limit = q
+        .timeout_secs
+        .map_or(SYNC_NOW_WAIT, std::time::Duration::from_secs)
+        .min(SYNC_NOW_WAIT);
+    let mut runs = serde_json::Map::new();
+    for (name, status, run) in fired {
+        let Some(outcome) = status.wait_for_run(run, limit).await else {
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the {name} run did not finish within {} s", limit.as_secs()),
+            );
+        };
+        runs.insert(name.to_string(), json!(outcome));
+    }
+    Json(json!({ "triggered": names, "runs": runs })).into_response()
 }
 
 /// Query parameters of `/admin/audit`.

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod clients;
 pub mod in_process;
+pub mod lag;
 mod maintenance;
 pub mod metrics;
 pub mod resolve;

@@ -56,6 +56,7 @@ pub async fn run_scheduled(
         if cancel.is_cancelled() {
             return;
         }
+        status.started();
         match service.run_once(&cancel).await {
             Ok(report) => {
                 failures = 0;
