@@ -92,6 +92,14 @@ pub fn status(status: &Value) -> String {
     out
 }
 
+/// The name a value has in the node's JSON (`already-present`, `not-found`, `child`).
+fn name(value: impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => "?".into(),
+    }
+}
+
 /// One audit outcome in a few words.
 fn outcome(outcome: &Outcome) -> String {
     match outcome {
@@ -103,7 +111,7 @@ fn outcome(outcome: &Outcome) -> String {
             winner,
             ..
         } => match winner {
-            Some(side) => format!("conflict {conflict_id}, {side:?} won").to_lowercase(),
+            Some(side) => format!("conflict {conflict_id}, {} won", name(side)),
             None => format!("conflict {conflict_id}, parked"),
         },
         Outcome::Failed {
@@ -113,13 +121,13 @@ fn outcome(outcome: &Outcome) -> String {
             attempt,
         } => {
             let status = status.map(|s| format!(" HTTP {s}")).unwrap_or_default();
-            let kind = format!("{failure:?}").to_lowercase();
+            let kind = name(failure);
             format!("failed ({kind}{status}, attempt {attempt}): {message}")
         }
         Outcome::Settled { earlier_failure_id } => {
             format!("settled failure {earlier_failure_id}")
         }
-        Outcome::Skipped { reason } => format!("skipped ({reason:?})").to_lowercase(),
+        Outcome::Skipped { reason } => format!("skipped ({})", name(reason)),
     }
 }
 
@@ -132,7 +140,7 @@ pub fn audit(page: &Value) -> Result<String, serde_json::Error> {
         table.row(vec![
             entry.key.to_cursor(),
             r.time.to_rfc3339(),
-            format!("{:?}", r.direction).to_lowercase(),
+            name(r.direction),
             r.action.clone(),
             format!("{}/{}", r.resource_type, r.resource_id),
             outcome(&r.outcome),
@@ -158,14 +166,14 @@ pub fn conflicts(list: &Value) -> Result<String, serde_json::Error> {
     let mut table = Table::new(&["ID", "DETECTED", "RESOURCE", "POLICY", "STATUS"]);
     for c in &records {
         let status = match &c.resolution {
-            Some(r) => format!("{:?} kept by {}", r.winner, r.by).to_lowercase(),
-            None => format!("{:?}", c.status).to_lowercase(),
+            Some(r) => format!("{} kept by {}", name(r.winner), r.by),
+            None => name(c.status),
         };
         table.row(vec![
             c.id.to_string(),
             c.detected_at.to_rfc3339(),
             format!("{}/{}", c.resource_type, c.resource_id),
-            cell(&serde_json::to_value(c.policy).unwrap_or_default()),
+            name(c.policy),
             status,
         ]);
     }
