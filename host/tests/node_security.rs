@@ -128,6 +128,7 @@ fn serve_refuses_unknown_plugins_as_run_does() -> anyhow::Result<()> {
                 stderr.contains("no plugin named `no-such-"),
                 "{command}: {stderr}"
             );
+            assert!(stderr.contains(&path.display().to_string()), "{stderr}");
         }
     }
     Ok(())

@@ -55,11 +55,15 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Plugins(#[from] crate::plugins::RegistryError),
-    #[error(transparent)]
-    Wiring(#[from] wiring::WiringError),
-    #[error("secret for `{what}`")]
+    #[error("{}", file.display())]
+    Wiring {
+        file: std::path::PathBuf,
+        source: wiring::WiringError,
+    },
+    #[error("secret for `{what}` in {}", file.display())]
     Secret {
         what: String,
+        file: std::path::PathBuf,
         source: crate::config::SecretError,
     },
     #[error("{what}: {reason}")]
