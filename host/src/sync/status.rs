@@ -172,3 +172,35 @@ impl DirectionStatus {
         snapshot
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_run_that_started_after_it_asked() {
+        let status = DirectionStatus::new(Progress::default());
+        assert_eq!(status.next_complete_run(), 1);
+        // A run already under way may have read its feed before the request: wait for the
+        // one after it.
+        status.started();
+        let wanted = status.next_complete_run();
+        assert_eq!(wanted, 2);
+        let report = RunReport {
+            applied: 1,
+            ..RunReport::default()
+        };
+        status.succeeded(Timestamp::now(), &report);
+        let limit = Duration::from_millis(20);
+        assert_eq!(status.wait_for_run(wanted, limit).await, None);
+        status.started();
+        status.failed(Timestamp::now(), "feed unreadable".into());
+        let last = status.wait_for_run(wanted, limit).await;
+        assert_eq!(last.as_ref().map(|r| r.run), Some(2));
+        assert_eq!(
+            last.and_then(|r| r.error).as_deref(),
+            Some("feed unreadable")
+        );
+        assert!(!status.snapshot().running);
+    }
+}
