@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod config;
 pub mod default_plugins;
+pub mod error_chain;
 pub mod network;
 pub mod node;
 pub mod plugins;

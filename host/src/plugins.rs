@@ -33,14 +33,24 @@ pub struct RegisteredPlugin {
 /// Why the registry could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot start the plugin runtime: {0}")]
+    #[error("cannot start the plugin runtime")]
     Runtime(#[from] RuntimeError),
-    #[error("built-in plugin {name} failed to load: {source}")]
+    #[error("built-in plugin {name} failed to load")]
     BuiltIn { name: String, source: PluginError },
-    #[error("plugin file {path} failed to load: {source}")]
+    #[error("plugin file {path} failed to load")]
     File { path: PathBuf, source: PluginError },
     #[error("plugins directory {0} does not exist")]
     MissingDir(PathBuf),
+    #[error(
+        "plugin files {} and {} both call themselves `{name}`; remove or rename one",
+        first.display(),
+        second.display()
+    )]
+    DuplicateName {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
 }
 
 /// Plugins by the name they report in `describe`.
@@ -110,8 +120,19 @@ impl PluginRegistry {
                 source,
             })?;
             let name = plugin.info().name.clone();
-            if plugins.contains_key(&name) {
-                tracing::warn!(plugin = %name, path = %path.display(), "plugin file replaces the built-in plugin of the same name");
+            match plugins.get(&name).map(|p| &p.origin) {
+                // Which of two files would win depends on directory order: refuse both.
+                Some(PluginOrigin::File(first)) => {
+                    return Err(RegistryError::DuplicateName {
+                        name,
+                        first: first.clone(),
+                        second: path,
+                    });
+                }
+                Some(PluginOrigin::BuiltIn) => {
+                    tracing::warn!(plugin = %name, path = %path.display(), "plugin file replaces the built-in plugin of the same name");
+                }
+                None => {}
             }
             let entry = RegisteredPlugin {
                 name: name.clone(),

@@ -63,7 +63,7 @@ impl NodeProcess {
             .arg("run")
             .arg("--config")
             .arg(dir.join("node.toml"))
-            .env("RUST_LOG", "info")
+            .env("SYNC_HOST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
@@ -159,7 +159,7 @@ async fn wait_for_zero_lag(url: &str, token: &str) -> anyhow::Result<serde_json:
         let (url, token) = (url.to_string(), token.to_string());
         let output = tokio::task::spawn_blocking(move || {
             Command::new(env!("CARGO_BIN_EXE_sync-host"))
-                .args(["status", "--url", &url, "--token", &token])
+                .args(["status", "--json", "--url", &url, "--token", &token])
                 .output()
         })
         .await??;
@@ -245,5 +245,13 @@ async fn run_processes_sync_on_schedule_and_resume_after_restart() -> anyhow::Re
 
     assert!(child.terminate()?, "child exits 0 on SIGTERM");
     assert!(root.terminate()?, "root exits 0 on SIGTERM");
+
+    // Logs written to a file are plain text: colour codes are for terminals only.
+    let log = std::fs::read_to_string(dir.path().join("child").join("process.log"))?;
+    assert!(log.contains("node started"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in a log file:\n{log}"
+    );
     Ok(())
 }

@@ -22,7 +22,7 @@ fn client_toml(name: &str, token_file: &Path) -> String {
 async fn a_node_syncs_an_external_server_both_ways() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let token_file = dir.path().join("bridge.token");
-    std::fs::write(&token_file, "bridge-token-0123456789")?;
+    std::fs::write(&token_file, "bridge-token-0123456789abcdef0123456789")?;
     let mut parent = NodeSpec::new("national", None);
     parent.extra_toml = client_toml("bridge", &token_file);
     let mut external = NodeSpec::new("openmrs-like", None);

@@ -314,3 +314,70 @@ async fn a_local_edit_is_not_overwritten_by_a_bare_url_update() -> anyhow::Resul
     network.shutdown().await;
     Ok(())
 }
+
+/// An OpenMRS patient entry links both forms (`rest` and `fhir`). Routed to the REST client,
+/// the document must be stored where OpenMRS serves it (`/ws/rest/v1/patient/<uuid>`, the
+/// resource name of the `rest` link, not the FHIR type's spelling), so the child answers that
+/// path and its own feed links it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_routed_patient_is_stored_under_its_rest_resource_name() -> anyhow::Result<()> {
+    let server = OpenMrs::start().await?;
+    let id = "a65fc361-f6ac-40ba-8485-94749c061509";
+    let body = fixture("webservices.rest/create_patient_from_get.json");
+    let rest = format!("/ws/rest/v1/patient/{id}");
+    server.serve(&rest, Served::json(REST_JSON, body.clone()));
+    server.publish(
+        "patient",
+        FeedEntry::json_links(
+            "tag:atomfeed.ict4h.org:0c6c4f8e-0000-4000-8000-000000000001",
+            Some(&format!("{rest}?v=full")),
+            Some(&format!("/ws/fhir2/R4/Patient/{id}")),
+        ),
+    );
+    let dir = tempfile::tempdir()?;
+    let routes = "[[routes]]\nmatch = [\"patient\"]\nclient = \"rest\"\n";
+    let network = openmrs_child(dir.path(), &server, &["patient"], routes).await?;
+    let round = network.sync_round().await?;
+    let records = audit(handle(&network, "clinic"));
+    assert_eq!(round.applied(), 1, "{}", describe(&records));
+    assert_eq!(
+        records[0].resource_type,
+        "patient",
+        "{}",
+        describe(&records)
+    );
+
+    let clinic = store(&network, "clinic");
+    let held = clinic.read(&ResourceKey::rest("patient", id))?;
+    assert_eq!(held.and_then(|r| r.body), Some(body.clone()));
+    assert!(
+        clinic.read(&ResourceKey::rest("Patient", id))?.is_none(),
+        "nothing is stored under the FHIR type's spelling"
+    );
+
+    // Over HTTP: the OpenMRS path answers on the child, and the child's feed links it.
+    let node = support::nodes::node(&network, "clinic");
+    let http = reqwest::Client::new();
+    let base = node.running.base_url();
+    let document = http
+        .get(format!("{base}{rest}"))
+        .bearer_auth(&node.admin_token)
+        .send()
+        .await?;
+    assert_eq!(document.status(), reqwest::StatusCode::OK);
+    assert_eq!(document.text().await?, body);
+    let feed = http
+        .get(format!("{base}/ws/atomfeed/patient/recent"))
+        .bearer_auth(&node.admin_token)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        feed.contains(&rest),
+        "the child's feed links {rest}:\n{feed}"
+    );
+    assert!(!feed.contains("/ws/rest/v1/Patient/"), "{feed}");
+    network.shutdown().await;
+    Ok(())
+}

@@ -82,7 +82,7 @@ pub enum InspectError {
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     /// The file could not be read.
-    #[error("cannot read plugin file {path}: {source}")]
+    #[error("cannot read plugin file {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -90,7 +90,7 @@ pub enum PluginError {
         source: std::io::Error,
     },
     /// The bytes are not a plugin this host can run.
-    #[error("{source_name} is not a usable plugin: {error}")]
+    #[error("{source_name} is not a usable plugin")]
     Inspect {
         /// The file name or label the bytes came from.
         source_name: String,
@@ -201,7 +201,7 @@ pub enum RuntimeError {
     #[error("cannot create the WebAssembly engine: {0}")]
     Engine(String),
     /// The compiled-artifact cache directory is unusable.
-    #[error("cannot use plugin cache directory {path}: {source}")]
+    #[error("cannot use plugin cache directory {path}")]
     CacheDir {
         /// The directory.
         path: PathBuf,

@@ -17,10 +17,10 @@ pub use timestamp::{Timestamp, TimestampParseError};
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// sled failed.
-    #[error("audit storage failed: {0}")]
+    #[error("audit storage failed")]
     Storage(#[from] sled::Error),
     /// A record could not be serialised.
-    #[error("could not encode the audit record for resource `{resource_id}`: {source}")]
+    #[error("could not encode the audit record for resource `{resource_id}`")]
     Encode {
         /// The record's resource id.
         resource_id: String,
@@ -28,7 +28,7 @@ pub enum AuditError {
         source: serde_json::Error,
     },
     /// A stored record could not be read back.
-    #[error("audit record `{key}` is unreadable: {source}")]
+    #[error("audit record `{key}` is unreadable")]
     Decode {
         /// The record's cursor.
         key: String,
@@ -42,7 +42,7 @@ pub enum AuditError {
         key: String,
     },
     /// Writing an export failed.
-    #[error("audit export failed after {written} records: {source}")]
+    #[error("audit export failed after {written} records")]
     Export {
         /// Records written before the failure.
         written: usize,

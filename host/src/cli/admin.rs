@@ -7,13 +7,19 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::AdminTarget;
+use super::{AdminTarget, show};
 
 /// `sync-host audit ...`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Records newest first, filtered.
-    List(AuditFilters),
+    /// Records newest first, filtered, as a table.
+    List {
+        #[command(flatten)]
+        filters: AuditFilters,
+        /// Print the node's JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// One record by its id (the `key` a list shows).
     Show { id: String },
     /// Every matching record as JSON lines, oldest first.
@@ -82,6 +88,9 @@ pub enum ConflictsCommand {
         /// open, resolved or all.
         #[arg(long, default_value = "open")]
         status: String,
+        /// Print the node's JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// One conflict with both versions.
     Show { id: u64 },
@@ -107,7 +116,8 @@ impl Admin {
     fn new(target: &AdminTarget) -> anyhow::Result<Self> {
         Ok(Self {
             client: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(120))
+                // Above the node's longest `sync-now --wait`.
+                .timeout(std::time::Duration::from_secs(630))
                 .build()?,
             url: target.url.trim_end_matches('/').to_string(),
             token: target.token.clone(),
@@ -153,26 +163,59 @@ fn print_json(value: &Value) -> anyhow::Result<ExitCode> {
 }
 
 /// `sync-host status`.
-pub async fn status(target: &AdminTarget) -> anyhow::Result<ExitCode> {
-    print_json(&Admin::new(target)?.get("/admin/status", &[]).await?)
+pub async fn status(target: &AdminTarget, json: bool) -> anyhow::Result<ExitCode> {
+    let answer = Admin::new(target)?.get("/admin/status", &[]).await?;
+    if json {
+        return print_json(&answer);
+    }
+    print!("{}", show::status(&answer));
+    Ok(ExitCode::SUCCESS)
 }
 
-/// `sync-host sync-now [pull|push]`.
-pub async fn sync_now(target: &AdminTarget, direction: Option<String>) -> anyhow::Result<ExitCode> {
-    let query: Vec<(&str, String)> = direction.into_iter().map(|d| ("direction", d)).collect();
-    print_json(
-        &Admin::new(target)?
-            .post("/admin/sync-now", &query, None)
-            .await?,
-    )
+/// `sync-host sync-now [pull|push] [--wait]`: with `--wait`, what the runs did, and a
+/// failure exit when a run failed or left failed events.
+pub async fn sync_now(
+    target: &AdminTarget,
+    direction: Option<String>,
+    wait: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut query: Vec<(&str, String)> = direction.into_iter().map(|d| ("direction", d)).collect();
+    if wait {
+        query.push(("wait", "true".into()));
+    }
+    let answer = Admin::new(target)?
+        .post("/admin/sync-now", &query, None)
+        .await?;
+    if !wait {
+        let names: Vec<String> = answer["triggered"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        println!("triggered: {}", names.join(", "));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (text, ok) = show::sync_runs(&answer);
+    print!("{text}");
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `sync-host audit ...`.
 pub async fn audit(target: &AdminTarget, command: AuditCommand) -> anyhow::Result<ExitCode> {
     let admin = Admin::new(target)?;
     match command {
-        AuditCommand::List(filters) => {
-            print_json(&admin.get("/admin/audit", &filters.query()).await?)
+        AuditCommand::List { filters, json } => {
+            let page = admin.get("/admin/audit", &filters.query()).await?;
+            if json {
+                return print_json(&page);
+            }
+            print!("{}", show::audit(&page)?);
+            Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Show { id } => {
             print_json(&admin.get(&format!("/admin/audit/{id}"), &[]).await?)
@@ -210,8 +253,13 @@ pub async fn conflicts(
 ) -> anyhow::Result<ExitCode> {
     let admin = Admin::new(target)?;
     match command {
-        ConflictsCommand::List { status } => {
-            print_json(&admin.get("/admin/conflicts", &[("status", status)]).await?)
+        ConflictsCommand::List { status, json } => {
+            let list = admin.get("/admin/conflicts", &[("status", status)]).await?;
+            if json {
+                return print_json(&list);
+            }
+            print!("{}", show::conflicts(&list)?);
+            Ok(ExitCode::SUCCESS)
         }
         ConflictsCommand::Show { id } => {
             print_json(&admin.get(&format!("/admin/conflicts/{id}"), &[]).await?)

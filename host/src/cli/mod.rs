@@ -2,8 +2,11 @@
 
 mod admin;
 mod demo;
+mod example;
 mod node;
 mod plugins;
+mod show;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,7 +56,12 @@ pub enum Command {
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        /// A root node: no parent, nothing to pull or push.
+        #[arg(long)]
+        root: bool,
     },
+    /// Print a fresh random token for a `[[server.clients]]` entry.
+    Token,
     /// Start a demo network of four nodes on loopback, sync it and report.
     Demo {
         /// Keep the nodes running and print their URLs and tokens.
@@ -67,6 +75,9 @@ pub enum Command {
     Status {
         #[command(flatten)]
         target: AdminTarget,
+        /// Print the node's JSON answer instead of a summary.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a sync now.
     SyncNow {
@@ -74,6 +85,10 @@ pub enum Command {
         target: AdminTarget,
         /// `pull`, `push`, or both when omitted.
         direction: Option<String>,
+        /// Return when the runs have ended and print what they did; exit non-zero when a
+        /// run failed or an event failed.
+        #[arg(long)]
+        wait: bool,
     },
     /// Query, show and export the audit log.
     Audit {
@@ -142,9 +157,12 @@ pub enum PluginsCommand {
 pub fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Colour codes only help a person at a terminal; in a log file or a pipe they are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 }
 
@@ -153,10 +171,18 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { config } => node::run(&config, true).await,
         Command::Serve { config } => node::run(&config, false).await,
-        Command::Init { path, force } => node::init(&path, force),
+        Command::Init { path, force, root } => node::init(&path, force, root),
+        Command::Token => {
+            println!("{}", sync_host::config::token::generate());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { keep_running, dir } => demo::run(dir, keep_running).await,
-        Command::Status { target } => admin::status(&target).await,
-        Command::SyncNow { target, direction } => admin::sync_now(&target, direction).await,
+        Command::Status { target, json } => admin::status(&target, json).await,
+        Command::SyncNow {
+            target,
+            direction,
+            wait,
+        } => admin::sync_now(&target, direction, wait).await,
         Command::Audit { target, command } => admin::audit(&target, command).await,
         Command::Retry { target, id, dead } => admin::retry(&target, id, dead).await,
         Command::Conflicts { target, command } => admin::conflicts(&target, command).await,

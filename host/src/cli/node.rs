@@ -9,6 +9,8 @@ use sync_host::config::NodeConfig;
 use sync_host::node::RunningNode;
 use sync_host_store::store::{Store, StoreConfig};
 
+use super::example;
+
 /// Runs the node of `config_path` until Ctrl-C or SIGTERM; `sync` false runs it store-only.
 pub async fn run(config_path: &Path, sync: bool) -> anyhow::Result<ExitCode> {
     let mut config = NodeConfig::load(config_path)?;
@@ -42,18 +44,33 @@ async fn wait_for_stop_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the example configuration to `path`.
-pub fn init(path: &Path, force: bool) -> anyhow::Result<ExitCode> {
+/// Writes the example configuration to `path` (a root node's with `root`) and prints a fresh
+/// operator token for it.
+pub fn init(path: &Path, force: bool, root: bool) -> anyhow::Result<ExitCode> {
     if path.exists() && !force {
         bail!("{} exists; pass --force to overwrite it", path.display());
     }
-    NodeConfig::parse(EXAMPLE, path).context("the built-in example config does not parse")?;
-    std::fs::write(path, EXAMPLE).with_context(|| format!("cannot write {}", path.display()))?;
+    let text = example::config(root);
+    NodeConfig::parse(&text, path).context("the built-in example config does not parse")?;
+    std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    let role = if root {
+        "a root node: no parent"
+    } else {
+        "a child node; `--root` writes a node without a parent"
+    };
+    println!("wrote {} ({role})", path.display());
     println!(
-        "wrote {}; set the secrets it names, then: sync-host run --config {}",
-        path.display(),
-        path.display()
+        "a fresh operator token (keep it secret):\n  export {}={}",
+        example::OPERATOR_TOKEN_ENV,
+        sync_host::config::token::generate()
     );
+    if !root {
+        println!(
+            "and the token the parent issued to this node:\n  export {}=...",
+            example::PARENT_TOKEN_ENV
+        );
+    }
+    println!("then: sync-host run --config {}", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -87,78 +104,3 @@ pub async fn import(config_path: &Path, path: &Path) -> anyhow::Result<ExitCode>
     );
     Ok(ExitCode::SUCCESS)
 }
-
-/// The commented example written by `sync-host init`.
-pub const EXAMPLE: &str = r#"# sync-host node configuration. Unknown keys are rejected; secrets are never written
-# here, only the environment variable or file that holds them.
-
-[node]
-# A stable, unique name. It is recorded as the origin of every change made here.
-id = "clinic-7"
-# Store, sync state and audit log live here.
-data_dir = "/var/lib/sync-host"
-
-[server]
-listen = "127.0.0.1:8080"
-# Old versions kept per resource besides the current one (0 keeps all).
-history_retention = 10
-
-# [server.api]
-# page_size = 100            # feed entries per page
-# max_body_bytes = 4194304
-
-# Every caller has its own token and scopes (read, write, admin). No defaults exist.
-[[server.clients]]
-name = "operator"
-token = { env = "SYNC_HOST_OPERATOR_TOKEN" }
-scopes = ["admin"]
-
-# A child node of this one:
-# [[server.clients]]
-# name = "clinic-9"
-# token = { file = "/etc/sync-host/clinic-9.token" }
-# scopes = ["read", "write"]
-# child_node = true
-
-[parent]
-node_id = "district-1"
-base_url = "https://district-1.example.org"
-credentials = { kind = "bearer", token = { env = "SYNC_HOST_PARENT_TOKEN" } }
-# An OpenMRS parent: Basic auth and one feed per category.
-# credentials = { kind = "basic", username = "sync", password = { env = "OPENMRS_PASSWORD" } }
-# feeds = ["patient", "encounter", "observation"]
-feeds = ["all"]
-
-[sync]
-# parent-wins, child-wins, newest-wins or manual. manual parks a conflict for an operator:
-# silently overwriting a clinical record is the worst outcome.
-conflict_policy = "manual"
-# category_policies = { location = "parent-wins" }
-
-[sync.pull]
-interval_secs = 60
-follow = true            # long-poll the parent between runs for near-real-time sync
-
-[sync.push]
-interval_secs = 60
-
-[sync.retry]
-base_secs = 30
-max_delay_secs = 3600
-max_attempts = 10
-
-# Which resource client handles what; `fhir` is the fallback and `rest` takes events that
-# carry only a REST link.
-# [[routes]]
-# match = ["location", "provider"]
-# client = "rest"
-
-# Event filters run in order.
-# [[filters]]
-# plugin = "filter-catchment"
-# direction = "pull"
-# config = { patterns = ["Kenya%Nairobi%*%*%*"] }
-
-[audit]
-retention_days = 365
-"#;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use sync_host::config::PluginsSection;
+use sync_host::error_chain::Chain;
 use sync_host::plugins::{PluginOrigin, PluginRegistry, runtime_config};
 use sync_host_runtime::{PluginRuntime, World, inspect};
 
@@ -71,7 +72,7 @@ async fn check(file: &Path) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    println!("{}: refused: {e}", file.display());
+                    println!("{}: refused: {}", file.display(), Chain(&e));
                     Ok(ExitCode::FAILURE)
                 }
             }

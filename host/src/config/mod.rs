@@ -5,6 +5,8 @@
 
 mod secret;
 mod sync;
+pub mod token;
+mod validate;
 
 pub use secret::{SecretError, SecretSource};
 pub use sync::{
@@ -21,7 +23,7 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -65,6 +67,10 @@ pub struct NodeConfig {
     /// The WebAssembly plugin runtime.
     #[serde(default)]
     pub plugins: PluginsSection,
+    /// The file this configuration was read from, for errors found after loading (a weak
+    /// token, say) that must name the file as well as the key.
+    #[serde(skip)]
+    pub path: PathBuf,
 }
 
 /// `[node]`: identity and data directory.
@@ -183,80 +189,13 @@ impl NodeConfig {
 
     /// Parses and validates `text`; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: NodeConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut config: NodeConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        config.validate(path)?;
+        config.path = path.to_path_buf();
+        validate::validate(&config, path)?;
         Ok(config)
-    }
-
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |key: &str, problem: &str| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            problem: problem.to_string(),
-        };
-        if !is_valid_node_id(&self.node.id) {
-            return Err(invalid(
-                "node.id",
-                "must be 1-64 characters of letters, digits, '-', '_' or '.'",
-            ));
-        }
-        if self.plugins.memory_limit_mib == 0 {
-            return Err(invalid("plugins.memory_limit_mib", "must be at least 1"));
-        }
-        if self.plugins.call_timeout_secs == 0 {
-            return Err(invalid("plugins.call_timeout_secs", "must be at least 1"));
-        }
-        if let Some(parent) = &self.parent {
-            if !is_valid_node_id(&parent.node_id) {
-                return Err(invalid(
-                    "parent.node_id",
-                    "must be 1-64 characters of letters, digits, '-', '_' or '.'",
-                ));
-            }
-            if url::Url::parse(&parent.base_url).is_err() {
-                return Err(invalid("parent.base_url", "is not an absolute URL"));
-            }
-            if parent.feeds.is_empty() {
-                return Err(invalid("parent.feeds", "must name at least one feed"));
-            }
-        }
-        if let Some(local) = &self.local
-            && url::Url::parse(&local.base_url).is_err()
-        {
-            return Err(invalid("local.base_url", "is not an absolute URL"));
-        }
-        if self.server.is_none() {
-            return Err(invalid(
-                "server",
-                "is required: it serves the node's store (or, with [local], its admin API)",
-            ));
-        }
-        if let Some(server) = &self.server {
-            server
-                .api
-                .validate()
-                .map_err(|e| invalid("server.api", &e.to_string()))?;
-        }
-        for (i, route) in self.routes.iter().enumerate() {
-            if route.matches.is_empty() {
-                return Err(invalid(
-                    &format!("routes[{i}].match"),
-                    "must name at least one type or `*`",
-                ));
-            }
-        }
-        for (i, grant) in self.plugins.grants.iter().enumerate() {
-            if url::Url::parse(&grant.base_url).is_err() {
-                return Err(invalid(
-                    &format!("plugins.grants[{i}].base_url"),
-                    "is not an absolute URL",
-                ));
-            }
-        }
-        Ok(())
     }
 }
 

@@ -20,7 +20,7 @@ pub enum SecretSource {
 pub enum SecretError {
     #[error("environment variable {0} is not set (it should hold a secret named in the config)")]
     MissingEnv(String),
-    #[error("cannot read secret file {path}: {source}")]
+    #[error("cannot read secret file {path}")]
     File {
         path: PathBuf,
         source: std::io::Error,
@@ -30,24 +30,30 @@ pub enum SecretError {
 }
 
 impl SecretSource {
+    /// Where the secret comes from, for messages: `environment variable X` or `file /p`.
+    pub fn describe(&self) -> String {
+        match self {
+            SecretSource::Env(name) => format!("environment variable {name}"),
+            SecretSource::File(path) => format!("file {}", path.display()),
+        }
+    }
+
     /// Reads the secret now. Called once at start so a missing secret stops the node early.
     pub fn resolve(&self) -> Result<String, SecretError> {
-        let (value, origin) = match self {
-            SecretSource::Env(name) => (
-                std::env::var(name).map_err(|_| SecretError::MissingEnv(name.clone()))?,
-                format!("environment variable {name}"),
-            ),
-            SecretSource::File(path) => (
+        let value = match self {
+            SecretSource::Env(name) => {
+                std::env::var(name).map_err(|_| SecretError::MissingEnv(name.clone()))?
+            }
+            SecretSource::File(path) => {
                 std::fs::read_to_string(path).map_err(|source| SecretError::File {
                     path: path.clone(),
                     source,
-                })?,
-                format!("file {}", path.display()),
-            ),
+                })?
+            }
         };
         let trimmed = value.trim_end_matches(['\n', '\r']).to_string();
         if trimmed.is_empty() {
-            return Err(SecretError::Empty(origin));
+            return Err(SecretError::Empty(self.describe()));
         }
         Ok(trimmed)
     }

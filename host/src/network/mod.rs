@@ -58,17 +58,17 @@ impl NodeSpec {
 pub enum NetworkError {
     #[error("node `{0}` names parent `{1}`, which is not started before it")]
     UnknownParent(String, String),
-    #[error("cannot write files under {path}: {source}")]
+    #[error("cannot write files under {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the generated config of node `{node}` is invalid: {source}")]
+    #[error("the generated config of node `{node}` is invalid")]
     Config {
         node: String,
         source: crate::config::ConfigError,
     },
-    #[error("node `{node}`: {source}")]
+    #[error("node `{node}`")]
     Node { node: String, source: NodeError },
     #[error("node `{node}` {direction}: {message}")]
     Sync {
@@ -225,7 +225,7 @@ impl Network {
             .map_err(|e| NetworkError::Sync {
                 node: node.spec.id.clone(),
                 direction,
-                message: e.to_string(),
+                message: crate::error_chain::chain(&e),
             })?;
         report.runs.insert((node.spec.id.clone(), direction), run);
         Ok(())

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use http::{StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
@@ -38,6 +38,9 @@ pub fn router(handle: NodeHandle, clients: Arc<Clients>) -> Router {
         .route("/admin/conflicts", get(conflicts))
         .route("/admin/conflicts/{id}", get(conflict_show))
         .route("/admin/conflicts/{id}/resolve", post(conflict_resolve))
+        .route("/admin", any(not_found))
+        .route("/admin/", any(not_found))
+        .route("/admin/{*rest}", any(not_found))
         .layer(from_fn_with_state(clients, require_admin))
         .with_state(handle)
 }
@@ -47,22 +50,40 @@ async fn require_admin(
     request: Request,
     next: Next,
 ) -> Response {
-    let token = request
-        .headers()
+    match check_admin(&clients, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(denied) => *denied,
+    }
+}
+
+/// Whether the request's bearer token belongs to a client with the admin scope: 401 with
+/// `WWW-Authenticate` for a missing or unknown token, 403 for a known client without the
+/// scope. `/admin` and `/metrics` share it, so both answer alike.
+pub fn check_admin(clients: &Clients, headers: &http::HeaderMap) -> Result<(), Box<Response>> {
+    let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token);
     match token.and_then(|t| clients.authenticate(t)) {
-        None => error(
+        None => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "an admin bearer token is required".into(),
-        ),
-        Some(client) if !client.has_scope(Scope::Admin) => error(
+        ))),
+        Some(client) if !client.has_scope(Scope::Admin) => Err(Box::new(error(
             StatusCode::FORBIDDEN,
             format!("client `{}` lacks the `admin` scope", client.name),
-        ),
-        Some(_) => next.run(request).await,
+        ))),
+        Some(_) => Ok(()),
     }
+}
+
+/// Unknown paths under `/admin` answer 404 only to an admin (the check runs first), so a
+/// caller without the scope learns nothing about which admin paths exist.
+async fn not_found(request: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no admin endpoint {}", request.uri().path()),
+    )
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -76,8 +97,11 @@ fn error(status: StatusCode, message: String) -> Response {
     response
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+fn internal(e: impl std::error::Error + 'static) -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        crate::error_chain::chain(&e),
+    )
 }
 
 async fn status(State(node): State<Shared>) -> Response {
@@ -90,13 +114,11 @@ async fn status(State(node): State<Shared>) -> Response {
         crate::sync::scheduler::Trigger,
         crate::sync::status::DirectionStatus,
     )>| { d.as_ref().map(|(_, s)| s.snapshot()) };
-    let local_changes = node.store.as_ref().and_then(|s| s.change_count(None).ok());
-    let push_marker = markers
-        .iter()
-        .find(|(k, _)| k.parent_node == crate::node::services::LOCAL_FEED_OWNER)
-        .and_then(|(_, m)| m.sequence);
-    let push_lag = local_changes.map(|total| total.saturating_sub(push_marker.unwrap_or(0)));
-    let pull_lag = pull_lag(&node, &markers);
+    let push_lag = match crate::node::lag::push_lag(&node, &markers) {
+        Ok(lag) => lag,
+        Err(e) => return internal(e),
+    };
+    let pull_lag = crate::node::lag::pull_lag(&node, &markers);
     Json(json!({
         "node": node.node_id,
         "parent": node.parent_node,
@@ -114,55 +136,57 @@ async fn status(State(node): State<Shared>) -> Response {
     .into_response()
 }
 
-/// Entries the parent has published beyond this node's pull markers, as far as the feeds'
-/// sequence numbers tell (`None` for feeds without them, such as OpenMRS's).
-fn pull_lag(
-    node: &NodeHandle,
-    markers: &[(crate::state::MarkerKey, crate::state::Marker)],
-) -> Option<u64> {
-    let services = node.services.as_ref()?;
-    let (service, _) = services.pull.as_ref()?;
-    let parent = node.parent_node.as_deref()?;
-    let mut lag = None;
-    for feed in service.feeds() {
-        let newest = feed.newest_sequence()?;
-        let done = markers
-            .iter()
-            .find(|(k, _)| k.parent_node == parent && k.feed == feed.name())
-            .and_then(|(_, m)| m.sequence)
-            .unwrap_or(0);
-        lag = Some(lag.unwrap_or(0) + newest.saturating_sub(done));
-    }
-    lag
-}
-
 #[derive(Deserialize)]
-struct DirectionParam {
+struct SyncNowParams {
     direction: Option<String>,
+    /// Answer only when the runs asked for have finished, with what they did.
+    #[serde(default)]
+    wait: bool,
+    /// Longest wait, in seconds.
+    timeout_secs: Option<u64>,
 }
 
-async fn sync_now(State(node): State<Shared>, Query(q): Query<DirectionParam>) -> Response {
+/// How long `sync-now?wait=true` waits by default, and at most.
+const SYNC_NOW_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+async fn sync_now(State(node): State<Shared>, Query(q): Query<SyncNowParams>) -> Response {
     let which = q.direction.as_deref().unwrap_or("both");
-    let mut fired = Vec::new();
-    if matches!(which, "pull" | "both")
-        && let Some((trigger, _)) = &node.pull
-    {
-        trigger.fire();
-        fired.push("pull");
-    }
-    if matches!(which, "push" | "both")
-        && let Some((trigger, _)) = &node.push
-    {
-        trigger.fire();
-        fired.push("push");
-    }
     if !matches!(which, "pull" | "push" | "both") {
         return error(
             StatusCode::BAD_REQUEST,
             format!("direction `{which}` is not pull, push or both"),
         );
     }
-    Json(json!({ "triggered": fired })).into_response()
+    let mut fired = Vec::new();
+    for (name, control) in [("pull", &node.pull), ("push", &node.push)] {
+        if (which == name || which == "both")
+            && let Some((trigger, status)) = control
+        {
+            // Taken before firing, so the run waited for starts after this request.
+            let run = status.next_complete_run();
+            trigger.fire();
+            fired.push((name, status.clone(), run));
+        }
+    }
+    let names: Vec<&str> = fired.iter().map(|(name, _, _)| *name).collect();
+    if !q.wait {
+        return Json(json!({ "triggered": names })).into_response();
+    }
+    let limit = q
+        .timeout_secs
+        .map_or(SYNC_NOW_WAIT, std::time::Duration::from_secs)
+        .min(SYNC_NOW_WAIT);
+    let mut runs = serde_json::Map::new();
+    for (name, status, run) in fired {
+        let Some(outcome) = status.wait_for_run(run, limit).await else {
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the {name} run did not finish within {} s", limit.as_secs()),
+            );
+        };
+        runs.insert(name.to_string(), json!(outcome));
+    }
+    Json(json!({ "triggered": names, "runs": runs })).into_response()
 }
 
 /// Query parameters of `/admin/audit`.
@@ -353,6 +377,6 @@ async fn conflict_resolve(
 ) -> Response {
     match resolve_conflict(&node, id, how).await {
         Ok(record) => Json(record).into_response(),
-        Err(e) => error(e.status(), e.to_string()),
+        Err(e) => error(e.status(), crate::error_chain::chain(&e)),
     }
 }

@@ -3,20 +3,41 @@
 //! feed reader use for in-process calls.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
-use rand::Rng;
 use sync_host_runtime::Credentials;
 use sync_host_store::auth::{Client, Clients, Scope, Secret};
 
+use crate::config::token::{self, WeakToken};
 use crate::config::{ClientConfig, CredentialsConfig, SecretError};
 
 /// Why the client list could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientSetupError {
-    #[error("client `{name}`: {source}")]
-    Secret { name: String, source: SecretError },
-    #[error("invalid client list: {0}")]
-    Invalid(#[from] sync_host_store::auth::AuthError),
+    #[error("`{key}` (client `{name}`) in {}", file.display())]
+    Secret {
+        key: String,
+        name: String,
+        file: PathBuf,
+        source: SecretError,
+    },
+    #[error(
+        "`{key}` (client `{name}`) in {}: the token from {origin} {problem}; {}",
+        file.display(),
+        token::HOW_TO_GENERATE
+    )]
+    Weak {
+        key: String,
+        name: String,
+        file: PathBuf,
+        origin: String,
+        problem: WeakToken,
+    },
+    #[error("invalid client list in {}", file.display())]
+    Invalid {
+        file: PathBuf,
+        source: sync_host_store::auth::AuthError,
+    },
 }
 
 /// The internal client's name in logs.
@@ -24,28 +45,37 @@ pub const INTERNAL_CLIENT: &str = "node-internal";
 
 /// A random token that never leaves the process.
 pub fn internal_token() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
-    hex_string(&bytes)
+    token::generate()
 }
 
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Resolves every client's token and adds the internal client.
+/// Resolves every client's token, refusing weak ones, and adds the internal client. `file`
+/// is the configuration the clients come from, for errors.
 pub fn build_clients(
     configured: &[ClientConfig],
     internal: &str,
+    file: &Path,
 ) -> Result<Clients, ClientSetupError> {
     let mut clients = Vec::with_capacity(configured.len() + 1);
-    for client in configured {
+    for (i, client) in configured.iter().enumerate() {
+        let key = format!("server.clients[{i}].token");
         let token = client
             .token
             .resolve()
             .map_err(|source| ClientSetupError::Secret {
+                key: key.clone(),
                 name: client.name.clone(),
+                file: file.to_path_buf(),
                 source,
             })?;
+        if let Some(problem) = token::weakness(&token) {
+            return Err(ClientSetupError::Weak {
+                key,
+                name: client.name.clone(),
+                file: file.to_path_buf(),
+                origin: client.token.describe(),
+                problem,
+            });
+        }
         clients.push(Client {
             name: client.name.clone(),
             token: Secret::new(token),
@@ -61,7 +91,10 @@ pub fn build_clients(
         scopes: BTreeSet::from([Scope::Admin]),
         is_child_node: true,
     });
-    Ok(Clients::new(clients)?)
+    Clients::new(clients).map_err(|source| ClientSetupError::Invalid {
+        file: file.to_path_buf(),
+        source,
+    })
 }
 
 /// Resolves outbound credentials named in the config.

@@ -37,7 +37,9 @@ pub async fn prune_audit(state: SyncState, retention: Retention, cancel: Cancell
                 );
             }
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "audit pruning failed"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::error_chain::Chain(&e), "audit pruning failed")
+            }
             Err(e) => tracing::warn!(error = %e, "audit pruning task failed"),
         }
         tokio::select! {

@@ -15,7 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use sync_host_store::auth::{Clients, Scope, bearer_token};
+use sync_host_store::auth::Clients;
 
 use crate::audit::Timestamp;
 use crate::state::SyncState;
@@ -134,20 +134,8 @@ async fn count(State(metrics): State<Arc<Metrics>>, request: Request, next: Next
 }
 
 async fn scrape(State(metrics): State<Arc<Metrics>>, request: Request) -> Response {
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    let allowed = token
-        .and_then(|t| metrics.clients.authenticate(t))
-        .is_some_and(|c| c.has_scope(Scope::Admin));
-    if !allowed {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "an admin bearer token is required\n",
-        )
-            .into_response();
+    if let Err(denied) = crate::node::admin::check_admin(&metrics.clients, request.headers()) {
+        return *denied;
     }
     match metrics.render() {
         Ok(text) => (

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod clients;
 pub mod in_process;
+pub mod lag;
 mod maintenance;
 pub mod metrics;
 pub mod resolve;
@@ -20,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::NodeConfig;
+use crate::error_chain::Chain;
 use crate::plugins::{PluginRegistry, runtime_config};
 use crate::state::SyncState;
 use crate::sync::scheduler::Trigger;
@@ -33,36 +35,40 @@ const STATE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// Why a node could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("cannot create data directory {path}: {source}")]
+    #[error("cannot create data directory {path}")]
     DataDir {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot open the store: {0}")]
+    #[error("cannot open the store")]
     Store(#[from] sync_host_store::store::StoreError),
-    #[error("cannot open the sync state: {0}")]
+    #[error("cannot open the sync state")]
     State(#[from] crate::state::StateError),
-    #[error("cannot open the sync state database: {0}")]
+    #[error("cannot open the sync state database")]
     Sled(#[from] sled::Error),
     #[error(transparent)]
     Clients(#[from] clients::ClientSetupError),
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address} (`server.listen`)")]
     Listen {
         address: String,
         source: std::io::Error,
     },
     #[error(transparent)]
     Plugins(#[from] crate::plugins::RegistryError),
-    #[error(transparent)]
-    Wiring(#[from] wiring::WiringError),
-    #[error("secret for {what}: {source}")]
+    #[error("{}", file.display())]
+    Wiring {
+        file: std::path::PathBuf,
+        source: wiring::WiringError,
+    },
+    #[error("secret for `{what}` in {}", file.display())]
     Secret {
         what: String,
+        file: std::path::PathBuf,
         source: crate::config::SecretError,
     },
     #[error("{what}: {reason}")]
     Setup { what: String, reason: String },
-    #[error("plugin runtime: {0}")]
+    #[error("plugin runtime")]
     Runtime(#[from] sync_host_runtime::RuntimeError),
 }
 
@@ -112,7 +118,11 @@ impl RunningNode {
             reason: "a node needs [server] for its API, admin and metrics".into(),
         })?;
         let internal = clients::internal_token();
-        let clients = Arc::new(clients::build_clients(&server.clients, &internal)?);
+        let clients = Arc::new(clients::build_clients(
+            &server.clients,
+            &internal,
+            &config.path,
+        )?);
         let listener = tokio::net::TcpListener::bind(&server.listen)
             .await
             .map_err(|source| NodeError::Listen {
@@ -218,10 +228,10 @@ impl RunningNode {
         if let Some(store) = &self.handle.store
             && let Err(e) = store.flush().await
         {
-            tracing::warn!(error = %e, "store flush at shutdown failed");
+            tracing::warn!(error = %Chain(&e), "store flush at shutdown failed");
         }
         if let Err(e) = self.handle.state.flush().await {
-            tracing::warn!(error = %e, "audit flush at shutdown failed");
+            tracing::warn!(error = %Chain(&e), "audit flush at shutdown failed");
         }
         tracing::info!(node = %self.handle.node_id, "node stopped");
     }

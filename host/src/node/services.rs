@@ -62,6 +62,7 @@ impl Services {
             Some(p) => Some((
                 p.base_url.as_str(),
                 secret(
+                    config,
                     "parent.credentials",
                     outbound_credentials(p.credentials.as_ref()),
                 )?,
@@ -78,7 +79,10 @@ impl Services {
                 let internal = Some(sync_host_runtime::Credentials::Bearer(
                     internal_token.clone(),
                 ));
-                let sides = wiring::sides(base_url, internal, Some(Arc::clone(&service)), parent)?;
+                let sides = in_file(
+                    config,
+                    wiring::sides(base_url, internal, Some(Arc::clone(&service)), parent),
+                )?;
                 let transport: Arc<dyn FeedTransport> =
                     Arc::new(InProcessTransport::new(service, internal_token.clone()));
                 let feed_base = format!("{}/ws/atomfeed", base_url.trim_end_matches('/'));
@@ -89,10 +93,14 @@ impl Services {
             }
             LocalSide::External(external) => {
                 let credentials = secret(
+                    config,
                     "local.credentials",
                     outbound_credentials(external.credentials.as_ref()),
                 )?;
-                let sides = wiring::sides(&external.base_url, credentials.clone(), None, parent)?;
+                let sides = in_file(
+                    config,
+                    wiring::sides(&external.base_url, credentials.clone(), None, parent),
+                )?;
                 let transport: Arc<dyn FeedTransport> =
                     Arc::new(HttpTransport::new(credentials, FEED_TIMEOUT).map_err(|e| {
                         NodeError::Setup {
@@ -113,7 +121,18 @@ impl Services {
                 (sides, feeds)
             }
         };
+        // Routes and filters are checked whether or not this node syncs, so `serve` refuses
+        // the same configuration `run` refuses.
+        let routes = in_file(config, wiring::routes(config, registry, &sides))?;
         let Some(parent_config) = &config.parent else {
+            in_file(
+                config,
+                wiring::filters(config, registry, Direction::Pull).await,
+            )?;
+            in_file(
+                config,
+                wiring::filters(config, registry, Direction::Push).await,
+            )?;
             return Ok(Self {
                 pull: None,
                 push: None,
@@ -124,7 +143,6 @@ impl Services {
             what: "parent".into(),
             reason: "no endpoint was built for the configured parent".into(),
         })?;
-        let routes = wiring::routes(config, registry, &sides)?;
         let make_pipeline = |direction, filters| Pipeline {
             node_id: config.node.id.clone(),
             parent_node: parent_config.node_id.clone(),
@@ -144,7 +162,10 @@ impl Services {
             state: state.clone(),
         };
         let pull = if config.sync.pull.enabled {
-            let filters = wiring::filters(config, registry, Direction::Pull).await?;
+            let filters = in_file(
+                config,
+                wiring::filters(config, registry, Direction::Pull).await,
+            )?;
             let feed_credentials = if parent_config.anonymous_feed {
                 None
             } else {
@@ -152,7 +173,11 @@ impl Services {
                     .feed_credentials
                     .as_ref()
                     .or(parent_config.credentials.as_ref());
-                secret("parent.feed_credentials", outbound_credentials(configured))?
+                secret(
+                    config,
+                    "parent.feed_credentials",
+                    outbound_credentials(configured),
+                )?
             };
             let transport: Arc<dyn FeedTransport> = Arc::new(
                 HttpTransport::new(feed_credentials, FEED_TIMEOUT).map_err(|e| {
@@ -191,7 +216,10 @@ impl Services {
             None
         };
         let push = if config.sync.push.enabled {
-            let filters = wiring::filters(config, registry, Direction::Push).await?;
+            let filters = in_file(
+                config,
+                wiring::filters(config, registry, Direction::Push).await,
+            )?;
             let service = SyncService::new(
                 make_pipeline(Direction::Push, filters),
                 LOCAL_FEED_OWNER.to_string(),
@@ -241,9 +269,22 @@ fn schedule(section: &DirectionSection) -> Schedule {
     }
 }
 
-fn secret<T>(what: &str, result: Result<T, crate::config::SecretError>) -> Result<T, NodeError> {
+fn secret<T>(
+    config: &NodeConfig,
+    what: &str,
+    result: Result<T, crate::config::SecretError>,
+) -> Result<T, NodeError> {
     result.map_err(|source| NodeError::Secret {
         what: what.to_string(),
+        file: config.path.clone(),
+        source,
+    })
+}
+
+/// A wiring error, with the configuration file it is about.
+fn in_file<T>(config: &NodeConfig, result: Result<T, wiring::WiringError>) -> Result<T, NodeError> {
+    result.map_err(|source| NodeError::Wiring {
+        file: config.path.clone(),
         source,
     })
 }

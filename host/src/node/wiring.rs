@@ -8,6 +8,7 @@ use sync_host_runtime::{
 };
 
 use crate::config::{FilterDirection, NodeConfig};
+use crate::error_chain::chain;
 use crate::plugins::PluginRegistry;
 use crate::sync::conflict::{Direction, PolicySet};
 use crate::sync::retry::RetryPolicy;
@@ -152,7 +153,7 @@ fn resource_client(
             .map_err(|e| WiringError::Plugin {
                 key: key.to_string(),
                 name: name.to_string(),
-                reason: e.to_string(),
+                reason: chain(&e),
             })?;
         access.endpoints.push(AllowedEndpoint {
             base_url,
@@ -164,7 +165,7 @@ fn resource_client(
         .plugin
         .resource_client(access)
         .map_err(|e| WiringError::WrongWorld {
-            key: format!("{key} ({e})"),
+            key: format!("{key} ({})", chain(&e)),
             name: name.to_string(),
             expected: "resource client",
         })?;
@@ -209,7 +210,7 @@ pub async fn filters(
             .map_err(|e| WiringError::Plugin {
                 key,
                 name: filter.plugin.clone(),
-                reason: e.to_string(),
+                reason: chain(&e),
             })?;
         out.push(Arc::new(instance));
     }

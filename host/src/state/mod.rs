@@ -26,13 +26,13 @@ use crate::sync::conflict::SyncBase;
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// sled failed.
-    #[error("sync state storage failed: {0}")]
+    #[error("sync state storage failed")]
     Storage(#[from] sled::Error),
     /// The audit part of a commit failed.
     #[error(transparent)]
     Audit(#[from] AuditError),
     /// A value could not be serialised.
-    #[error("could not encode {what}: {source}")]
+    #[error("could not encode {what}")]
     Encode {
         /// What was being written.
         what: String,
@@ -40,7 +40,7 @@ pub enum StateError {
         source: serde_json::Error,
     },
     /// A stored value could not be read back.
-    #[error("unreadable value in tree `{tree}`: {source}")]
+    #[error("unreadable value in tree `{tree}`")]
     Decode {
         /// The tree.
         tree: &'static str,

@@ -63,6 +63,10 @@ impl Pipeline {
         events: Vec<Event>,
         out: &mut BatchBuilder<'_>,
     ) -> Result<(), StateError> {
+        let events = events
+            .into_iter()
+            .map(|e| self.routes.for_client(e))
+            .collect();
         let events = self.skip_known(events, out)?;
         let (events, superseded) = dedupe_by_resource(events);
         for event in &superseded {

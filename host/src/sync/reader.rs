@@ -15,12 +15,12 @@ use crate::sync::transport::{FeedTransport, PageResponse, TransportError};
 /// Why a feed page could not be used. The marker never moves past such a page.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("feed `{feed}`: {source}")]
+    #[error("feed `{feed}`")]
     Transport {
         feed: String,
         source: TransportError,
     },
-    #[error("feed `{feed}`: page {url} is malformed: {source}")]
+    #[error("feed `{feed}`: page {url} is malformed")]
     Malformed {
         feed: String,
         url: String,

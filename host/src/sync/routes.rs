@@ -68,6 +68,35 @@ impl Routes {
     }
 }
 
+impl Routes {
+    /// The event as its route's client sees it. An OpenMRS entry links both forms of a
+    /// resource, and the feed names it by the FHIR type (`Patient`); a REST client must use the
+    /// resource name of the `rest` link (`patient`) instead, or it reads and stores the
+    /// document under a path OpenMRS does not serve, and republishes that wrong link.
+    pub fn for_client(&self, mut event: Event) -> Event {
+        let Some(rest) = &self.rest else {
+            return event;
+        };
+        let routed_to_rest = self
+            .route_for(&event)
+            .is_some_and(|route| route.client_name == rest.client_name);
+        if !routed_to_rest {
+            return event;
+        }
+        let named = event
+            .links
+            .iter()
+            .find(|link| link.client == "rest")
+            .and_then(|link| sync_host_feed::resource_from_href("rest", &link.href));
+        if let Some((name, id)) = named
+            && id == event.resource_id
+        {
+            event.resource_type = name;
+        }
+        event
+    }
+}
+
 /// Events grouped by the client that handles them, each group in feed order.
 pub struct RouteGroup {
     pub route: Route,

@@ -56,6 +56,7 @@ pub async fn run_scheduled(
         if cancel.is_cancelled() {
             return;
         }
+        status.started();
         match service.run_once(&cancel).await {
             Ok(report) => {
                 failures = 0;
@@ -63,8 +64,9 @@ pub async fn run_scheduled(
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
-                tracing::warn!(error = %e, failures, "sync run failed; backing off");
-                status.failed(Timestamp::now(), e.to_string());
+                let message = crate::error_chain::chain(&e);
+                tracing::warn!(error = %message, failures, "sync run failed; backing off");
+                status.failed(Timestamp::now(), message);
             }
         }
         let wait = async {

@@ -35,6 +35,8 @@ pub struct RunReport {
     pub applied: usize,
     /// Retries replayed.
     pub retried: usize,
+    /// Events that failed (queued for retry or dead-lettered), replayed retries included.
+    pub failed: usize,
 }
 
 /// A direction's feeds and pipeline.
@@ -90,7 +92,9 @@ impl SyncService {
                 return Ok(report);
             }
         }
-        report.retried = self.replay_due_retries().await?;
+        let (retried, failed) = self.replay_due_retries().await?;
+        report.retried = retried;
+        report.failed += failed;
         Ok(report)
     }
 
@@ -142,7 +146,9 @@ impl SyncService {
             let committed: Vec<_> = commit.settled.clone();
             report.events += commit.audit.len();
             report.applied += count_writes(&commit);
+            let failures = failed_records(&commit);
             self.pipeline.state.commit_batch(commit).await?;
+            report.failed += log_failures(&failures);
             self.pipeline.state.clear_intents(&committed)?;
             drop(deciding);
             tracing::debug!(feed = feed.name(), page = %step.page_url, entries, read_ms, process_ms,
@@ -164,7 +170,8 @@ impl SyncService {
     }
 
     /// Runs due retries through the same pipeline; their commit carries no marker.
-    async fn replay_due_retries(&self) -> Result<usize, SyncError> {
+    /// Returns the retries replayed and how many of them failed again.
+    async fn replay_due_retries(&self) -> Result<(usize, usize), SyncError> {
         let due = self
             .pipeline
             .state
@@ -175,7 +182,7 @@ impl SyncService {
             .filter_map(|entry| serde_json::from_value(entry.event.clone()).ok())
             .collect();
         if events.is_empty() {
-            return Ok(0);
+            return Ok((0, 0));
         }
         let count = events.len();
         let _deciding = self.pipeline.state.deciding().await;
@@ -188,11 +195,12 @@ impl SyncService {
         self.pipeline.process_events(events, &mut out).await?;
         let commit = out.finish();
         let written = count_writes(&commit);
+        let failures = failed_records(&commit);
         self.pipeline.state.commit_batch(commit).await?;
         if written > 0 {
             tracing::info!(written, "retries succeeded");
         }
-        Ok(count)
+        Ok((count, log_failures(&failures)))
     }
 
     /// Waits until any feed of this service may have something new (long-poll where the
@@ -203,6 +211,41 @@ impl SyncService {
             None => false,
         }
     }
+}
+
+/// The failed records of a batch, taken before it is committed.
+fn failed_records(commit: &crate::state::BatchCommit) -> Vec<crate::audit::AuditRecord> {
+    commit
+        .audit
+        .iter()
+        .filter(|r| matches!(r.outcome, crate::audit::Outcome::Failed { .. }))
+        .cloned()
+        .collect()
+}
+
+/// Logs each committed failure at `warn`, so an operator watching the log sees it without
+/// querying the audit; returns how many there were.
+fn log_failures(records: &[crate::audit::AuditRecord]) -> usize {
+    for record in records {
+        if let crate::audit::Outcome::Failed {
+            failure,
+            status,
+            message,
+            attempt,
+        } = &record.outcome
+        {
+            tracing::warn!(
+                resource_type = %record.resource_type,
+                resource_id = %record.resource_id,
+                kind = ?failure,
+                status,
+                attempt,
+                error = %message,
+                "event failed"
+            );
+        }
+    }
+    records.len()
 }
 
 /// Records of a batch that wrote something to the target.

@@ -2,8 +2,10 @@
 //! what the last run did, and catch-up progress.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::audit::Timestamp;
 use crate::sync::progress::Progress;
@@ -18,7 +20,28 @@ pub struct DirectionSnapshot {
     pub runs: u64,
     pub pages: u64,
     pub events: u64,
+    /// Whether a run is in progress.
+    pub running: bool,
+    /// What the last finished run did.
+    pub last_run: Option<LastRun>,
     pub progress: Option<ProgressSnapshot>,
+}
+
+/// The outcome of one finished run, as `sync-now --wait` reports it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LastRun {
+    pub finished: Timestamp,
+    /// The run's number (`runs` once it finished).
+    pub run: u64,
+    pub pages: usize,
+    pub events: usize,
+    /// Resources written to the target.
+    pub applied: usize,
+    /// Events that failed (retried later or dead-lettered).
+    pub failed: usize,
+    pub retried: usize,
+    /// Why the run stopped early, when it did.
+    pub error: Option<String>,
 }
 
 /// Catch-up progress in a snapshot.
@@ -32,18 +55,30 @@ pub struct ProgressSnapshot {
 }
 
 /// Shared, updatable status of one direction.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct DirectionStatus {
     inner: Arc<Mutex<DirectionSnapshot>>,
     progress: Progress,
+    /// The number of finished runs, for callers waiting on one.
+    finished: Arc<watch::Sender<u64>>,
+}
+
+impl Default for DirectionStatus {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            progress: Progress::default(),
+            finished: Arc::new(watch::Sender::new(0)),
+        }
+    }
 }
 
 impl DirectionStatus {
     /// Status for an enabled direction reporting through `progress`.
     pub fn new(progress: Progress) -> Self {
         let status = Self {
-            inner: Arc::default(),
             progress,
+            ..Self::default()
         };
         if let Ok(mut s) = status.inner.lock() {
             s.enabled = true;
@@ -51,21 +86,76 @@ impl DirectionStatus {
         status
     }
 
+    /// Records that a run starts.
+    pub fn started(&self) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.running = true;
+        }
+    }
+
     /// Records a successful run.
     pub fn succeeded(&self, at: Timestamp, report: &RunReport) {
-        if let Ok(mut s) = self.inner.lock() {
+        self.finish(|s| {
             s.last_success = Some(at);
-            s.runs += 1;
             s.pages += report.pages as u64;
             s.events += report.events as u64;
-        }
+            LastRun {
+                finished: at,
+                run: s.runs,
+                pages: report.pages,
+                events: report.events,
+                applied: report.applied,
+                failed: report.failed,
+                retried: report.retried,
+                error: None,
+            }
+        });
     }
 
     /// Records a failed run.
     pub fn failed(&self, at: Timestamp, message: String) {
-        if let Ok(mut s) = self.inner.lock() {
-            s.last_failure = Some((at, message));
-            s.runs += 1;
+        self.finish(|s| {
+            s.last_failure = Some((at, message.clone()));
+            LastRun {
+                finished: at,
+                run: s.runs,
+                error: Some(message),
+                ..LastRun::default()
+            }
+        });
+    }
+
+    fn finish(&self, record: impl FnOnce(&mut DirectionSnapshot) -> LastRun) {
+        let runs = match self.inner.lock() {
+            Ok(mut s) => {
+                s.runs += 1;
+                s.running = false;
+                let last = record(&mut s);
+                s.last_run = Some(last);
+                s.runs
+            }
+            Err(_) => return,
+        };
+        self.finished.send_replace(runs);
+    }
+
+    /// The run number that will cover everything present now: the next run, or the one
+    /// after it when a run is already under way (it may have read its feed already).
+    pub fn next_complete_run(&self) -> u64 {
+        self.inner
+            .lock()
+            .map(|s| s.runs + 1 + u64::from(s.running))
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Waits until run `run` has finished, for at most `limit`; returns its outcome, or
+    /// `None` on time-out.
+    pub async fn wait_for_run(&self, run: u64, limit: Duration) -> Option<LastRun> {
+        let mut finished = self.finished.subscribe();
+        let reached = tokio::time::timeout(limit, finished.wait_for(|done| *done >= run)).await;
+        match reached {
+            Ok(Ok(_)) => self.inner.lock().ok().and_then(|s| s.last_run.clone()),
+            _ => None,
         }
     }
 
@@ -80,5 +170,37 @@ impl DirectionStatus {
             eta_secs: p.eta.map(|e| e.as_secs()),
         });
         snapshot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_run_that_started_after_it_asked() {
+        let status = DirectionStatus::new(Progress::default());
+        assert_eq!(status.next_complete_run(), 1);
+        // A run already under way may have read its feed before the request: wait for the
+        // one after it.
+        status.started();
+        let wanted = status.next_complete_run();
+        assert_eq!(wanted, 2);
+        let report = RunReport {
+            applied: 1,
+            ..RunReport::default()
+        };
+        status.succeeded(Timestamp::now(), &report);
+        let limit = Duration::from_millis(20);
+        assert_eq!(status.wait_for_run(wanted, limit).await, None);
+        status.started();
+        status.failed(Timestamp::now(), "feed unreadable".into());
+        let last = status.wait_for_run(wanted, limit).await;
+        assert_eq!(last.as_ref().map(|r| r.run), Some(2));
+        assert_eq!(
+            last.and_then(|r| r.error).as_deref(),
+            Some("feed unreadable")
+        );
+        assert!(!status.snapshot().running);
     }
 }

@@ -84,9 +84,11 @@ impl FeedTransport for HttpTransport {
             }
             None => request,
         };
+        // reqwest's own message names only the request; the cause (refused, timed out, DNS)
+        // is further down its chain.
         let connection = |e: reqwest::Error| TransportError::Connection {
             url: url.to_string(),
-            message: e.to_string(),
+            message: crate::error_chain::chain(&e),
         };
         let response = request.send().await.map_err(connection)?;
         let status = response.status().as_u16();

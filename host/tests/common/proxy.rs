@@ -111,7 +111,10 @@ pub async fn start_edge(
 ) -> anyhow::Result<RunningNode> {
     let dir = t.dir.path().join("edge");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("admin.token"), "edge-admin-token-for-tests")?;
+    std::fs::write(
+        dir.join("admin.token"),
+        sync_host::config::token::generate(),
+    )?;
     std::fs::copy(
         t.dir.path().join(credential_of).join("parent.token"),
         dir.join("parent.token"),

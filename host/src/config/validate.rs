@@ -1,0 +1,178 @@
+//! Checks of a parsed configuration that TOML types cannot express. Each check names the key
+//! it refuses; the caller adds the file.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::{ConfigError, DirectionSection, NodeConfig, is_valid_node_id};
+
+const NODE_ID_RULE: &str = "must be 1-64 characters of letters, digits, '-', '_' or '.'";
+
+/// The first problem of `config`, read from `path`.
+pub(super) fn validate(config: &NodeConfig, path: &Path) -> Result<(), ConfigError> {
+    let problem = node(config)
+        .or_else(|| plugins(config))
+        .or_else(|| parent(config))
+        .or_else(|| server(config))
+        .or_else(|| schedule("sync.pull", &config.sync.pull, true))
+        .or_else(|| schedule("sync.push", &config.sync.push, false))
+        .or_else(|| routes(config));
+    match problem {
+        Some((key, problem)) => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A refused key and what is wrong with its value.
+type Problem = Option<(String, String)>;
+
+fn refuse(key: &str, problem: &str) -> Problem {
+    Some((key.to_string(), problem.to_string()))
+}
+
+fn node(config: &NodeConfig) -> Problem {
+    if !is_valid_node_id(&config.node.id) {
+        return refuse("node.id", NODE_ID_RULE);
+    }
+    None
+}
+
+fn plugins(config: &NodeConfig) -> Problem {
+    if config.plugins.memory_limit_mib == 0 {
+        return refuse("plugins.memory_limit_mib", "must be at least 1");
+    }
+    if config.plugins.call_timeout_secs == 0 {
+        return refuse("plugins.call_timeout_secs", "must be at least 1");
+    }
+    for (i, grant) in config.plugins.grants.iter().enumerate() {
+        if url::Url::parse(&grant.base_url).is_err() {
+            return refuse(
+                &format!("plugins.grants[{i}].base_url"),
+                "is not an absolute URL",
+            );
+        }
+    }
+    None
+}
+
+fn parent(config: &NodeConfig) -> Problem {
+    if let Some(parent) = &config.parent {
+        if !is_valid_node_id(&parent.node_id) {
+            return refuse("parent.node_id", NODE_ID_RULE);
+        }
+        if url::Url::parse(&parent.base_url).is_err() {
+            return refuse("parent.base_url", "is not an absolute URL");
+        }
+        if parent.feeds.is_empty() {
+            return refuse("parent.feeds", "must name at least one feed");
+        }
+    }
+    if let Some(local) = &config.local
+        && url::Url::parse(&local.base_url).is_err()
+    {
+        return refuse("local.base_url", "is not an absolute URL");
+    }
+    None
+}
+
+fn server(config: &NodeConfig) -> Problem {
+    let Some(server) = &config.server else {
+        return refuse(
+            "server",
+            "is required: it serves the node's store (or, with [local], its admin API)",
+        );
+    };
+    if let Some(problem) = listen_problem(&server.listen) {
+        return refuse("server.listen", &problem);
+    }
+    if let Err(e) = server.api.validate() {
+        return refuse("server.api", &e.to_string());
+    }
+    None
+}
+
+/// Why `listen` is not an address to bind, if it is not. Only an IP address with a port is
+/// accepted: a host name would resolve at start, to an address nobody checked.
+fn listen_problem(listen: &str) -> Option<String> {
+    if listen.parse::<SocketAddr>().is_ok() {
+        return None;
+    }
+    let hint = if listen.parse::<u16>().is_ok() {
+        format!("; to listen on port {listen} of every interface write \"0.0.0.0:{listen}\"")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "is {listen:?}, not an IP address with a port such as \"127.0.0.1:8080\"{hint}"
+    ))
+}
+
+/// A direction's schedule: long-poll needs an interval to poll within, and only pull can
+/// follow (a node's own feed is read in process).
+fn schedule(key: &str, section: &DirectionSection, is_pull: bool) -> Problem {
+    if !section.follow {
+        return None;
+    }
+    if !is_pull {
+        return refuse(
+            &format!("{key}.follow"),
+            "applies to pull only: push reads this node's own feed and has nothing to follow",
+        );
+    }
+    if section.interval_secs == 0 {
+        return refuse(
+            &format!("{key}.follow"),
+            &format!(
+                "needs `{key}.interval_secs` above 0: with 0 the direction runs only on \
+                 `sync-host sync-now`, so there is nothing to follow between runs"
+            ),
+        );
+    }
+    None
+}
+
+fn routes(config: &NodeConfig) -> Problem {
+    for (i, route) in config.routes.iter().enumerate() {
+        if route.matches.is_empty() {
+            return refuse(
+                &format!("routes[{i}].match"),
+                "must name at least one type or `*`",
+            );
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_needs_an_ip_address_and_a_port() {
+        assert_eq!(listen_problem("127.0.0.1:0"), None);
+        assert_eq!(listen_problem("[::1]:8080"), None);
+        let bare_port = listen_problem("18190").unwrap_or_default();
+        assert!(bare_port.contains("\"0.0.0.0:18190\""), "{bare_port}");
+        let name = listen_problem("localhost:80").unwrap_or_default();
+        assert!(name.contains("not an IP address"), "{name}");
+    }
+
+    #[test]
+    fn follow_needs_a_pull_interval() {
+        let mut pull = DirectionSection {
+            follow: true,
+            ..DirectionSection::default()
+        };
+        assert_eq!(schedule("sync.pull", &pull, true), None);
+        pull.interval_secs = 0;
+        let (key, problem) = schedule("sync.pull", &pull, true).unwrap_or_default();
+        assert_eq!(key, "sync.pull.follow");
+        assert!(problem.contains("sync.pull.interval_secs"), "{problem}");
+        let (key, _) = schedule("sync.push", &pull, false).unwrap_or_default();
+        assert_eq!(key, "sync.push.follow");
+    }
+}
