@@ -16,6 +16,7 @@ use crate::sync::pipeline::Pipeline;
 use crate::sync::retry::FailureKind;
 use crate::sync::routes::RouteGroup;
 use crate::sync::version::{checked_state, version_state};
+use crate::sync::write_back::{WriteBack, write_back};
 
 /// A fetched resource with its conflict-check state, computed (and hashed) once.
 pub struct Fetched {
@@ -56,8 +57,9 @@ pub async fn run_group(
     let Some(current) = current_at_target(p, client, fetched, &ctx, out).await? else {
         return Ok(());
     };
-    let writes = decide_writes(p, current, &ctx, out)?;
-    store_writes(p, client, writes, &ctx, out).await
+    let (writes, back) = decide_writes(p, current, &ctx, out)?;
+    store_writes(p, client, writes, &ctx, out).await?;
+    write_back(p, client, back, &ctx, out).await
 }
 
 /// Fetches the group from `source`; events whose fetch failed are recorded and dropped.
@@ -233,14 +235,16 @@ async fn current_at_target(
     Ok(Some(candidates))
 }
 
-/// Decides each candidate against its sync base; returns the writes to make.
+/// Decides each candidate against its sync base; returns the writes to make to the target,
+/// and the parent's conflict winners to write back to this node.
 fn decide_writes(
     p: &Pipeline,
     candidates: Vec<Candidate>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
-) -> Result<Vec<PendingWrite>, StateError> {
+) -> Result<(Vec<PendingWrite>, Vec<WriteBack>), StateError> {
     let mut writes = Vec::new();
+    let mut back = Vec::new();
     for mut c in candidates {
         c.base_read = p.state.base(&base_key(&c.event))?;
         let incoming = &c.incoming_state;
@@ -259,11 +263,12 @@ fn decide_writes(
             Decision::KeepLocal => out.kept_local(&c.event, ctx),
             Decision::Conflict => match settle_conflict(p, c, out)? {
                 ConflictOutcome::Write(pending) => writes.push(*pending),
+                ConflictOutcome::WriteBack(winner) => back.push(*winner),
                 ConflictOutcome::Recorded => {}
             },
         }
     }
-    Ok(writes)
+    Ok((writes, back))
 }
 
 /// The sync base, or, when the target holds exactly what this node last intended to write
@@ -305,7 +310,7 @@ fn effective_base(
 /// The precondition a write to a target that holds no live copy carries: create only. A
 /// resource created at the target between our read and our write is then refused (412) and
 /// decided again, instead of being silently replaced.
-fn expected_version(current: Option<&Resource>) -> Option<String> {
+pub fn expected_version(current: Option<&Resource>) -> Option<String> {
     match current {
         None => Some(CREATE_ONLY.to_string()),
         Some(r) if r.deleted && r.version.is_none() => Some(CREATE_ONLY.to_string()),

@@ -16,11 +16,15 @@ use crate::sync::event::for_target;
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::version::version_state;
+use crate::sync::write_back::WriteBack;
 
 /// What settling a conflict asks of the caller.
 pub enum ConflictOutcome {
     /// The incoming state won: write it, then record the conflict with the write's result.
     Write(Box<PendingWrite>),
+    /// The parent's state won a conflict met on push: write it back to this node, then record
+    /// the conflict.
+    WriteBack(Box<WriteBack>),
     /// Nothing to write: the conflict is recorded (parked, or the target's side won).
     Recorded,
 }
@@ -95,7 +99,11 @@ pub fn settle_conflict(
                 let mut pending = plain_write(p, c);
                 pending.conflict = Some(record);
                 Ok(ConflictOutcome::Write(Box::new(pending)))
+            } else if p.direction == Direction::Push {
+                let winner = WriteBack::new(p, c, current_resource, current, record);
+                Ok(ConflictOutcome::WriteBack(Box::new(winner)))
             } else {
+                // On pull the winner is this node's own state, which its push carries up.
                 out.conflict(&c.event, &ctx, record, c.base_read, Some(new_base));
                 Ok(ConflictOutcome::Recorded)
             }
@@ -173,6 +181,7 @@ pub async fn handle_rejected(
         }
     };
     let mut retry_writes = Vec::new();
+    let mut back = Vec::new();
     for ((w, _), current) in rejected.into_iter().zip(currents) {
         let current = match current {
             Ok(resource) => Some(resource),
@@ -202,11 +211,14 @@ pub async fn handle_rejected(
             current,
             base_read: w.replaces,
         };
-        if let ConflictOutcome::Write(pending) = settle_conflict(p, candidate, out)? {
-            retry_writes.push(*pending);
+        match settle_conflict(p, candidate, out)? {
+            ConflictOutcome::Write(pending) => retry_writes.push(*pending),
+            ConflictOutcome::WriteBack(winner) => back.push(*winner),
+            ConflictOutcome::Recorded => {}
         }
     }
-    store_once(p, client, retry_writes, ctx, out).await
+    store_once(p, client, retry_writes, ctx, out).await?;
+    crate::sync::write_back::write_back(p, client, back, ctx, out).await
 }
 
 /// Stores conflict winners after a refusal. A second refusal means the target is still
