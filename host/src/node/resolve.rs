@@ -10,7 +10,7 @@ use crate::node::NodeHandle;
 use crate::state::{
     BatchCommit, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion, StateError,
 };
-use crate::sync::conflict::{Side, SyncBase};
+use crate::sync::conflict::{Direction, Side, SyncBase};
 use crate::sync::event::base_key;
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::version::version_state;
@@ -165,6 +165,10 @@ pub async fn resolve_conflict(
     let mut out = BatchBuilder::new(&node.node_id, record.direction, &node.state, pipeline.retry);
     let ctx = AuditContext::default().with_plugin(route.client.info());
     out.conflict(&event, &ctx, record.clone(), replaces, Some(base));
+    // Both sides now hold the operator's choice: nothing is left to retry either way.
+    for direction in [Direction::Pull, Direction::Push] {
+        out.settle_also(direction, &event);
+    }
     let commit: BatchCommit = out.finish();
     node.state.commit_batch(commit).await?;
     Ok(record)

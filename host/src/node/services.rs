@@ -160,6 +160,12 @@ impl Services {
             policies: wiring::policies(config),
             retry: wiring::retry_policy(config),
             state: state.clone(),
+            // A conflict won by the target's state is written back to the source, so both
+            // sides hold the winner; a pull-only node never writes to its parent.
+            write_back: match direction {
+                Direction::Pull => config.sync.push.enabled,
+                Direction::Push => true,
+            },
         };
         let pull = if config.sync.pull.enabled {
             let filters = in_file(

@@ -22,8 +22,7 @@ use crate::sync::write_back::WriteBack;
 pub enum ConflictOutcome {
     /// The incoming state won: write it, then record the conflict with the write's result.
     Write(Box<PendingWrite>),
-    /// The parent's state won a conflict met on push: write it back to this node, then record
-    /// the conflict.
+    /// The target's state won: write it back to the source too, then record the conflict.
     WriteBack(Box<WriteBack>),
     /// Nothing to write: the conflict is recorded (parked, or the target's side won).
     Recorded,
@@ -99,11 +98,12 @@ pub fn settle_conflict(
                 let mut pending = plain_write(p, c);
                 pending.conflict = Some(record);
                 Ok(ConflictOutcome::Write(Box::new(pending)))
-            } else if p.direction == Direction::Push {
+            } else if p.write_back {
                 let winner = WriteBack::new(p, c, current_resource, current, record);
                 Ok(ConflictOutcome::WriteBack(Box::new(winner)))
             } else {
-                // On pull the winner is this node's own state, which its push carries up.
+                // The winner stays where it is; the base makes the next sync in the other
+                // direction, if there is one, see only the winner's side as changed.
                 out.conflict(&c.event, &ctx, record, c.base_read, Some(new_base));
                 Ok(ConflictOutcome::Recorded)
             }

@@ -102,6 +102,19 @@ impl<'a> BatchBuilder<'a> {
         self.set_base(event, replaces, base);
     }
 
+    /// The event announced the content both sides agreed on at the last sync: skipped, and
+    /// earlier failures of the resource are settled.
+    pub fn known(&mut self, event: &Event) {
+        self.skipped(event, SkipReason::AlreadyPresent);
+        self.commit.settled.push(failure_key(self.direction, event));
+    }
+
+    /// Settles earlier failures of `event`'s resource in `direction` too (an operator's
+    /// resolution settles the resource in both directions).
+    pub fn settle_also(&mut self, direction: Direction, event: &Event) {
+        self.commit.settled.push(failure_key(direction, event));
+    }
+
     /// The event deleted something the target never held: nothing changed and no base is
     /// recorded; earlier failures of the resource are settled.
     pub fn never_held(&mut self, event: &Event, ctx: &AuditContext) {

@@ -40,6 +40,9 @@ pub struct Pipeline {
     pub retry: RetryPolicy,
     /// The durable sync state.
     pub state: SyncState,
+    /// Whether a conflict won by the target's state is also written to the source (see
+    /// `write_back`); off for the pull of a node that never writes to its parent.
+    pub write_back: bool,
 }
 
 impl Pipeline {
@@ -123,7 +126,9 @@ impl Pipeline {
             if let Some(hash) = &event.content_hash {
                 let base = self.state.base(&base_key(&event))?;
                 if base.is_some_and(|b| self.announces_base(&b, hash, event.version.as_deref())) {
-                    out.skipped(&event, SkipReason::AlreadyPresent);
+                    // Both sides hold this content: an earlier failure of the resource (a
+                    // replayed retry of this very event, say) has nothing left to do.
+                    out.known(&event);
                     continue;
                 }
             }

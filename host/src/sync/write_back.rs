@@ -1,30 +1,32 @@
-//! Carrying a push conflict's winner back to this node. When the parent's state wins a conflict
-//! met on push (by policy), the parent's feed has nothing new to announce it: the change that
-//! made it may have been read long ago. So the winner is written to this node's own store at
-//! once, under the parent's origin (so it is never pushed back), and both sides hold it.
+//! Carrying a conflict's winner back to the source. When the target's state wins a conflict (by
+//! policy), nothing may be left to announce it to the source: the feed entry that made it may
+//! have been read long ago, on either side. So the winner is written to the source at once and
+//! both sides hold it. On push that writes the parent's winner into this node's store under the
+//! parent's origin (never pushed back); on pull it writes this node's winner to the parent under
+//! this node's origin (never pulled back).
 
 use sync_host_runtime::{Failure, FailureDetail, ResourceClient, Write};
 
 use crate::state::{ConflictRecord, StateError};
 use crate::sync::apply::{Candidate, expected_version};
-use crate::sync::conflict::{SyncBase, VersionState};
+use crate::sync::conflict::{Direction, SyncBase, VersionState};
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::retry::FailureKind;
 
-/// The parent's winning state, to be written to this node.
+/// The target's winning state, to be written to the source.
 pub struct WriteBack {
     event: sync_host_runtime::Event,
     write: Write,
-    /// The winner's state at the parent.
+    /// The winner's state at the target.
     winner: VersionState,
     record: ConflictRecord,
     replaces: Option<SyncBase>,
 }
 
 impl WriteBack {
-    /// The write of `winner` (the parent's current copy of candidate `c`) over this node's copy,
-    /// guarded by the version this node had when it was read.
+    /// The write of `winner` (the target's current copy of candidate `c`) over the source's
+    /// copy, guarded by the version the source had when it was read.
     pub fn new(
         p: &Pipeline,
         c: Candidate,
@@ -32,10 +34,14 @@ impl WriteBack {
         winner: VersionState,
         record: ConflictRecord,
     ) -> Self {
+        let origin = match p.direction {
+            Direction::Push => p.parent_node.clone(),
+            Direction::Pull => p.node_id.clone(),
+        };
         let write = Write {
             expected_version: expected_version(Some(&c.incoming)),
             resource: winner_resource,
-            origin: Some(p.parent_node.clone()),
+            origin: Some(origin),
         };
         Self {
             event: c.event,
@@ -47,8 +53,8 @@ impl WriteBack {
     }
 }
 
-/// Writes every winner back to this node in one call and records each conflict with the base
-/// both sides now share; a winner this node refused (it changed meanwhile) is retried later.
+/// Writes every winner back to the source in one call and records each conflict with the base
+/// both sides now share; a winner the source refused (it changed meanwhile) is retried later.
 pub async fn write_back(
     p: &Pipeline,
     client: &dyn ResourceClient,
@@ -63,7 +69,7 @@ pub async fn write_back(
     let results = match client.store(&p.source, &writes).await {
         Ok(results) => results,
         Err(e) => {
-            let message = format!("writing the parent's winning version here failed: {e}");
+            let message = format!("writing the winning version back to the source failed: {e}");
             for w in &pending {
                 out.failed_with(&w.event, ctx, FailureKind::Plugin, None, &message)?;
             }
@@ -73,10 +79,14 @@ pub async fn write_back(
     for (w, result) in pending.into_iter().zip(results) {
         match result {
             Ok(stored) => {
+                let (parent_version, child_version) = match p.direction {
+                    Direction::Push => (w.winner.version.clone(), stored.version),
+                    Direction::Pull => (stored.version, w.winner.version.clone()),
+                };
                 let base = SyncBase {
                     content_hash: w.winner.effective_hash().to_string(),
-                    parent_version: w.winner.version.clone(),
-                    child_version: stored.version,
+                    parent_version,
+                    child_version,
                 };
                 out.conflict(&w.event, ctx, w.record, w.replaces, Some(base));
             }
@@ -85,7 +95,7 @@ pub async fn write_back(
                 let failure = Failure::Transient(FailureDetail {
                     status: detail.status,
                     message: format!(
-                        "writing the parent's winning version here was refused: {}",
+                        "the source refused the winning version written back to it: {}",
                         detail.message
                     ),
                 });
