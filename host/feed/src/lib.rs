@@ -79,6 +79,7 @@ pub use navigation::{
 pub use parse::parse_page;
 pub use render::render_page;
 pub use resource::{resolve_href, resource_from_href};
+pub use split::MAX_ELEMENT_DEPTH;
 
 /// The XML namespace of our extension elements.
 pub const SYNC_HOST_NS: &str = "https://sync-host.dev/ns/feed/1";

@@ -7,7 +7,7 @@ use crate::dates::from_atom;
 use crate::error::{EntryError, FeedError};
 use crate::interpret::{PageContext, interpret_entry, trim_xml_space};
 use crate::model::{PageLinks, ParsedEntry, ParsedPage};
-use crate::split::{entry_id_of, split_page};
+use crate::split::{MAX_ELEMENT_DEPTH, entry_id_of, split_page};
 
 /// Reads a feed page published by sync-host or by an OpenMRS atomfeed module.
 ///
@@ -29,7 +29,15 @@ pub fn parse_page(xml: &str) -> Result<ParsedPage, FeedError> {
     let entries = split
         .entries
         .into_iter()
-        .map(|raw| parse_entry(raw, &context))
+        .zip(split.too_deep)
+        .map(|(raw, too_deep)| {
+            if too_deep {
+                let limit = MAX_ELEMENT_DEPTH;
+                unreadable(raw, EntryError::TooDeep { limit })
+            } else {
+                parse_entry(raw, &context)
+            }
+        })
         .collect();
     Ok(ParsedPage {
         id: trim_xml_space(header.id()).to_owned(),
@@ -40,18 +48,21 @@ pub fn parse_page(xml: &str) -> Result<ParsedPage, FeedError> {
     })
 }
 
+/// An entry that cannot be read, named by its `<id>` when that much can be found.
+fn unreadable(raw: &str, error: EntryError) -> ParsedEntry {
+    ParsedEntry {
+        raw: raw.to_owned(),
+        id: entry_id_of(raw)
+            .map(|id| trim_xml_space(&id).to_owned())
+            .filter(|id| !id.is_empty()),
+        result: Err(error),
+    }
+}
+
 fn parse_entry(raw: &str, page: &PageContext) -> ParsedEntry {
     let entry = match Entry::read_from(raw.as_bytes()) {
         Ok(entry) => entry,
-        Err(err) => {
-            return ParsedEntry {
-                raw: raw.to_owned(),
-                id: entry_id_of(raw)
-                    .map(|id| trim_xml_space(&id).to_owned())
-                    .filter(|id| !id.is_empty()),
-                result: Err(EntryError::Malformed(err.to_string())),
-            };
-        }
+        Err(err) => return unreadable(raw, EntryError::Malformed(err.to_string())),
     };
     let mut context = page.clone();
     context

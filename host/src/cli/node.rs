@@ -134,6 +134,8 @@ feeds = ["all"]
 # silently overwriting a clinical record is the worst outcome.
 conflict_policy = "manual"
 # category_policies = { location = "parent-wins" }
+# Feed pages larger than this (MiB) are refused.
+# max_feed_page_mib = 16
 
 [sync.pull]
 interval_secs = 60

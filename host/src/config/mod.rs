@@ -209,6 +209,9 @@ impl NodeConfig {
         if self.plugins.call_timeout_secs == 0 {
             return Err(invalid("plugins.call_timeout_secs", "must be at least 1"));
         }
+        if self.sync.max_feed_page_mib == 0 {
+            return Err(invalid("sync.max_feed_page_mib", "must be at least 1"));
+        }
         if let Some(parent) = &self.parent {
             if !is_valid_node_id(&parent.node_id) {
                 return Err(invalid(

@@ -18,3 +18,4 @@ pub mod service;
 pub mod status;
 pub mod transport;
 pub mod version;
+pub mod walk;
