@@ -166,6 +166,26 @@ mod tests {
     }
 
     #[test]
+    fn a_deeply_nested_entry_fails_alone() {
+        let deep = format!("{}{}", "<x:n>".repeat(100_000), "</x:n>".repeat(100_000));
+        let xml = PAGE.replace("<entry><id>e1</id>", &format!("<entry><id>e1</id>{deep}"));
+        let page = parse_page(&xml).unwrap();
+        assert_eq!(page.entries[0].id.as_deref(), Some("e1"));
+        assert!(matches!(
+            page.entries[0].result,
+            Err(EntryError::TooDeep {
+                limit: MAX_ELEMENT_DEPTH
+            })
+        ));
+        assert!(page.entries[1].result.is_ok());
+        let header = PAGE.replace("<title>T</title>", &format!("<title>T</title>{deep}"));
+        assert!(matches!(
+            parse_page(&header),
+            Err(FeedError::TooDeep { .. })
+        ));
+    }
+
+    #[test]
     fn unbound_prefixes_are_not_ours() {
         let xml = PAGE.replace(
             "xmlns:x=\"https://sync-host.dev/ns/feed/1\"",
