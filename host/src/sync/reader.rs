@@ -116,6 +116,8 @@ impl FeedReader {
             }
             (None, _) => self.oldest_page().await?,
         };
+        // The oldest page was found by a walk of its own; it counts as read in this one.
+        walk.alias(&relative);
         let page_url = page
             .links
             .via
