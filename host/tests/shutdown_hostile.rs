@@ -112,15 +112,8 @@ async fn shutdown_stops_an_in_process_node_waiting_on_a_silent_parent() -> anyho
     // The first sync walks to the oldest page: its very first request never returns.
     trigger.fire();
     parent.wait_for_a_caller().await?;
-    let _slow = half_a_request(
-        &network
-            .node("clinic")
-            .expect("clinic")
-            .running
-            .base_url()
-            .to_string(),
-    )
-    .await?;
+    let api = network.node("clinic").expect("clinic").running.base_url();
+    let _slow = half_a_request(api).await?;
     let started = Instant::now();
     tokio::time::timeout(STOP_WITHIN, network.shutdown())
         .await
