@@ -52,6 +52,18 @@ pub enum EntryError {
         /// The limit.
         limit: usize,
     },
+    /// The entry is larger than an entry may be.
+    #[error("feed entry is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The entry's id is longer than an id may be.
+    #[error("feed entry id is longer than {limit} bytes")]
+    IdTooLong {
+        /// The limit.
+        limit: usize,
+    },
     /// The entry has no `<id>` or an empty one.
     #[error("feed entry has no id")]
     NoId,
