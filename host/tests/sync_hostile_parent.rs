@@ -1,8 +1,9 @@
 //! A hostile parent on loopback: resources nested thousands of levels deep (REST and FHIR),
 //! feed entries nested deeper than any Atom page needs, entries far larger than an audit record
-//! should be, and pages over the size cap. The child audits each bad event as failed and moves
-//! its marker on, fails a run on a bad page without moving its marker, keeps what it stores
-//! about hostile text bounded, and stays alive throughout. Paging cycles: `sync_feed_cycles`.
+//! should be, and pages over the size cap (one of them endless). The child audits each bad
+//! event as failed and moves its marker on, fails a run on a bad page without moving its
+//! marker, keeps what it stores about hostile text bounded, and stays alive throughout.
+//! Paging cycles: `sync_feed_cycles`.
 
 #[path = "support_faults/mod.rs"]
 mod support;
@@ -180,5 +181,47 @@ async fn a_page_over_the_size_cap_is_refused() -> anyhow::Result<()> {
     assert!(server.log().iter().all(|r| r.target.starts_with(CONTEXT)));
     assert_alive(&network).await?;
     network.shutdown().await;
+    Ok(())
+}
+
+/// A parent whose every answer is an endless stream of spaces, without a length.
+async fn endless_parent() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+    let app = axum::Router::new().fallback(move || {
+        let chunk = chunk.clone();
+        async move {
+            let stream =
+                futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+            axum::body::Body::from_stream(stream)
+        }
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{address}/openmrs"), task))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_page_is_cut_off_at_the_cap() -> anyhow::Result<()> {
+    let (base_url, parent) = endless_parent().await?;
+    let dir = tempfile::tempdir()?;
+    let mut network =
+        support::nodes::child_of_url(dir.path(), &base_url, &["location"], "").await?;
+    restart_with(&mut network, "clinic", |text| {
+        text.replacen("[sync]\n", "[sync]\nmax_feed_page_mib = 1\n", 1)
+    })
+    .await?;
+    let error = network
+        .sync_round()
+        .await
+        .expect_err("too large")
+        .to_string();
+    assert!(error.contains("larger than 1048576 bytes"), "{error}");
+    assert_eq!(marker(&network, "location"), None);
+    assert_alive(&network).await?;
+    network.shutdown().await;
+    parent.abort();
     Ok(())
 }
