@@ -1,6 +1,7 @@
 //! Stopping a node whatever its parent and its clients do: a parent that accepts connections
-//! and never answers (the reader is stuck in a request, a first-sync walk or a long-poll), and a
-//! client that never finishes its request. A `sync-host run` process exits cleanly within 5 s
+//! and never answers (the reader is stuck in a request of its first-sync walk), a parent that
+//! answers (the node waits for news between runs), a parent serving garbage (the node backs
+//! off), and a client that never finishes its request. A `sync-host run` process exits cleanly within 5 s
 //! of SIGTERM, and an in-process node within 5 s of shutdown.
 
 #[path = "support_faults/mod.rs"]
@@ -14,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use support::nodes::{child_of_url, stop_node};
+use support::openmrs::OpenMrs;
 use support::process::NodeProcess;
 
 /// How long a node may take to stop.
@@ -75,11 +77,14 @@ async fn half_a_request(base_url: &str) -> anyhow::Result<TcpStream> {
     Ok(socket)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_a_node_stuck_on_a_silent_parent_and_a_slow_client() -> anyhow::Result<()> {
-    let parent = Tarpit::start().await?;
+/// Runs a child of `base_url` as a `sync-host run` process (pull every second, following the
+/// parent), lets `settle` pass, sends SIGTERM and returns how long the process took to exit.
+async fn time_to_stop(
+    base_url: &str,
+    settle: impl Future<Output = ()>,
+) -> anyhow::Result<Duration> {
     let dir = tempfile::tempdir()?;
-    let mut network = child_of_url(dir.path(), &parent.base_url, &["location"], "").await?;
+    let mut network = child_of_url(dir.path(), base_url, &["location"], "").await?;
     let child = stop_node(&mut network, "clinic").await?;
     let text = std::fs::read_to_string(&child.config_path)?;
     anyhow::ensure!(text.contains("interval_secs = 0"), "unexpected config");
@@ -89,16 +94,49 @@ async fn sigterm_stops_a_node_stuck_on_a_silent_parent_and_a_slow_client() -> an
     std::fs::write(&child.config_path, text)?;
     let log = child.dir.join("clinic.log");
     let process = NodeProcess::start(&child.config_path, &log).await?;
-    parent.wait_for_a_caller().await?;
+    settle.await;
     let _slow = half_a_request(&process.base_url).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-
     let started = Instant::now();
     process.terminate().await?;
     let took = started.elapsed();
-    assert!(took < STOP_WITHIN, "the node took {took:?} to stop");
     let log_text = std::fs::read_to_string(&log)?;
     assert!(!log_text.contains("panicked"), "see {}", log.display());
+    Ok(took)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_node_stuck_on_a_silent_parent_and_a_slow_client() -> anyhow::Result<()> {
+    let parent = Tarpit::start().await?;
+    let took = time_to_stop(&parent.base_url, async {
+        parent
+            .wait_for_a_caller()
+            .await
+            .expect("the node calls its parent");
+    })
+    .await?;
+    assert!(took < STOP_WITHIN, "the node took {took:?} to stop");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_node_waiting_for_news_or_backing_off() -> anyhow::Result<()> {
+    // A parent that answers: the node syncs, then waits for news between runs.
+    let server = OpenMrs::start().await?;
+    server.publish(
+        "location",
+        support::pages::FeedEntry::json_links("tag:e1", Some("/ws/rest/v1/location/l1"), None),
+    );
+    let took = time_to_stop(&server.base_url, tokio::time::sleep(Duration::from_secs(2))).await?;
+    assert!(took < STOP_WITHIN, "waiting for news: {took:?}");
+    // A parent whose pages are garbage: every run fails and the node backs off.
+    server.override_page("location", "recent", Some("<html>busy</html>".into()));
+    let took = time_to_stop(&server.base_url, tokio::time::sleep(Duration::from_secs(3))).await?;
+    assert!(took < STOP_WITHIN, "backing off: {took:?}");
+    assert!(
+        server.feed_requests("location").len() > 2,
+        "the node did run"
+    );
     Ok(())
 }
 
