@@ -1,8 +1,8 @@
 //! Stopping a node whatever its parent and its clients do: a parent that accepts connections
 //! and never answers (the reader is stuck in a request of its first-sync walk), a parent that
 //! answers (the node waits for news between runs), a parent serving garbage (the node backs
-//! off), and a client that never finishes its request. A `sync-host run` process exits cleanly within 5 s
-//! of SIGTERM, and an in-process node within 5 s of shutdown.
+//! off), and a client that never finishes its request. A `sync-host run` process exits cleanly
+//! within 5 s of SIGTERM, and an in-process node within 5 s of shutdown.
 
 #[path = "support_faults/mod.rs"]
 mod support;
