@@ -1,6 +1,7 @@
 //! The plugin sandbox against a purpose-built hostile plugin: deadlines, memory
-//! cap, traps, the HTTP allow-list, credentials the plugin never sees, and no
-//! environment. Real `.wasm`, real HTTP servers on 127.0.0.1.
+//! cap, traps (a panic, a stack overflow), the HTTP allow-list, credentials the
+//! plugin never sees, and no environment. Real `.wasm`, real HTTP servers on
+//! 127.0.0.1.
 
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
@@ -162,6 +163,19 @@ async fn a_panic_is_a_trap_of_that_call_only() {
     assert!(error.to_string().contains("fetch"), "{error}");
     // The panic message the plugin printed explains the trap.
     assert!(error.to_string().contains("panicked"), "{error}");
+    assert_recovers(&client, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_overflow_is_a_trap_of_that_call_only() {
+    let server = server().await;
+    let client = hostile_client(granted(&server, None)).await;
+    let error = client
+        .fetch(&source(&server), &[event("recurse", "")])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, PluginError::Trap { .. }), "{error}");
+    assert_names_plugin(&client, &error);
     assert_recovers(&client, &server).await;
 }
 

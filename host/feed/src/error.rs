@@ -26,6 +26,12 @@ pub enum FeedError {
     /// The document ends before the root element is closed.
     #[error("feed page is truncated: <feed> is never closed")]
     Truncated,
+    /// The feed's own elements nest deeper than a page may.
+    #[error("feed page nests elements deeper than {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
     /// The feed's own elements (id, title, links, updated) cannot be read.
     #[error("feed page header is unreadable: {0}")]
     Header(String),
@@ -40,6 +46,24 @@ pub enum EntryError {
     /// (for example an unparseable date).
     #[error("feed entry is not a readable Atom entry: {0}")]
     Malformed(String),
+    /// The entry nests elements deeper than a page may.
+    #[error("feed entry nests elements deeper than {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// The entry is larger than an entry may be.
+    #[error("feed entry is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The entry's id is longer than an id may be.
+    #[error("feed entry id is longer than {limit} bytes")]
+    IdTooLong {
+        /// The limit.
+        limit: usize,
+    },
     /// The entry has no `<id>` or an empty one.
     #[error("feed entry has no id")]
     NoId,

@@ -31,6 +31,11 @@ pub(crate) fn interpret_entry(
     if id.is_empty() {
         return Err(EntryError::NoId);
     }
+    if id.len() > crate::parse::MAX_ID_BYTES {
+        return Err(EntryError::IdTooLong {
+            limit: crate::parse::MAX_ID_BYTES,
+        });
+    }
     let links = entry_links(id, entry)?;
     let terms = sort_terms(&entry.categories, context.feed_category.as_deref());
     let category = terms

@@ -58,6 +58,8 @@
 mod content;
 mod dates;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_checks;
 mod interpret;
 mod model;
 mod names;
@@ -76,9 +78,10 @@ pub use navigation::{
     FirstSyncStep, Marker, Next, PageReading, StartRoute, first_sync_step, marker_page_url,
     read_page, read_parsed_page,
 };
-pub use parse::parse_page;
+pub use parse::{MAX_ENTRY_BYTES, MAX_ID_BYTES, parse_page};
 pub use render::render_page;
 pub use resource::{resolve_href, resource_from_href};
+pub use split::MAX_ELEMENT_DEPTH;
 
 /// The XML namespace of our extension elements.
 pub const SYNC_HOST_NS: &str = "https://sync-host.dev/ns/feed/1";

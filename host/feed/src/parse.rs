@@ -7,7 +7,14 @@ use crate::dates::from_atom;
 use crate::error::{EntryError, FeedError};
 use crate::interpret::{PageContext, interpret_entry, trim_xml_space};
 use crate::model::{PageLinks, ParsedEntry, ParsedPage};
-use crate::split::{entry_id_of, split_page};
+use crate::split::{MAX_ELEMENT_DEPTH, entry_id_of, split_page};
+
+/// The largest entry read. An entry names one change in a few hundred bytes; one far larger
+/// would carry its bulk into every record the sync engine keeps about it.
+pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
+
+/// The longest entry id accepted. Ids are IRIs of a few dozen characters.
+pub const MAX_ID_BYTES: usize = 1024;
 
 /// Reads a feed page published by sync-host or by an OpenMRS atomfeed module.
 ///
@@ -29,7 +36,18 @@ pub fn parse_page(xml: &str) -> Result<ParsedPage, FeedError> {
     let entries = split
         .entries
         .into_iter()
-        .map(|raw| parse_entry(raw, &context))
+        .zip(split.too_deep)
+        .map(|(raw, too_deep)| {
+            if too_deep {
+                let limit = MAX_ELEMENT_DEPTH;
+                unreadable(raw, EntryError::TooDeep { limit })
+            } else if raw.len() > MAX_ENTRY_BYTES {
+                let limit = MAX_ENTRY_BYTES;
+                unreadable(raw, EntryError::TooLarge { limit })
+            } else {
+                parse_entry(raw, &context)
+            }
+        })
         .collect();
     Ok(ParsedPage {
         id: trim_xml_space(header.id()).to_owned(),
@@ -40,24 +58,32 @@ pub fn parse_page(xml: &str) -> Result<ParsedPage, FeedError> {
     })
 }
 
+/// An entry that cannot be read, named by its `<id>` when that much can be found.
+fn unreadable(raw: &str, error: EntryError) -> ParsedEntry {
+    ParsedEntry {
+        raw: raw.to_owned(),
+        id: entry_id_of(raw)
+            .map(|id| trim_xml_space(&id).to_owned())
+            .filter(|id| usable_id(id)),
+        result: Err(error),
+    }
+}
+
+/// An id the engine can key records by: present and of a sane length.
+fn usable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_BYTES
+}
+
 fn parse_entry(raw: &str, page: &PageContext) -> ParsedEntry {
     let entry = match Entry::read_from(raw.as_bytes()) {
         Ok(entry) => entry,
-        Err(err) => {
-            return ParsedEntry {
-                raw: raw.to_owned(),
-                id: entry_id_of(raw)
-                    .map(|id| trim_xml_space(&id).to_owned())
-                    .filter(|id| !id.is_empty()),
-                result: Err(EntryError::Malformed(err.to_string())),
-            };
-        }
+        Err(err) => return unreadable(raw, EntryError::Malformed(err.to_string())),
     };
     let mut context = page.clone();
     context
         .our_prefixes
         .extend(prefixes_for(entry.namespaces.iter(), SYNC_HOST_NS));
-    let id = Some(trim_xml_space(&entry.id).to_owned()).filter(|id| !id.is_empty());
+    let id = Some(trim_xml_space(&entry.id).to_owned()).filter(|id| usable_id(id));
     ParsedEntry {
         raw: raw.to_owned(),
         id,
@@ -152,6 +178,49 @@ mod tests {
         // Any prefix bound to our namespace works; the extension beats the link.
         assert_eq!(good.resource_id, "r2");
         assert_eq!(good.resource_type, "Patient");
+    }
+
+    #[test]
+    fn a_deeply_nested_entry_fails_alone() {
+        let deep = format!("{}{}", "<x:n>".repeat(100_000), "</x:n>".repeat(100_000));
+        let xml = PAGE.replace("<entry><id>e1</id>", &format!("<entry><id>e1</id>{deep}"));
+        let page = parse_page(&xml).unwrap();
+        assert_eq!(page.entries[0].id.as_deref(), Some("e1"));
+        assert!(matches!(
+            page.entries[0].result,
+            Err(EntryError::TooDeep {
+                limit: MAX_ELEMENT_DEPTH
+            })
+        ));
+        assert!(page.entries[1].result.is_ok());
+        let header = PAGE.replace("<title>T</title>", &format!("<title>T</title>{deep}"));
+        assert!(matches!(
+            parse_page(&header),
+            Err(FeedError::TooDeep { .. })
+        ));
+    }
+
+    #[test]
+    fn huge_entries_and_ids_fail_alone() {
+        let padding = format!("<title>{}</title>", "x".repeat(MAX_ENTRY_BYTES));
+        let xml = PAGE.replace(
+            "<entry><id>e1</id>",
+            &format!("<entry><id>e1</id>{padding}"),
+        );
+        let page = parse_page(&xml).unwrap();
+        assert!(matches!(
+            page.entries[0].result,
+            Err(EntryError::TooLarge { .. })
+        ));
+        assert_eq!(page.entries[0].id.as_deref(), Some("e1"));
+        let long_id = "i".repeat(MAX_ID_BYTES + 1);
+        let xml = PAGE.replace("<id>e2</id>", &format!("<id>{long_id}</id>"));
+        let page = parse_page(&xml).unwrap();
+        assert!(matches!(
+            page.entries[1].result,
+            Err(EntryError::IdTooLong { .. })
+        ));
+        assert!(page.entries[1].id.is_none());
     }
 
     #[test]

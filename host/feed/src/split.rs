@@ -11,6 +11,11 @@ use quick_xml::events::Event;
 
 use crate::error::FeedError;
 
+/// The deepest element nesting a page may have. An Atom page needs five levels (feed, entry,
+/// an extension, its child, text); the Atom reader recurses into extension elements, so
+/// anything much deeper is refused before it gets there.
+pub const MAX_ELEMENT_DEPTH: usize = 32;
+
 /// A feed document cut into pieces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SplitPage<'a> {
@@ -18,6 +23,8 @@ pub(crate) struct SplitPage<'a> {
     pub header: String,
     /// The text of each top-level entry, in document order.
     pub entries: Vec<&'a str>,
+    /// For each entry, whether it nests elements deeper than [`MAX_ELEMENT_DEPTH`].
+    pub too_deep: Vec<bool>,
 }
 
 /// Checks that `xml` is a well-formed document whose root is `<feed>` and
@@ -37,20 +44,34 @@ pub(crate) fn split_page(xml: &str) -> Result<SplitPage<'_>, FeedError> {
     }
     header.push_str(&xml[cursor..layout.root.end]);
     let entries = layout.entries.into_iter().map(|span| &xml[span]).collect();
-    Ok(SplitPage { header, entries })
+    Ok(SplitPage {
+        header,
+        entries,
+        too_deep: layout.too_deep,
+    })
 }
 
 /// Where the root element and its `<entry>` children are, as byte ranges.
+#[derive(Default)]
 struct Layout {
     root: Range<usize>,
     entries: Vec<Range<usize>>,
+    too_deep: Vec<bool>,
+}
+
+impl Layout {
+    fn push_entry(&mut self, span: Range<usize>, too_deep: bool) {
+        self.entries.push(span);
+        self.too_deep.push(too_deep);
+    }
 }
 
 fn layout(xml: &str) -> Result<Layout, FeedError> {
     let mut reader = Reader::from_str(xml);
-    let mut entries = Vec::new();
+    let mut layout = Layout::default();
     let mut depth = 0usize;
     let mut entry_start = None;
+    let mut entry_too_deep = false;
     let mut root_start = None;
     loop {
         let before = position(&reader);
@@ -65,18 +86,28 @@ fn layout(xml: &str) -> Result<Layout, FeedError> {
                     root_start = Some(before);
                 } else if depth == 1 && element.name().as_ref() == b"entry" {
                     entry_start = Some(before);
+                    entry_too_deep = false;
                 }
                 depth += 1;
+                if depth > MAX_ELEMENT_DEPTH {
+                    // Inside an entry only that entry is lost; in the header, the page.
+                    if entry_start.is_none() {
+                        return Err(FeedError::TooDeep {
+                            limit: MAX_ELEMENT_DEPTH,
+                        });
+                    }
+                    entry_too_deep = true;
+                }
             }
             Event::Empty(element) => {
                 let Some(_) = root_start else {
                     // A self-closed root is a feed with nothing in it.
                     check_root(element.name().as_ref())?;
-                    let root = before..position(&reader);
-                    return Ok(Layout { root, entries });
+                    layout.root = before..position(&reader);
+                    return Ok(layout);
                 };
                 if depth == 1 && element.name().as_ref() == b"entry" {
-                    entries.push(before..position(&reader));
+                    layout.push_entry(before..position(&reader), false);
                 }
             }
             Event::End(_) => {
@@ -84,13 +115,13 @@ fn layout(xml: &str) -> Result<Layout, FeedError> {
                 if depth == 1
                     && let Some(start) = entry_start.take()
                 {
-                    entries.push(start..position(&reader));
+                    layout.push_entry(start..position(&reader), entry_too_deep);
                 }
                 if depth == 0
                     && let Some(start) = root_start
                 {
-                    let root = start..position(&reader);
-                    return Ok(Layout { root, entries });
+                    layout.root = start..position(&reader);
+                    return Ok(layout);
                 }
             }
             Event::Eof if root_start.is_some() => return Err(FeedError::Truncated),
@@ -167,6 +198,26 @@ mod tests {
             vec!["<entry><id>a</id><x><entry/></x></entry>", "<entry/>"]
         );
         assert_eq!(page.header, "<feed><id>p</id>\n  \n  \n</feed>");
+    }
+
+    #[test]
+    fn deep_nesting_costs_the_entry_inside_an_entry_and_the_page_outside() {
+        let deep = |levels: usize| format!("{}{}", "<x>".repeat(levels), "</x>".repeat(levels));
+        let xml = format!(
+            "<feed><id>p</id><entry><id>a</id>{}</entry><entry><id>b</id>{}</entry></feed>",
+            deep(10_000),
+            deep(MAX_ELEMENT_DEPTH - 2)
+        );
+        let page = split_page(&xml).unwrap();
+        assert_eq!(page.too_deep, vec![true, false]);
+        assert!(page.entries[0].starts_with("<entry><id>a</id>"));
+        let header = format!("<feed><id>p</id>{}</feed>", deep(10_000));
+        assert_eq!(
+            split_page(&header),
+            Err(FeedError::TooDeep {
+                limit: MAX_ELEMENT_DEPTH
+            })
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The audit log: every event a node processes leaves one record, stored in sled and
 //! queryable by time, outcome, direction, type, resource and node.
 
+pub mod excerpt;
 mod log;
 mod maintenance;
 mod query;

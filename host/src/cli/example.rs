@@ -83,6 +83,8 @@ feeds = ["all"]
 # silently overwriting a clinical record is the worst outcome.
 conflict_policy = "manual"
 # category_policies = { location = "parent-wins" }
+# Feed pages larger than this (MiB) are refused.
+# max_feed_page_mib = 16
 
 [sync.pull]
 # 0 runs only on `sync-host sync-now`; follow needs an interval above 0.

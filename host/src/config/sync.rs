@@ -104,6 +104,10 @@ pub struct SyncSection {
     pub category_policies: BTreeMap<String, Policy>,
     #[serde(default)]
     pub retry: RetrySection,
+    /// The largest feed page read over HTTP, in MiB. A page is read as a stream and refused
+    /// once it grows past this, like a plugin response over `plugins.max_response_mib`.
+    #[serde(default = "default_max_feed_page_mib")]
+    pub max_feed_page_mib: u64,
 }
 
 impl Default for SyncSection {
@@ -114,8 +118,21 @@ impl Default for SyncSection {
             conflict_policy: Policy::Manual,
             category_policies: BTreeMap::new(),
             retry: RetrySection::default(),
+            max_feed_page_mib: default_max_feed_page_mib(),
         }
     }
+}
+
+impl SyncSection {
+    /// [`SyncSection::max_feed_page_mib`] in bytes.
+    pub fn max_feed_page_bytes(&self) -> usize {
+        usize::try_from(self.max_feed_page_mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+    }
+}
+
+/// A page of 100 entries is some 100 KiB; 16 MiB leaves room for very large pages.
+fn default_max_feed_page_mib() -> u64 {
+    16
 }
 
 /// `[sync.pull]` / `[sync.push]`.

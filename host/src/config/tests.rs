@@ -30,6 +30,26 @@ fn unknown_key_is_rejected_and_named() {
 }
 
 #[test]
+fn feed_page_cap_has_a_default_and_must_be_positive() {
+    let config = NodeConfig::parse(MINIMAL, Path::new("node.toml")).unwrap();
+    assert_eq!(config.sync.max_feed_page_mib, 16);
+    assert_eq!(config.sync.max_feed_page_bytes(), 16 * 1024 * 1024);
+    let text = format!(
+        "{MINIMAL}
+[sync]
+max_feed_page_mib = 0
+"
+    );
+    let err = NodeConfig::parse(&text, Path::new("n.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("n.toml") && err.contains("sync.max_feed_page_mib"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_node_id_names_the_key() {
     let text = MINIMAL.replace("clinic-7\"", "clinic 7!\"");
     let err = NodeConfig::parse(&text, Path::new("n.toml"))

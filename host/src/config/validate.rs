@@ -14,6 +14,7 @@ pub(super) fn validate(config: &NodeConfig, path: &Path) -> Result<(), ConfigErr
         .or_else(|| plugins(config))
         .or_else(|| parent(config))
         .or_else(|| server(config))
+        .or_else(|| feed_cap(config))
         .or_else(|| schedule("sync.pull", &config.sync.pull, true))
         .or_else(|| schedule("sync.push", &config.sync.push, false))
         .or_else(|| routes(config));
@@ -55,6 +56,13 @@ fn plugins(config: &NodeConfig) -> Problem {
                 "is not an absolute URL",
             );
         }
+    }
+    None
+}
+
+fn feed_cap(config: &NodeConfig) -> Problem {
+    if config.sync.max_feed_page_mib == 0 {
+        return refuse("sync.max_feed_page_mib", "must be at least 1");
     }
     None
 }

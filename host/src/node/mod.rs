@@ -32,6 +32,10 @@ pub use services::{LocalSide, Services};
 /// The sync state's page cache.
 const STATE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// How long shutdown waits for in-flight requests before it closes their connections: a client
+/// that never finishes its request must not keep the node from stopping.
+const SERVER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why a node could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -218,11 +222,15 @@ impl RunningNode {
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
         while self.tasks.join_next().await.is_some() {}
-        if let Some(server) = self.server.take() {
-            match server.await {
-                Ok(Err(e)) => tracing::warn!(error = %e, "server stopped with an error"),
-                Err(e) => tracing::warn!(error = %e, "server task failed"),
-                Ok(Ok(())) => {}
+        if let Some(mut server) = self.server.take() {
+            match tokio::time::timeout(SERVER_GRACE, &mut server).await {
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server stopped with an error"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+                Ok(Ok(Ok(()))) => {}
+                Err(_) => {
+                    tracing::warn!("requests still open after the grace period; closing them");
+                    server.abort();
+                }
             }
         }
         if let Some(store) = &self.handle.store

@@ -58,6 +58,7 @@ impl Services {
         base_url: &str,
         local: LocalSide,
     ) -> Result<Self, NodeError> {
+        let max_page = config.sync.max_feed_page_bytes();
         let parent = match &config.parent {
             Some(p) => Some((
                 p.base_url.as_str(),
@@ -101,13 +102,14 @@ impl Services {
                     config,
                     wiring::sides(&external.base_url, credentials.clone(), None, parent),
                 )?;
-                let transport: Arc<dyn FeedTransport> =
-                    Arc::new(HttpTransport::new(credentials, FEED_TIMEOUT).map_err(|e| {
+                let transport: Arc<dyn FeedTransport> = Arc::new(
+                    HttpTransport::new(credentials, FEED_TIMEOUT, max_page).map_err(|e| {
                         NodeError::Setup {
                             what: format!("HTTP client for {}", external.base_url),
                             reason: e.to_string(),
                         }
-                    })?);
+                    })?,
+                );
                 let feed_base = format!(
                     "{}{}",
                     external.base_url.trim_end_matches('/'),
@@ -186,7 +188,7 @@ impl Services {
                 )?
             };
             let transport: Arc<dyn FeedTransport> = Arc::new(
-                HttpTransport::new(feed_credentials, FEED_TIMEOUT).map_err(|e| {
+                HttpTransport::new(feed_credentials, FEED_TIMEOUT, max_page).map_err(|e| {
                     NodeError::Setup {
                         what: format!("HTTP client for {}", parent_config.base_url),
                         reason: e.to_string(),

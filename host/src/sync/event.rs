@@ -5,7 +5,7 @@
 use sync_host_feed::{Action as FeedAction, FeedEntryView, ParsedEntry};
 use sync_host_runtime::{Action, Event, Failure, Link};
 
-use crate::audit::{AuditRecord, Outcome, Timestamp};
+use crate::audit::{AuditRecord, Outcome, Timestamp, excerpt};
 use crate::state::{BaseKey, FailureKey};
 use crate::sync::conflict::Direction;
 use crate::sync::retry::FailureKind;
@@ -21,17 +21,19 @@ pub struct MalformedEntry {
     pub raw: String,
 }
 
-/// Splits parsed entries into events and malformed entries, in feed order.
+/// Splits parsed entries into events and malformed entries, in feed order. The raw text each
+/// keeps is bounded ([`excerpt::bounded`]): it ends up in the audit and the retry queue.
 pub fn decode_entries(entries: Vec<ParsedEntry>) -> (Vec<Event>, Vec<MalformedEntry>) {
     let mut events = Vec::with_capacity(entries.len());
     let mut malformed = Vec::new();
     for entry in entries {
+        let raw = excerpt::bounded(&entry.raw);
         match entry.result {
-            Ok(view) => events.push(event_from_view(view, entry.raw)),
+            Ok(view) => events.push(event_from_view(view, raw)),
             Err(e) => malformed.push(MalformedEntry {
-                id: entry.id,
-                reason: e.to_string(),
-                raw: entry.raw,
+                id: entry.id.map(|id| excerpt::bounded(&id)),
+                reason: excerpt::bounded(&e.to_string()),
+                raw,
             }),
         }
     }

@@ -18,4 +18,5 @@ pub mod service;
 pub mod status;
 pub mod transport;
 pub mod version;
+pub mod walk;
 pub mod write_back;

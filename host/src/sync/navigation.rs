@@ -2,6 +2,9 @@
 //! markers survive a publisher moving and links that carry an internal host name still work.
 //! The decisions of which page to read are `sync_host_feed::navigation`'s.
 
+/// The longest page path (relative to the feed base) a reader follows.
+pub const MAX_PAGE_PATH: usize = 512;
+
 /// The page addresses of one feed, relative to the feed base so that a marker survives the
 /// publisher moving to a new address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,13 +36,14 @@ impl PagePath {
 
     /// A publisher's link as a path relative to the feed base. Links carry whatever host the
     /// publisher thinks it has (often an internal name behind a proxy), so only the part after
-    /// `/atomfeed/` is trusted.
+    /// `/atomfeed/` is trusted. A path longer than [`MAX_PAGE_PATH`] is no usable link: it
+    /// would be kept in the marker.
     pub fn relative(&self, link: &str) -> Option<String> {
         const MARK: &str = "/atomfeed/";
         let at = link.rfind(MARK)?;
         let rest = &link[at + MARK.len()..];
         let rest = rest.split(['?', '#']).next().unwrap_or(rest);
-        (!rest.is_empty()).then(|| rest.to_string())
+        (!rest.is_empty() && rest.len() <= MAX_PAGE_PATH).then(|| rest.to_string())
     }
 
     /// The archive number of a relative page path (`patient/3` gives 3).
@@ -69,5 +73,7 @@ mod tests {
         );
         assert_eq!(PagePath::page_number(&rel), Some(3));
         assert_eq!(p.relative("http://x/elsewhere/3"), None);
+        let long = format!("http://x/ws/atomfeed/patient/{}", "9".repeat(MAX_PAGE_PATH));
+        assert_eq!(p.relative(&long), None);
     }
 }

@@ -194,6 +194,8 @@ impl<'a> BatchBuilder<'a> {
         status: Option<u16>,
         message: &str,
     ) -> Result<(), StateError> {
+        // Messages quote what a parent or a plugin answered; keep a bounded excerpt.
+        let message = &crate::audit::excerpt::bounded(message);
         let key = failure_key(self.direction, event);
         let previous = self.state.retry_entry(&key)?;
         let attempt = previous.as_ref().map_or(1, |p| p.attempt + 1);

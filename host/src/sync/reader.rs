@@ -11,6 +11,7 @@ use sync_host_feed::{FirstSyncStep, Next, first_sync_step, read_page};
 use crate::state::Marker;
 use crate::sync::navigation::PagePath;
 use crate::sync::transport::{FeedTransport, PageResponse, TransportError};
+use crate::sync::walk::{MAX_PAGES_PER_RUN, PageWalk, Visit};
 
 /// Why a feed page could not be used. The marker never moves past such a page.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,10 @@ pub enum ReadError {
         url: String,
         source: FeedError,
     },
+    #[error("feed `{feed}`: feed cycle at {url}")]
+    Cycle { feed: String, url: String },
+    #[error("feed `{feed}`: no oldest page within {limit} pages")]
+    TooManyPages { feed: String, limit: usize },
 }
 
 /// One page's worth of new entries, and where to go next.
@@ -83,14 +88,17 @@ impl FeedReader {
     }
 
     /// Reads the next page: `hint` (the previous step's `next`) when given, else the marker's
-    /// page, else the oldest page.
+    /// page, else the oldest page. `walk` holds the pages this run has read; a page read
+    /// twice is a cycle in the publisher's links and fails the run.
     pub async fn read_step(
         &self,
         marker: Option<&Marker>,
         hint: Option<String>,
+        walk: &mut PageWalk,
     ) -> Result<PageStep, ReadError> {
         let (relative, page, after) = match (hint, marker) {
             (Some(next), _) => {
+                self.visit(walk, &next)?;
                 let page = self.fetch(&next).await?;
                 (next, page, None)
             }
@@ -102,17 +110,28 @@ impl FeedReader {
                     ..
                 }),
             ) => {
+                self.visit(walk, at)?;
                 let page = self.fetch(at).await?;
                 (at.clone(), page, Some(entry_id.as_str()))
             }
             (None, _) => self.oldest_page().await?,
         };
+        // The oldest page was found by a walk of its own; it counts as read in this one.
+        walk.alias(&relative);
         let page_url = page
             .links
             .via
             .as_deref()
             .and_then(|via| self.paths.relative(via))
-            .unwrap_or(relative);
+            .unwrap_or(relative.clone());
+        if page_url != relative {
+            // The page calls itself by another name: a page already read under that name
+            // closes a cycle just as well.
+            if walk.has_seen(&page_url) {
+                return Err(self.cycle(&page_url));
+            }
+            walk.alias(&page_url);
+        }
         let reading = read_page(after, &page.entry_ids(), &page.links);
         let next = match reading.next {
             Next::Fetch(url) => self.paths.relative(&url),
@@ -144,13 +163,43 @@ impl FeedReader {
         })
     }
 
+    /// Records the page about to be read, failing on a cycle or an endless walk.
+    fn visit(&self, walk: &mut PageWalk, relative: &str) -> Result<(), ReadError> {
+        match walk.visit(relative) {
+            Visit::New => Ok(()),
+            Visit::Repeated => Err(self.cycle(relative)),
+            Visit::OverLimit => Err(ReadError::TooManyPages {
+                feed: self.name.clone(),
+                limit: MAX_PAGES_PER_RUN,
+            }),
+        }
+    }
+
+    fn cycle(&self, relative: &str) -> ReadError {
+        ReadError::Cycle {
+            feed: self.name.clone(),
+            url: self.paths.absolute(relative),
+        }
+    }
+
     /// First sync: the `first` link, or archive page 1 of the numbered layout, or (last
-    /// resort) a walk back along `prev-archive`, one page at a time.
+    /// resort) a walk back along `prev-archive`, one page at a time. The walk keeps its own
+    /// visited pages: the catch-up that follows comes forward through them again.
     async fn oldest_page(&self) -> Result<(String, ParsedPage, Option<&'static str>), ReadError> {
+        let mut walk = PageWalk::default();
         let mut relative = self.paths.recent().to_string();
+        self.visit(&mut walk, &relative)?;
         let mut page = self.fetch(&relative).await?;
         self.remember_newest(&page);
         loop {
+            if let Some(via) = page
+                .links
+                .via
+                .as_deref()
+                .and_then(|v| self.paths.relative(v))
+            {
+                walk.alias(&via);
+            }
             let FirstSyncStep::Fetch { url, via } = first_sync_step(&page.links) else {
                 return Ok((relative, page, None));
             };
@@ -158,6 +207,7 @@ impl FeedReader {
                 return Ok((relative, page, None));
             };
             tracing::debug!(feed = %self.name, page = %next, route = ?via, "first sync: moving to an older page");
+            self.visit(&mut walk, &next)?;
             page = self.fetch(&next).await?;
             relative = next;
         }

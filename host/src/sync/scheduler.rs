@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::Timestamp;
-use crate::sync::service::SyncService;
+use crate::sync::service::{RunReport, SyncError, SyncService};
 use crate::sync::status::DirectionStatus;
 
 /// When a direction runs.
@@ -37,7 +37,26 @@ impl Trigger {
     }
 }
 
-/// Runs `service` until `cancel` fires. A run in progress finishes its current batch first.
+/// How long a run in progress may go on after cancellation to finish its batch. After that it
+/// is dropped: its uncommitted page is read again after the restart, as after a crash.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs `service` once; on cancellation, waits at most [`SHUTDOWN_GRACE`] for the batch in
+/// flight. `None` when the run was abandoned.
+async fn run_until_cancelled(
+    service: &SyncService,
+    cancel: &CancellationToken,
+) -> Option<Result<RunReport, SyncError>> {
+    let run = service.run_once(cancel);
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => Some(result),
+        () = cancel.cancelled() => tokio::time::timeout(SHUTDOWN_GRACE, run).await.ok(),
+    }
+}
+
+/// Runs `service` until `cancel` fires. A run in progress finishes its current batch first,
+/// within [`SHUTDOWN_GRACE`].
 pub async fn run_scheduled(
     service: SyncService,
     schedule: Schedule,
@@ -57,7 +76,11 @@ pub async fn run_scheduled(
             return;
         }
         status.started();
-        match service.run_once(&cancel).await {
+        let Some(result) = run_until_cancelled(&service, &cancel).await else {
+            tracing::warn!("sync run abandoned at shutdown; its page is read again on restart");
+            return;
+        };
+        match result {
             Ok(report) => {
                 failures = 0;
                 status.succeeded(Timestamp::now(), &report);

@@ -13,6 +13,7 @@ use crate::sync::outcome::BatchBuilder;
 use crate::sync::pipeline::Pipeline;
 use crate::sync::progress::Progress;
 use crate::sync::reader::{FeedReader, ReadError};
+use crate::sync::walk::{MAX_PAGES_PER_RUN, PageWalk};
 
 /// Why a sync run stopped early. Failed events never stop it; only an unreadable feed or
 /// the node's own storage do.
@@ -114,16 +115,19 @@ impl SyncService {
         let key = self.marker_key(feed);
         let mut marker = self.pipeline.state.marker(&key)?;
         let mut hint = None;
+        let mut walk = PageWalk::default();
         let started = Instant::now();
         let mut done_here = 0usize;
         loop {
             // The batch in flight finishes or is never started: a cancelled run leaves the
-            // marker exactly at the last committed page.
-            if cancel.is_cancelled() {
-                return Ok(());
-            }
+            // marker exactly at the last committed page. Reading a page changes nothing, so a
+            // read (a slow parent, a walk to the oldest page) is dropped at once.
             let timer = Instant::now();
-            let step = feed.read_step(marker.as_ref(), hint.take()).await?;
+            let step = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Ok(()),
+                step = feed.read_step(marker.as_ref(), hint.take(), &mut walk) => step?,
+            };
             let read_ms = timer.elapsed().as_millis();
             let entries = step.entries.len();
             // Pull and push of this node decide and commit one batch at a time, so they
@@ -163,6 +167,14 @@ impl SyncService {
                 started.elapsed(),
             );
             match step.next {
+                Some(_) if walk.is_full() => {
+                    tracing::warn!(
+                        feed = feed.name(),
+                        pages = MAX_PAGES_PER_RUN,
+                        "page limit of one run reached; the next run goes on from the marker"
+                    );
+                    return Ok(());
+                }
                 Some(next) => hint = Some(next),
                 None => return Ok(()),
             }

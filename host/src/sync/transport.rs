@@ -30,6 +30,8 @@ pub enum TransportError {
     Connection { url: String, message: String },
     #[error("GET {url} returned a body that is not UTF-8")]
     NotText { url: String },
+    #[error("GET {url} returned a page larger than {limit} bytes")]
+    TooLarge { url: String, limit: usize },
 }
 
 /// A source of feed pages.
@@ -43,14 +45,17 @@ pub trait FeedTransport: Send + Sync {
 pub struct HttpTransport {
     client: reqwest::Client,
     credentials: Option<Credentials>,
+    max_page_bytes: usize,
 }
 
 impl HttpTransport {
     /// A transport with its own connection pool. `timeout` bounds each request, long-polls
-    /// included, so it must exceed the long-poll wait.
+    /// included, so it must exceed the long-poll wait; a body over `max_page_bytes` is refused
+    /// as soon as that much has arrived.
     pub fn new(
         credentials: Option<Credentials>,
         timeout: Duration,
+        max_page_bytes: usize,
     ) -> Result<Self, TransportError> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -63,8 +68,40 @@ impl HttpTransport {
         Ok(Self {
             client,
             credentials,
+            max_page_bytes,
         })
     }
+}
+
+/// Reads `response`'s body chunk by chunk, refusing it once it exceeds `limit` bytes.
+async fn capped_body(
+    url: &str,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, TransportError> {
+    let too_large = || TransportError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    let declared = usize::try_from(response.content_length().unwrap_or(0)).unwrap_or(usize::MAX);
+    if declared > limit {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| TransportError::Connection {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
 }
 
 #[async_trait]
@@ -93,7 +130,7 @@ impl FeedTransport for HttpTransport {
         let response = request.send().await.map_err(connection)?;
         let status = response.status().as_u16();
         let etag = header_text(response.headers().get("etag"));
-        let body = response.bytes().await.map_err(connection)?;
+        let body = capped_body(url, response, self.max_page_bytes).await?;
         page_response(url, status, etag, body)
     }
 }

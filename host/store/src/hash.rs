@@ -23,6 +23,8 @@ pub fn content_hash(body: &str) -> Result<String, JsonError> {
 
 /// The canonical text that [`content_hash`] digests.
 pub fn canonical_form(body: &str) -> Result<String, JsonError> {
+    // The scanner recurses once per level; the depth check bounds it before it starts.
+    crate::json::check_depth(body)?;
     // serde_json validates (and locates syntax errors); the scanner below then walks text that
     // is known to be well-formed JSON in a single pass.
     serde_json::from_str::<IgnoredAny>(body)?;

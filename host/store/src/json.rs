@@ -30,6 +30,14 @@ pub enum JsonError {
     /// An object names the same key twice, which makes its meaning ambiguous.
     #[error("duplicate key {0:?} in a JSON object")]
     DuplicateKey(String),
+    /// Arrays and objects nest deeper than the node accepts ([`MAX_DEPTH`]).
+    #[error("JSON nested deeper than {limit} levels (at byte {offset})")]
+    TooDeep {
+        /// The limit, [`MAX_DEPTH`].
+        limit: usize,
+        /// Byte offset of the bracket that went over it.
+        offset: usize,
+    },
     /// A field holds a value of the wrong JSON type.
     #[error("field {field:?} must be a JSON {expected}")]
     WrongType {
@@ -50,8 +58,10 @@ impl From<serde_json::Error> for JsonError {
     }
 }
 
+mod depth;
 mod server_meta;
 
+pub use depth::{MAX_DEPTH, check_depth};
 pub use server_meta::{ServerMetaSplice, prepare_server_meta, with_server_meta};
 
 /// An object's members in document order, values borrowed from the input.
@@ -106,6 +116,7 @@ pub(crate) fn object_fields<'a>(
     text: &'a str,
     what: &str,
 ) -> Result<Vec<(String, &'a RawValue)>, JsonError> {
+    check_depth(text)?;
     if !text.trim_start().starts_with('{') {
         // Still report syntax errors as such rather than as "not an object".
         serde_json::from_str::<&RawValue>(text)?;

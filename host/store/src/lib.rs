@@ -4,6 +4,8 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod hash;
 pub mod json;
 pub mod store;

@@ -150,3 +150,48 @@ async fn errors_name_the_file_and_line() {
     let error = import_path(&store, &missing, |_| {}).await.unwrap_err();
     assert!(matches!(error, ImportError::Io { .. }) && error.to_string().contains("missing.json"));
 }
+
+#[tokio::test]
+async fn deeply_nested_files_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db"));
+    let deep = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
+    let resource = format!(r#"{{"resourceType":"Patient","id":"d","extension":{deep}}}"#);
+    let files = [
+        ("deep.json", resource.clone()),
+        (
+            "deep-bundle.json",
+            format!(r#"{{"resourceType":"Bundle","entry":[{{"resource":{resource}}}]}}"#),
+        ),
+        (
+            "deep.ndjson",
+            format!("{{\"resourceType\":\"Patient\",\"id\":\"ok\"}}\n{resource}\n"),
+        ),
+    ];
+    for (name, text) in files {
+        let file = dir.path().join(name);
+        write(&file, &text);
+        let error = import_path(&store, &file, |_| {}).await.unwrap_err();
+        assert!(
+            matches!(error, ImportError::Invalid { .. })
+                && error.to_string().contains("nested deeper than"),
+            "{name}: {error}"
+        );
+    }
+    assert_eq!(store.change_count(None).unwrap(), 0);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symbolic_link_loop_in_a_directory_ends_the_walk_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db"));
+    let input = dir.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    std::os::unix::fs::symlink(&input, input.join("again")).unwrap();
+    let error = import_path(&store, &input, |_| {}).await.unwrap_err();
+    assert!(
+        matches!(error, ImportError::Io { .. }) && error.to_string().contains("directory levels"),
+        "{error}"
+    );
+}

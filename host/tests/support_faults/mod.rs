@@ -4,6 +4,7 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod nodes;
 pub mod openmrs;
 pub mod pages;

@@ -22,6 +22,16 @@ pub async fn openmrs_child(
     feeds: &[&str],
     extra: &str,
 ) -> anyhow::Result<Network> {
+    child_of_url(dir, &server.base_url, feeds, extra).await
+}
+
+/// [`openmrs_child`] for a parent at any `base_url` (one that misbehaves at the socket level).
+pub async fn child_of_url(
+    dir: &Path,
+    base_url: &str,
+    feeds: &[&str],
+    extra: &str,
+) -> anyhow::Result<Network> {
     std::fs::create_dir_all(dir)?;
     let password_file = dir.join("openmrs.password");
     std::fs::write(&password_file, PASSWORD)?;
@@ -31,7 +41,7 @@ pub async fn openmrs_child(
     spec.extra_toml = format!(
         "[parent]\nnode_id = \"openmrs\"\nbase_url = {}\nfeeds = [{}]\nanonymous_feed = true\n\
          credentials = {{ kind = \"basic\", username = {}, password = {{ file = {} }} }}\n\n{extra}",
-        toml_string(&server.base_url),
+        toml_string(base_url),
         feeds.join(", "),
         toml_string(USER),
         toml_string(&password_file.display().to_string()),

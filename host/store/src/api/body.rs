@@ -1,5 +1,5 @@
-//! Reading JSON request bodies: media type check (415), size cap (413) and UTF-8 (400), with the
-//! error rendered in the style of the API the request is for.
+//! Reading JSON request bodies: media type check (415), size cap (413), UTF-8 and nesting depth
+//! (400), with the error rendered in the style of the API the request is for.
 
 use std::sync::Arc;
 
@@ -51,8 +51,13 @@ async fn read_text(request: Request, accepted: &[&str], limit: usize) -> Result<
     let bytes = axum::body::to_bytes(request.into_body(), limit)
         .await
         .map_err(|_| ApiError::TooLarge { limit })?;
-    String::from_utf8(bytes.to_vec())
-        .map_err(|error| ApiError::Invalid(format!("request body is not UTF-8: {error}")))
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|error| ApiError::Invalid(format!("request body is not UTF-8: {error}")))?;
+    // Every handler parses the body, and some walk it recursively: refuse deep nesting once,
+    // here, before any of them sees it.
+    crate::json::check_depth(&text)
+        .map_err(|error| ApiError::Invalid(format!("request body refused: {error}")))?;
+    Ok(text)
 }
 
 /// A FHIR request body (`application/fhir+json` or `application/json`), as text.

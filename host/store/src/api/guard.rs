@@ -22,6 +22,22 @@ pub fn error_style(state: &ApiState, path: &str) -> ErrorStyle {
     }
 }
 
+/// The most of a request path that goes into a log line or an error message.
+const LOGGED_PATH_BYTES: usize = 160;
+
+/// `path` cut to [`LOGGED_PATH_BYTES`] (at a character boundary, with `…` when cut): paths are
+/// chosen by the caller, who may not even be authenticated.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.len() <= LOGGED_PATH_BYTES {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut end = LOGGED_PATH_BYTES;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &path[..end]))
+}
+
 /// Whether `path` is `base` or below it.
 pub fn path_is_under(path: &str, base: &str) -> bool {
     path.strip_prefix(base)
@@ -46,14 +62,15 @@ pub async fn authenticate(
         return error.into_styled_response(style);
     };
     let Some(client) = state.clients.authenticate(token) else {
-        tracing::warn!(path = %request.uri().path(), "request with an unknown bearer token");
+        tracing::warn!(path = %loggable_path(request.uri().path()),
+            "request with an unknown bearer token");
         let error = ApiError::Unauthorized("the bearer token is not valid".into());
         return error.into_styled_response(style);
     };
     let scope = required_scope(request.method());
     if !client.has_scope(scope) {
         tracing::warn!(client = %client.name, %scope, method = %request.method(),
-            path = %request.uri().path(), "request without the needed scope");
+            path = %loggable_path(request.uri().path()), "request without the needed scope");
         let error = ApiError::Forbidden(format!(
             "client `{}` lacks the `{scope}` scope needed for {} requests",
             client.name,
@@ -62,7 +79,7 @@ pub async fn authenticate(
         return error.into_styled_response(style);
     }
     let span = tracing::debug_span!("api_request", client = %client.name,
-        method = %request.method(), path = %request.uri().path());
+        method = %request.method(), path = %loggable_path(request.uri().path()));
     request.extensions_mut().insert(client);
     next.run(request).instrument(span).await
 }
@@ -75,7 +92,7 @@ pub async fn time_limit(
 ) -> Response {
     let style = error_style(&state, request.uri().path());
     let limit = state.config.request_timeout;
-    let path = request.uri().path().to_owned();
+    let path = loggable_path(request.uri().path()).into_owned();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout(format!(
@@ -95,5 +112,14 @@ mod tests {
         assert!(path_is_under("/ws/rest/v1/patient/x", "/ws/rest/v1"));
         assert!(path_is_under("/ws/rest/v1", "/ws/rest/v1"));
         assert!(!path_is_under("/ws/rest/v10/x", "/ws/rest/v1"));
+    }
+
+    #[test]
+    fn logged_paths_are_bounded() {
+        assert_eq!(loggable_path("/ws/rest/v1/x"), "/ws/rest/v1/x");
+        let long = format!("/{}", "é".repeat(1000));
+        let cut = loggable_path(&long);
+        assert!(cut.len() <= LOGGED_PATH_BYTES + "…".len());
+        assert!(cut.ends_with('…'));
     }
 }

@@ -87,7 +87,8 @@ async fn unknown_path(
 ) -> Response {
     let path = request.uri().path();
     let style = guard::error_style(&state, path);
-    ApiError::NotFound(format!("no endpoint at {path}")).into_styled_response(style)
+    let shown = guard::loggable_path(path);
+    ApiError::NotFound(format!("no endpoint at {shown}")).into_styled_response(style)
 }
 
 async fn method_not_allowed(
@@ -97,7 +98,8 @@ async fn method_not_allowed(
     let path = request.uri().path();
     let style = guard::error_style(&state, path);
     let method = request.method();
-    ApiError::MethodNotAllowed(format!("{method} is not supported on {path}"))
+    let shown = guard::loggable_path(path);
+    ApiError::MethodNotAllowed(format!("{method} is not supported on {shown}"))
         .into_styled_response(style)
 }
 

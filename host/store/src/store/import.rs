@@ -12,6 +12,10 @@ use crate::json::{self, JsonError, RawElements};
 /// Resources written concurrently; they share the committer's group flushes.
 const BATCH: usize = 512;
 
+/// How deep below the import path directories are followed. A symbolic link back up the tree
+/// would otherwise make the walk endless.
+const MAX_DIR_DEPTH: usize = 32;
+
 /// Running totals of an import, reported after each batch and each file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportProgress {
@@ -102,14 +106,23 @@ fn importable_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
         return Ok(vec![path.to_owned()]);
     }
     let mut files = Vec::new();
-    let mut pending = vec![path.to_owned()];
-    while let Some(directory) = pending.pop() {
+    let mut pending = vec![(path.to_owned(), 0usize)];
+    while let Some((directory, depth)) = pending.pop() {
         let entries =
             std::fs::read_dir(&directory).map_err(|error| io_error(&directory, &error))?;
         for entry in entries {
             let entry_path = entry.map_err(|error| io_error(&directory, &error))?.path();
             if entry_path.is_dir() {
-                pending.push(entry_path);
+                if depth >= MAX_DIR_DEPTH {
+                    return Err(ImportError::Io {
+                        path: entry_path,
+                        message: format!(
+                            "more than {MAX_DIR_DEPTH} directory levels below the import path \
+                             (a symbolic link loop?)"
+                        ),
+                    });
+                }
+                pending.push((entry_path, depth + 1));
             } else if is_importable(&entry_path) {
                 files.push(entry_path);
             }

@@ -3,6 +3,7 @@
 //! The category of the first event passed to `fetch` (or the resource type of
 //! the first write passed to `store`) selects the behaviour:
 //! `loop` spins forever, `alloc` allocates without bound, `trap` panics,
+//! `recurse` recurses until the wasm stack overflows,
 //! `http-denied` requests the event's first link and reports the host's
 //! answer, `env` reports the `SECRET` environment variable, `echo-headers`
 //! reports every header it can see, and `ok` behaves.
@@ -69,6 +70,9 @@ fn misbehave(behaviour: &str) {
         "loop" => spin(),
         "alloc" => allocate_forever(),
         "trap" => panic!("the hostile plugin traps on purpose"),
+        "recurse" => {
+            black_box(recurse(black_box(1)));
+        }
         _ => {}
     }
 }
@@ -78,6 +82,14 @@ fn spin() {
     loop {
         counter = black_box(counter.wrapping_add(1));
     }
+}
+
+/// Never returns: each frame holds a buffer, so the wasm stack runs out quickly.
+// Endless recursion is the point: this plugin exists to overflow its stack.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth as u8; 512]);
+    black_box(recurse(black_box(depth + 1))) + u64::from(frame[0])
 }
 
 fn allocate_forever() {

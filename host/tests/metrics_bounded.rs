@@ -1,0 +1,54 @@
+//! Unauthenticated traffic cannot grow a node's metrics: methods and paths a caller makes up
+//! fall into a fixed, small label set, and the node keeps serving.
+
+use reqwest::{Method, StatusCode};
+use sync_host::network::{Network, NodeSpec};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_and_paths_do_not_become_metric_labels() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let network = Network::start(dir.path(), vec![NodeSpec::new("root", None)]).await?;
+    let root = network.node("root").expect("root");
+    let base = root.running.base_url().to_string();
+    let http = reqwest::Client::new();
+    for n in 0..200 {
+        let method = Method::from_bytes(format!("M{n:03}XYZ").as_bytes())?;
+        let path = format!("{base}/unique-{n}/{}", "p".repeat(n));
+        let status = http.request(method, &path).send().await?.status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let status = http
+            .get(format!("{base}/ws/fhir2/R4/Patient/x{n}"))
+            .send()
+            .await?
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let text = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&root.admin_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("sync_host_http_requests_total{"))
+        .collect();
+    assert!(!series.is_empty(), "{text}");
+    assert!(
+        series.len() <= 4,
+        "{} series:\n{}",
+        series.len(),
+        series.join("\n")
+    );
+    assert!(!text.contains("XYZ") && !text.contains("unique-"), "{text}");
+    assert!(
+        series.iter().any(|s| s.contains("method=\"other\"")),
+        "{text}"
+    );
+    let health = http.get(format!("{base}/healthz")).send().await?.status();
+    assert_eq!(health, StatusCode::OK);
+    network.shutdown().await;
+    Ok(())
+}
