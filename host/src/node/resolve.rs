@@ -123,32 +123,42 @@ pub async fn resolve_conflict(
     // parent goes first: it is the side most likely to have moved, and a refusal there
     // leaves both sides untouched. A node that does not push never writes to its parent,
     // not even to settle a conflict: the operator's choice then holds on this node only.
-    let parent_version = if services.push.is_some() {
-        let parent = services
-            .sides
-            .parent
-            .clone()
-            .ok_or(ResolveError::NoParent)?;
-        let stored = store_one(
+    let written = async {
+        let parent_version = if services.push.is_some() {
+            let parent = services
+                .sides
+                .parent
+                .clone()
+                .ok_or(ResolveError::NoParent)?;
+            let stored = store_one(
+                route.client.as_ref(),
+                &parent,
+                write(&record.parent),
+                "the parent",
+                id,
+            );
+            stored.await?.version
+        } else {
+            record.parent.version.clone()
+        };
+        let child = store_one(
             route.client.as_ref(),
-            &parent,
-            write(&record.parent),
-            "the parent",
+            &services.sides.local,
+            write(&record.child),
+            "this node",
             id,
         );
-        stored.await?.version
-    } else {
-        record.parent.version.clone()
+        Ok::<_, ResolveError>((parent_version, child.await?.version))
     };
-    let child_version = store_one(
-        route.client.as_ref(),
-        &services.sides.local,
-        write(&record.child),
-        "this node",
-        id,
-    )
-    .await?
-    .version;
+    let (parent_version, child_version) = match written.await {
+        Err(stale @ ResolveError::Stale { .. }) => {
+            // Show the operator what the sides hold now, so that deciding again can succeed
+            // even when no sync meets this resource again.
+            refresh(node, record, route.client.as_ref(), services, &event).await?;
+            return Err(stale);
+        }
+        other => other?,
+    };
     let now = Timestamp::now();
     record.status = ConflictStatus::Resolved;
     record.resolution = Some(ConflictResolution {
@@ -172,6 +182,50 @@ pub async fn resolve_conflict(
     let commit: BatchCommit = out.finish();
     node.state.commit_batch(commit).await?;
     Ok(record)
+}
+
+/// Re-reads both sides of a conflict whose resolution was refused as stale and stores the
+/// record with what they hold now.
+async fn refresh(
+    node: &NodeHandle,
+    mut record: ConflictRecord,
+    client: &dyn sync_host_runtime::ResourceClient,
+    services: &super::services::Services,
+    event: &Event,
+) -> Result<(), ResolveError> {
+    if let Some(parent) = &services.sides.parent
+        && let Some(now) = current_version(client, parent, event).await
+    {
+        record.parent = now;
+    }
+    if let Some(now) = current_version(client, &services.sides.local, event).await {
+        record.child = now;
+    }
+    let commit = BatchCommit {
+        conflicts: vec![record],
+        ..BatchCommit::default()
+    };
+    node.state.commit_batch(commit).await?;
+    Ok(())
+}
+
+/// What `endpoint` holds of the conflicted resource now; `None` when it cannot be read.
+async fn current_version(
+    client: &dyn sync_host_runtime::ResourceClient,
+    endpoint: &sync_host_runtime::Endpoint,
+    event: &Event,
+) -> Option<ConflictVersion> {
+    let mut results = client
+        .fetch(endpoint, std::slice::from_ref(event))
+        .await
+        .ok()?;
+    let resource = match results.pop()? {
+        Ok(resource) => resource,
+        Err(Failure::Gone(_) | Failure::NotFound(_)) => crate::sync::apply::tombstone(event),
+        Err(_) => return None,
+    };
+    let body = resource.body.clone();
+    Some(ConflictVersion::from_state(&version_state(&resource), body))
 }
 
 /// The precondition of a resolution written to a side: the version the operator saw, or, for
