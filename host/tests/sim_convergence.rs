@@ -6,7 +6,6 @@
 //! `SIM_SEEDS=n` sets how many random seeds run (default [`DEFAULT_SEEDS`]), `SIM_SEED_BASE`
 //! the first one, `SIM_SHRINK` how many failing seeds get shrunk (default 1).
 
-mod common;
 mod sim;
 
 use std::time::Instant;

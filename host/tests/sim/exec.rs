@@ -3,7 +3,6 @@
 //! paused at a chosen request to the parent while something else happens, crashes and link
 //! failures. Every run's result is kept for the checks.
 
-use sync_host::network::sample;
 use sync_host_store::store::{ResourceKey, StoreError, WriteOutcome, WriteRequest};
 use tokio::sync::oneshot;
 
@@ -91,7 +90,7 @@ impl Sim {
             let current = store.read(&key)?;
             let live = current.as_ref().and_then(|c| c.body.clone());
             let body = match edit.op {
-                Op::Put => Some(self.new_body(resource_type, id)),
+                Op::Put => Some(self.ledger.new_body(resource_type, id)),
                 Op::Delete if live.is_none() => return Ok(()),
                 Op::Delete => None,
                 Op::Undo => match self.ledger.undo_body(edit.node, edit.resource) {
@@ -127,14 +126,6 @@ impl Sim {
             return Ok(());
         }
         anyhow::bail!("{edit}: the resource kept changing under the edit")
-    }
-
-    fn new_body(&mut self, resource_type: &str, id: &str) -> String {
-        let n = self.ledger.next_content();
-        match resource_type {
-            "Patient" => sample::patient(id, "Amani", &format!("Family-{n}"), "1990-05-01"),
-            _ => sample::weight(id, "p1", &format!("{}.{:02}", 40 + n / 100, n % 100)),
-        }
     }
 
     /// One plain run of node `node` in `dir`.

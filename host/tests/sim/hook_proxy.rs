@@ -179,7 +179,11 @@ fn injected(shared: &Shared) -> Response {
 async fn relay_or_502(shared: &Shared, request: Request) -> Response {
     match relay(shared, request).await {
         Ok(response) => response,
-        Err(e) => canned(502, &format!("upstream failed: {e}")),
+        // The simulation takes a parent down only on purpose (a kill), so this is injected too.
+        Err(e) => {
+            shared.injected.fetch_add(1, Ordering::SeqCst);
+            canned(502, &format!("{INJECTED}: upstream unreachable: {e}"))
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sync_host::network::sample;
+
 use super::schedule::PARENT;
 
 /// The hash the checks use for a tombstone.
@@ -52,10 +54,14 @@ impl Ledger {
         }
     }
 
-    /// A number for new content.
-    pub fn next_content(&mut self) -> u64 {
+    /// A body of `resource_type/id` never written before.
+    pub fn new_body(&mut self, resource_type: &str, id: &str) -> String {
         self.next_content += 1;
-        self.next_content
+        let n = self.next_content;
+        match resource_type {
+            "Patient" => sample::patient(id, "Amani", &format!("Family-{n}"), "1990-05-01"),
+            _ => sample::weight(id, "p1", &format!("{}.{:02}", 40 + n / 100, n % 100)),
+        }
     }
 
     /// What an undo at `node` of `resource` writes back: `Some(None)` deletes.
@@ -85,6 +91,15 @@ impl Ledger {
         });
         self.knows[node].insert(id);
         self.undo.insert((node, resource), pre_body);
+    }
+
+    /// Every node may have seen every write so far: what is known of real processes, whose
+    /// runs are triggered and then happen on their own time.
+    pub fn share_all(&mut self) {
+        let all: BTreeSet<usize> = (0..self.writes.len()).collect();
+        for known in &mut self.knows {
+            known.clone_from(&all);
+        }
     }
 
     /// A run of `node` in the given direction may have carried everything across its link.

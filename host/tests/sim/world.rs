@@ -18,6 +18,14 @@ use super::schedule::{Dir, NODES, PARENT, Schedule};
 /// The token file a child presents to its parent (the name the network's config writer uses).
 const PARENT_TOKEN: &str = "parent.token";
 
+/// What a stopped node leaves behind to be started again.
+pub struct NodeFiles {
+    pub spec: NodeSpec,
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub admin_token: String,
+}
+
 /// The running tree.
 pub struct World {
     /// Indexed like [`NODES`]; `None` only while a node restarts.
@@ -107,6 +115,28 @@ impl World {
         Ok(service.clone())
     }
 
+    /// Starts, side by side and in this process, nodes stopped with [`World::stop_nodes`].
+    pub async fn start_again(&mut self, files: Vec<NodeFiles>) -> anyhow::Result<()> {
+        let starts = files.into_iter().map(|f| async move {
+            let text = std::fs::read_to_string(&f.config_path)?;
+            let mut config = NodeConfig::parse(&text, &f.config_path)?;
+            config.plugins.cache_dir = Some(plugin_cache());
+            let running = RunningNode::start(config).await?;
+            anyhow::Ok(NetNode {
+                spec: f.spec,
+                dir: f.dir,
+                config_path: f.config_path,
+                admin_token: f.admin_token,
+                running,
+            })
+        });
+        self.nodes.clear();
+        for node in futures::future::join_all(starts).await {
+            self.nodes.push(Some(node?));
+        }
+        Ok(())
+    }
+
     /// Stops node `i` (a non-root node) and starts it again from its data directory; the
     /// proxies of its children follow it to its new port.
     pub async fn restart(&mut self, i: usize) -> anyhow::Result<()> {
@@ -140,6 +170,28 @@ impl World {
         Ok(())
     }
 
+    /// Stops every node but keeps its files, so it can run again (as a process, or here).
+    pub async fn stop_nodes(&mut self) -> Vec<NodeFiles> {
+        let mut stopped = Vec::new();
+        for node in self.nodes.iter_mut().filter_map(Option::take) {
+            let NetNode {
+                spec,
+                dir,
+                config_path,
+                admin_token,
+                running,
+            } = node;
+            running.shutdown().await;
+            stopped.push(NodeFiles {
+                spec,
+                dir,
+                config_path,
+                admin_token,
+            });
+        }
+        stopped
+    }
+
     /// Stops every node; the simulation runs nothing at this point, so all at once.
     pub async fn shutdown(mut self) {
         let stops = self
@@ -169,7 +221,7 @@ fn spec(i: usize, schedule: &Schedule) -> NodeSpec {
 }
 
 /// One compiled-plugin cache for every simulated node of this build.
-fn plugin_cache() -> PathBuf {
+pub fn plugin_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-plugin-cache")
 }
 
@@ -219,7 +271,7 @@ async fn start_node(
 }
 
 /// A secret file only its owner may read, as an operator would keep it.
-fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
+pub fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, value)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
