@@ -4,7 +4,8 @@
 //! schedule is shrunk and printed with its seed, policy and steps.
 //!
 //! `SIM_SEEDS=n` sets how many random seeds run (default [`DEFAULT_SEEDS`]), `SIM_SEED_BASE`
-//! the first one, `SIM_SHRINK` how many failing seeds get shrunk (default 1).
+//! the first one, `SIM_SHRINK` how many failing seeds get shrunk (default 1); `SIM_NO_UNDO=1`
+//! draws schedules without undos.
 
 mod sim;
 
@@ -20,8 +21,22 @@ const DEFAULT_SEEDS: u64 = 40;
 /// Reruns one shrink may spend.
 const SHRINK_BUDGET: usize = 60;
 
-/// Seeds that once broke a property, with their policy; each runs on every test run.
-const REGRESSION_SEEDS: &[(u64, Policy)] = &[];
+/// Seeds that once broke a property, with their policy and whether undos were drawn; each
+/// runs on every test run.
+const REGRESSION_SEEDS: &[(u64, Policy, bool)] = &[
+    // A create undone (deleted) where no other node had the resource, while another node
+    // creates it: the undo is replaced with no conflict record.
+    (1, Policy::ChildWins, true),
+    // A change undone at the root while a district changes the same resource.
+    (19, Policy::Manual, true),
+    // A delete pulled by a node that never held the resource leaves no tombstone there; a
+    // create from below then goes up over the parent's tombstone as a plain re-create.
+    (13, Policy::ChildWins, false),
+    // An operator resolution whose parent side is a tombstone is written without If-Match.
+    (15, Policy::Manual, false),
+    // A create and a delete of the same resource at the clinic around a root create.
+    (25, Policy::ChildWins, false),
+];
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -87,14 +102,14 @@ fn report(failures: &[String]) {
 #[test]
 fn a_seed_determines_its_schedule() {
     for seed in 0..200 {
-        let a = generate(seed, policy_of(seed));
-        let b = generate(seed, policy_of(seed));
+        let a = generate(seed, policy_of(seed), true);
+        let b = generate(seed, policy_of(seed), true);
         assert_eq!(a.steps, b.steps, "seed {seed}");
         assert_eq!(a.page_size, b.page_size);
         assert_eq!(a.to_string(), b.to_string());
     }
     let distinct: std::collections::BTreeSet<String> = (0..50)
-        .map(|s| generate(s, Policy::Manual).to_string())
+        .map(|s| generate(s, Policy::Manual, true).to_string())
         .collect();
     assert_eq!(
         distinct.len(),
@@ -107,7 +122,7 @@ fn a_seed_determines_its_schedule() {
 async fn regression_seeds_converge() -> anyhow::Result<()> {
     let schedules = REGRESSION_SEEDS
         .iter()
-        .map(|(seed, policy)| generate(*seed, *policy))
+        .map(|(seed, policy, undo)| generate(*seed, *policy, *undo))
         .collect();
     report(&run_all(schedules, 0).await?);
     Ok(())
@@ -118,8 +133,9 @@ async fn random_schedules_converge() -> anyhow::Result<()> {
     let count = env_u64("SIM_SEEDS", DEFAULT_SEEDS);
     let base = env_u64("SIM_SEED_BASE", 0);
     let shrink_count = env_u64("SIM_SHRINK", 1) as usize;
+    let undo = std::env::var_os("SIM_NO_UNDO").is_none();
     let schedules = (base..base + count)
-        .map(|seed| generate(seed, policy_of(seed)))
+        .map(|seed| generate(seed, policy_of(seed), undo))
         .collect();
     report(&run_all(schedules, shrink_count).await?);
     Ok(())
@@ -154,8 +170,10 @@ async fn shape(steps: Vec<Step>, page_size: usize) -> anyhow::Result<()> {
 
 const ROOT: usize = 0;
 const DISTRICT_A: usize = 1;
+const DISTRICT_B: usize = 2;
 const CLINIC: usize = 3;
 const P1: usize = 0;
+const O1: usize = 2;
 
 /// An older relayed change on the clinic's push page makes the push send the clinic's current
 /// copy up under the root's origin; the district then never passes it on.
@@ -220,6 +238,42 @@ async fn a_create_does_not_overwrite_a_concurrent_create_at_the_target() -> anyh
             },
         ],
         10,
+    )
+    .await
+}
+
+/// The root deletes a patient district-a never held: district-a's pull stores nothing, so the
+/// clinic's create of the same patient later travels up over the root's tombstone as if it
+/// came after the delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_pulled_where_the_resource_never_was_still_meets_a_create_from_below()
+-> anyhow::Result<()> {
+    shape(
+        vec![
+            edit(DISTRICT_B, P1, Op::Put),
+            run_step(DISTRICT_B, Dir::Push),
+            edit(CLINIC, P1, Op::Put),
+            edit(ROOT, P1, Op::Delete),
+            run_step(DISTRICT_A, Dir::Pull),
+        ],
+        3,
+    )
+    .await
+}
+
+/// District-a deletes an observation that the clinic and district-b both change: the
+/// conflicts recorded against the tombstone carry no parent version, so writing a winner over
+/// it has no precondition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_against_a_tombstone_is_not_settled_by_a_blind_write() -> anyhow::Result<()> {
+    shape(
+        vec![
+            edit(DISTRICT_A, O1, Op::Put),
+            edit(CLINIC, O1, Op::Put),
+            edit(DISTRICT_A, O1, Op::Delete),
+            edit(DISTRICT_B, O1, Op::Put),
+        ],
+        4,
     )
     .await
 }

@@ -116,7 +116,11 @@ async fn settle(tree: &ProcessTree, schedule: &Schedule) -> anyhow::Result<Optio
 
 /// One seed: the schedule, settling, the checks; returns the reproduction when it failed.
 async fn one(seed: u64) -> anyhow::Result<Option<String>> {
-    let mut schedule = generate(seed, POLICIES[(seed % POLICIES.len() as u64) as usize]);
+    let mut schedule = generate(
+        seed,
+        POLICIES[(seed % POLICIES.len() as u64) as usize],
+        true,
+    );
     schedule.steps.truncate(MAX_STEPS);
     let mut tree = ProcessTree::start(&schedule).await?;
     for (at, s) in schedule.steps.iter().enumerate() {
@@ -131,6 +135,7 @@ async fn one(seed: u64) -> anyhow::Result<Option<String>> {
         world,
         ledger,
         run_errors: Vec::new(),
+        refusals: Default::default(),
     };
     let kills = schedule
         .steps

@@ -104,10 +104,45 @@ fn accounted(
             'b',
             format!(
                 "write #{} (step {}, {} {resource_type}/{id} -> {:.12}) was lost: the final state \
-                 is {final_hash:.12}, no later write saw it and no conflict record kept it",
-                w.id, w.step, NODES[w.node], w.hash
+                 is {final_hash:.12}, no later write saw it and no conflict record kept it{}",
+                w.id,
+                w.step,
+                NODES[w.node],
+                w.hash,
+                conflicts_on(resource_type, id, conflicts)
             ),
         );
+    }
+}
+
+/// The conflict records of one resource, briefly, for a violation's text.
+fn conflicts_on(resource_type: &str, id: &str, conflicts: &[(usize, ConflictRecord)]) -> String {
+    let brief = |v: &sync_host::state::ConflictVersion| {
+        if v.deleted {
+            DELETED.to_string()
+        } else {
+            format!("{:.12}", v.content_hash)
+        }
+    };
+    let list: Vec<String> = conflicts
+        .iter()
+        .filter(|(_, c)| c.resource_type == resource_type && c.resource_id == id)
+        .map(|(node, c)| {
+            let winner = c.resolution.as_ref().map(|r| r.winner);
+            format!(
+                "{} #{} {:?} parent {} child {} winner {winner:?}",
+                NODES[*node],
+                c.id,
+                c.direction,
+                brief(&c.parent),
+                brief(&c.child)
+            )
+        })
+        .collect();
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(" (conflict records: {})", list.join("; "))
     }
 }
 
@@ -244,8 +279,15 @@ fn failures(
             found,
             'd',
             format!(
-                "{} conflict {} on {}/{} is still open",
-                NODES[*node], c.id, c.resource_type, c.resource_id
+                "{} conflict {} on {}/{} is still open{}",
+                NODES[*node],
+                c.id,
+                c.resource_type,
+                c.resource_id,
+                sim.refusals
+                    .get(&(*node, c.id))
+                    .map(|r| format!(" (the operator's resolution was refused: {r})"))
+                    .unwrap_or_default()
             ),
         );
     }

@@ -34,6 +34,8 @@ pub struct Sim {
     pub world: World,
     pub ledger: Ledger,
     pub run_errors: Vec<RunError>,
+    /// Per (node, conflict id), why the operator's last resolution was refused.
+    pub refusals: std::collections::BTreeMap<(usize, u64), String>,
 }
 
 impl Sim {
@@ -43,6 +45,7 @@ impl Sim {
             world,
             ledger: Ledger::new(NODES.len()),
             run_errors: Vec::new(),
+            refusals: Default::default(),
         }
     }
 

@@ -153,8 +153,13 @@ async fn resolve_open(sim: &mut Sim, operator: &mut StdRng) -> anyhow::Result<us
                 .json(&serde_json::json!({ "side": side, "by": "sim-operator" }))
                 .send()
                 .await?;
-            if answer.status().is_success() {
+            let status = answer.status();
+            if status.is_success() {
                 resolved += 1;
+            } else {
+                let text = answer.text().await.unwrap_or_default();
+                sim.refusals
+                    .insert((node, conflict.id), format!("{status}: {text}"));
             }
         }
         if resolved > 0 {

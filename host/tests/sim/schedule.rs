@@ -109,18 +109,22 @@ pub struct Schedule {
     pub steps: Vec<Step>,
 }
 
-/// The schedule of `seed` under `policy`: 12 to 40 steps.
-pub fn generate(seed: u64, policy: Policy) -> Schedule {
+/// The schedule of `seed` under `policy`: 12 to 40 steps. Without `undo` no step is an undo,
+/// which lets other causes surface once undos are known to break a property.
+pub fn generate(seed: u64, policy: Policy, undo: bool) -> Schedule {
     let mut rng = StdRng::seed_from_u64(seed);
     let page_size = rng.random_range(1..=4);
     let len = rng.random_range(12..=40);
     let mut steps = Vec::with_capacity(len + 1);
     while steps.len() < len {
-        let step = step(&mut rng);
+        let mut step = step(&mut rng);
+        if !undo {
+            step = without_undo(step);
+        }
         // An undo right after a change of the same resource is the shape hash-only conflict
         // detection cannot see; make it common.
         let undo = match step {
-            Step::Edit(e) if e.op != Op::Undo && rng.random_bool(0.3) => {
+            Step::Edit(e) if undo && e.op != Op::Undo && rng.random_bool(0.3) => {
                 Some(Step::Edit(Edit { op: Op::Undo, ..e }))
             }
             _ => None,
@@ -133,6 +137,34 @@ pub fn generate(seed: u64, policy: Policy) -> Schedule {
         policy,
         page_size,
         steps,
+    }
+}
+
+/// `step` with an undo turned into a new change.
+fn without_undo(step: Step) -> Step {
+    let plain = |e: Edit| Edit {
+        op: if e.op == Op::Undo { Op::Put } else { e.op },
+        ..e
+    };
+    match step {
+        Step::Edit(e) => Step::Edit(plain(e)),
+        Step::Run {
+            node,
+            dir,
+            hook:
+                Some(Hook {
+                    at,
+                    action: HookAction::Edit(e),
+                }),
+        } => Step::Run {
+            node,
+            dir,
+            hook: Some(Hook {
+                at,
+                action: HookAction::Edit(plain(e)),
+            }),
+        },
+        other => other,
     }
 }
 

@@ -118,10 +118,7 @@ impl World {
     /// Starts, side by side and in this process, nodes stopped with [`World::stop_nodes`].
     pub async fn start_again(&mut self, files: Vec<NodeFiles>) -> anyhow::Result<()> {
         let starts = files.into_iter().map(|f| async move {
-            let text = std::fs::read_to_string(&f.config_path)?;
-            let mut config = NodeConfig::parse(&text, &f.config_path)?;
-            config.plugins.cache_dir = Some(plugin_cache());
-            let running = RunningNode::start(config).await?;
+            let running = start_from(&f.config_path).await?;
             anyhow::Ok(NetNode {
                 spec: f.spec,
                 dir: f.dir,
@@ -151,10 +148,7 @@ impl World {
             running,
         } = node;
         running.shutdown().await;
-        let text = std::fs::read_to_string(&config_path)?;
-        let mut config = NodeConfig::parse(&text, &config_path)?;
-        config.plugins.cache_dir = Some(plugin_cache());
-        let running = RunningNode::start(config).await?;
+        let running = start_from(&config_path).await?;
         for (child, parent) in PARENT.iter().enumerate() {
             if *parent == Some(i) {
                 self.proxy(child).set_upstream(running.base_url());
@@ -209,6 +203,26 @@ pub async fn run_once(service: SyncService) -> Result<RunReport, String> {
         .run_once(&CancellationToken::new())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Starts a stopped node again from its config file. sled releases a database's lock from a
+/// background thread after the last handle is dropped, so a reopen in the same process right
+/// after a stop may find it still held for a moment; that is retried, everything else is not.
+async fn start_from(config_path: &Path) -> anyhow::Result<RunningNode> {
+    let text = std::fs::read_to_string(config_path)?;
+    let mut tries = 0;
+    loop {
+        let mut config = NodeConfig::parse(&text, config_path)?;
+        config.plugins.cache_dir = Some(plugin_cache());
+        match RunningNode::start(config).await {
+            Ok(running) => return Ok(running),
+            Err(e) if tries < 100 && e.to_string().contains("could not acquire lock") => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn spec(i: usize, schedule: &Schedule) -> NodeSpec {
