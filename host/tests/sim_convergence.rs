@@ -17,7 +17,7 @@ use sim::runner::{reproduction, run, shrink};
 use sim::schedule::{Dir, Edit, Hook, HookAction, Op, POLICIES, Schedule, Step, generate};
 
 /// Random seeds of a normal test run.
-const DEFAULT_SEEDS: u64 = 40;
+const DEFAULT_SEEDS: u64 = 150;
 /// Reruns one shrink may spend.
 const SHRINK_BUDGET: usize = 60;
 
@@ -36,6 +36,10 @@ const REGRESSION_SEEDS: &[(u64, Policy, bool)] = &[
     (15, Policy::Manual, false),
     // A create and a delete of the same resource at the clinic around a root create.
     (25, Policy::ChildWins, false),
+    // District-a relays district-b's delete up after a local create: the push sends the
+    // create under district-b's origin, and district-b skips it as its own echo (a pure
+    // divergence, every write accounted for).
+    (1069, Policy::ChildWins, true),
 ];
 
 fn env_u64(name: &str, default: u64) -> u64 {

@@ -303,3 +303,38 @@ fn failures(
     }
     Ok(())
 }
+
+/// Every node's audit and conflict records, for reading a failing schedule (`SIM_TRACE`).
+pub fn dump(sim: &Sim) -> anyhow::Result<String> {
+    let mut text = String::new();
+    for (node, name) in NODES.iter().enumerate() {
+        text.push_str(&format!("  audit of {name}:\n"));
+        for r in audit(sim, node)? {
+            text.push_str(&format!(
+                "    {:?} {} {}/{} {} {:?}\n",
+                r.direction,
+                r.action,
+                r.resource_type,
+                r.resource_id,
+                r.event_id.unwrap_or_default(),
+                r.outcome
+            ));
+        }
+    }
+    for (node, c) in all_conflicts(sim)? {
+        text.push_str(&format!(
+            "  conflict on {}: #{} {:?} {}/{} parent {:.12}{} child {:.12}{} {:?}\n",
+            NODES[node],
+            c.id,
+            c.direction,
+            c.resource_type,
+            c.resource_id,
+            c.parent.content_hash,
+            if c.parent.deleted { " (deleted)" } else { "" },
+            c.child.content_hash,
+            if c.child.deleted { " (deleted)" } else { "" },
+            c.resolution
+        ));
+    }
+    Ok(text)
+}

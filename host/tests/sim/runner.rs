@@ -52,6 +52,9 @@ pub async fn run(schedule: &Schedule) -> anyhow::Result<Verdict> {
     if violations.iter().all(|v| v.check != 'x') {
         violations.extend(check(&sim)?);
     }
+    if std::env::var_os("SIM_TRACE").is_some() && !violations.is_empty() {
+        eprintln!("{}", super::checks::dump(&sim)?);
+    }
     let writes = sim.ledger.writes.len();
     let checked = timer.elapsed();
     sim.world.shutdown().await;
