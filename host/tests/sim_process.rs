@@ -58,7 +58,7 @@ async fn step(tree: &mut ProcessTree, at: usize, step: Step) -> anyhow::Result<(
             match hook.map(|h: Hook| h.action) {
                 Some(HookAction::Edit(edit)) => tree.edit(at, edit).await,
                 Some(HookAction::Crash { .. }) => tree.kill_and_restart(node).await,
-                Some(HookAction::Run { node, dir }) => tree.trigger(node, direction(dir)).await,
+                Some(HookAction::Run { node, dir, .. }) => tree.trigger(node, direction(dir)).await,
                 Some(HookAction::Fail) => {
                     tree.world.proxy(node).fail_next(1);
                     Ok(())
@@ -143,7 +143,7 @@ async fn one(seed: u64) -> anyhow::Result<Option<String>> {
         .filter(|s| matches!(s, Step::Restart { .. }))
         .count();
     eprintln!(
-        "seed {seed} ({:?}): {} steps, {} acknowledged writes, {kills} kills",
+        "seed {seed} ({:?}): {} steps, {} acknowledged writes, {kills} restarts",
         schedule.policy,
         schedule.steps.len(),
         sim.ledger.writes.len()

@@ -210,8 +210,27 @@ impl Sim {
             HookAction::Run {
                 node: other,
                 dir: other_dir,
+                answered: false,
             } => {
                 self.run(at, other, other_dir).await?;
+            }
+            HookAction::Run {
+                node: other,
+                dir: other_dir,
+                answered: true,
+            } => {
+                let (done, answered) = oneshot::channel();
+                let (resume, hold) = oneshot::channel();
+                let _ = release.send(Release::Forward {
+                    done: Some(done),
+                    hold: Some(hold),
+                });
+                let _ = answered.await;
+                self.run(at, other, other_dir).await?;
+                let _ = resume.send(());
+                let result = run.await;
+                self.finish(at, node, dir, result, before);
+                return Ok(());
             }
             HookAction::Fail => {
                 let _ = release.send(Release::Fail);
@@ -222,7 +241,10 @@ impl Sim {
             HookAction::Crash { after_forward } => {
                 if after_forward {
                     let (done, answered) = oneshot::channel();
-                    let _ = release.send(Release::Forward { done: Some(done) });
+                    let _ = release.send(Release::Forward {
+                        done: Some(done),
+                        hold: None,
+                    });
                     let _ = answered.await;
                     drop(run);
                 } else {
@@ -234,7 +256,10 @@ impl Sim {
                 return self.world.restart(node).await;
             }
         }
-        let _ = release.send(Release::Forward { done: None });
+        let _ = release.send(Release::Forward {
+            done: None,
+            hold: None,
+        });
         let result = run.await;
         self.finish(at, node, dir, result, before);
         Ok(())

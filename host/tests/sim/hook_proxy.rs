@@ -19,8 +19,12 @@ pub const INJECTED: &str = "simulated link failure";
 
 /// What to do with a held request.
 pub enum Release {
-    /// Forward it; `done` is told once the parent has answered.
-    Forward { done: Option<oneshot::Sender<()>> },
+    /// Forward it; `done` is told once the parent has answered, and the answer goes back
+    /// only once `hold` (if any) is told.
+    Forward {
+        done: Option<oneshot::Sender<()>>,
+        hold: Option<oneshot::Receiver<()>>,
+    },
     /// Answer 503 without forwarding.
     Fail,
 }
@@ -149,10 +153,13 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         return relay_or_502(&shared, request).await;
     }
     match released.await {
-        Ok(Release::Forward { done }) => {
+        Ok(Release::Forward { done, hold }) => {
             let response = relay_or_502(&shared, request).await;
             if let Some(done) = done {
                 let _ = done.send(());
+            }
+            if let Some(hold) = hold {
+                let _ = hold.await;
             }
             response
         }

@@ -59,8 +59,14 @@ pub struct Edit {
 pub enum HookAction {
     /// An edit lands in the middle of the run.
     Edit(Edit),
-    /// Another node's run (or the other direction of the same node) runs to completion.
-    Run { node: usize, dir: Dir },
+    /// Another node's run (or the other direction of the same node) runs to completion:
+    /// before the held request reaches the parent, or, when `answered`, after the parent
+    /// answered it but before the paused run sees the answer.
+    Run {
+        node: usize,
+        dir: Dir,
+        answered: bool,
+    },
     /// The request is answered 503 without reaching the parent.
     Fail,
     /// The node crashes: before the request reaches the parent, or after the parent answered
@@ -131,6 +137,22 @@ pub fn generate(seed: u64, policy: Policy, undo: bool) -> Schedule {
         };
         steps.push(step);
         steps.extend(undo);
+    }
+    // Details added after the first seeds were recorded come from a stream of their own, so
+    // a recorded seed keeps the steps it had.
+    let mut details = StdRng::seed_from_u64(seed ^ 0x5eed_0000_0000_0001);
+    for step in &mut steps {
+        if let Step::Run {
+            hook:
+                Some(Hook {
+                    action: HookAction::Run { answered, .. },
+                    ..
+                }),
+            ..
+        } = step
+        {
+            *answered = details.random_bool(0.5);
+        }
     }
     Schedule {
         seed,
@@ -225,11 +247,13 @@ fn hook_action(rng: &mut StdRng, node: usize, dir: Dir) -> HookAction {
                 HookAction::Run {
                     node,
                     dir: flip(dir),
+                    answered: false,
                 }
             } else {
                 HookAction::Run {
                     node: other,
                     dir: other_dir,
+                    answered: false,
                 }
             }
         }
@@ -278,7 +302,18 @@ impl fmt::Display for HookAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HookAction::Edit(e) => write!(f, "edit {e}"),
-            HookAction::Run { node, dir } => write!(f, "{} {dir:?} runs", NODES[*node]),
+            HookAction::Run {
+                node,
+                dir,
+                answered,
+            } => {
+                let when = if *answered {
+                    " after the parent answered"
+                } else {
+                    ""
+                };
+                write!(f, "{} {dir:?} runs{when}", NODES[*node])
+            }
             HookAction::Fail => f.write_str("the request fails (503)"),
             HookAction::Crash { after_forward } if *after_forward => {
                 f.write_str("crash after the parent answered")
