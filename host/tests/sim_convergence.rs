@@ -40,6 +40,14 @@ const REGRESSION_SEEDS: &[(u64, Policy, bool)] = &[
     // create under district-b's origin, and district-b skips it as its own echo (a pure
     // divergence, every write accounted for).
     (1069, Policy::ChildWins, true),
+    // District-b pushes an old relayed change of district-a's after deleting locally: the
+    // delete goes up under district-a's origin and district-a skips it as its own echo.
+    (2024, Policy::ParentWins, false),
+    // A parked conflict whose parent moved on is refused as stale by every resolution, and no
+    // sync ever refreshes it.
+    (2035, Policy::Manual, false),
+    // A retry that never settles: the tree is still syncing after ten rounds.
+    (2055, Policy::Manual, false),
 ];
 
 fn env_u64(name: &str, default: u64) -> u64 {
