@@ -17,7 +17,7 @@ use sim::runner::{reproduction, run, shrink};
 use sim::schedule::{Dir, Edit, Hook, HookAction, Op, POLICIES, Schedule, Step, generate};
 
 /// Random seeds of a normal test run.
-const DEFAULT_SEEDS: u64 = 150;
+const DEFAULT_SEEDS: u64 = 200;
 /// Reruns one shrink may spend.
 const SHRINK_BUDGET: usize = 60;
 
