@@ -291,3 +291,35 @@ async fn a_conflict_against_a_tombstone_is_not_settled_by_a_blind_write() -> any
     )
     .await
 }
+
+/// The clinic's pull has read district-a's copy when the clinic's push settles a conflict on
+/// the same patient in the clinic's favour; the pull then applies the copy it read, which is
+/// older than the push's write, over the sync base the push just committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_and_a_push_of_one_node_settling_one_resource_do_not_undo_each_other()
+-> anyhow::Result<()> {
+    shape(
+        vec![
+            edit(ROOT, P1, Op::Put),
+            run_step(DISTRICT_A, Dir::Pull),
+            run_step(CLINIC, Dir::Pull),
+            edit(CLINIC, P1, Op::Put),
+            edit(DISTRICT_A, P1, Op::Put),
+            Step::Run {
+                node: CLINIC,
+                dir: Dir::Pull,
+                hook: Some(Hook {
+                    // The search that fetches district-a's copy, after the feed page.
+                    at: 2,
+                    action: HookAction::Run {
+                        node: CLINIC,
+                        dir: Dir::Push,
+                        answered: true,
+                    },
+                }),
+            },
+        ],
+        10,
+    )
+    .await
+}
