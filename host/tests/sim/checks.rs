@@ -3,6 +3,11 @@
 //! write made where it could have been seen, or is the losing side of a resolved conflict
 //! record; (c) no change was applied twice at one node; (d) nothing failed except what the
 //! links injected, and nothing is left queued, parked or in conflict.
+//!
+//! Under `manual` the simulated operator resolves every parked conflict during quiescence
+//! (keeping a side drawn from the seed) through the admin API, so there too a losing write is
+//! one a resolved conflict record names; a conflict still open at the end is a violation (d),
+//! reported with the refusal the admin API gave.
 
 use std::collections::BTreeMap;
 
