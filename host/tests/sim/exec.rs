@@ -3,7 +3,7 @@
 //! paused at a chosen request to the parent while something else happens, crashes and link
 //! failures. Every run's result is kept for the checks.
 
-use sync_host_store::store::{ResourceKey, StoreError, WriteOutcome, WriteRequest};
+use sync_host_store::store::{Precondition, ResourceKey, StoreError, WriteOutcome, WriteRequest};
 use tokio::sync::oneshot;
 
 use super::hook_proxy::{Paused, Release};
@@ -107,14 +107,16 @@ impl Sim {
             let request = WriteRequest {
                 key: key.clone(),
                 body,
-                if_match: current.as_ref().map(|c| c.version_id),
+                precondition: current
+                    .as_ref()
+                    .map_or(Precondition::Absent, |c| Precondition::Version(c.version_id)),
                 origin: None,
             };
             let record = match store.write(request).await {
                 Ok(WriteOutcome::Created(r) | WriteOutcome::Updated(r)) => r.content_hash,
                 Ok(WriteOutcome::Deleted(_)) => DELETED.to_string(),
                 Ok(WriteOutcome::Unchanged(_) | WriteOutcome::AlreadyGone) => return Ok(()),
-                Err(StoreError::VersionMismatch { .. }) => continue,
+                Err(StoreError::VersionMismatch { .. } | StoreError::AlreadyExists { .. }) => continue,
                 Err(e) => return Err(e.into()),
             };
             let pre = current.map(|c| {
@@ -207,6 +209,28 @@ impl Sim {
         };
         match hook.action {
             HookAction::Edit(edit) => self.edit(at, edit).await?,
+            HookAction::Run {
+                node: other,
+                dir: other_dir,
+                ..
+            } if other == node => {
+                // The two directions of one node decide one batch at a time: the other
+                // direction waits for the held run's batch, so it starts now and finishes once
+                // the held request is let through.
+                let forward = Release::Forward {
+                    done: None,
+                    hold: None,
+                };
+                let held_run = async {
+                    tokio::task::yield_now().await;
+                    let _ = release.send(forward);
+                    run.await
+                };
+                let (other_result, result) = tokio::join!(self.run(at, other, other_dir), held_run);
+                other_result?;
+                self.finish(at, node, dir, result, before);
+                return Ok(());
+            }
             HookAction::Run {
                 node: other,
                 dir: other_dir,

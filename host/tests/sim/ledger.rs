@@ -102,11 +102,12 @@ impl Ledger {
         }
     }
 
-    /// A run of `node` in the given direction may have carried everything across its link.
-    pub fn transfer(&mut self, node: usize, pull: bool) {
+    /// A run of `node` may have carried everything across its link, in its own direction and
+    /// back: a conflict won by the target's state is written back to the source.
+    pub fn transfer(&mut self, node: usize, _pull: bool) {
         let Some(parent) = PARENT[node] else { return };
-        let (from, to) = if pull { (parent, node) } else { (node, parent) };
-        let carried = self.knows[from].clone();
-        self.knows[to].extend(carried);
+        let both: BTreeSet<usize> = self.knows[parent].union(&self.knows[node]).copied().collect();
+        self.knows[parent].clone_from(&both);
+        self.knows[node] = both;
     }
 }
