@@ -57,10 +57,16 @@ pub fn version_state(resource: &Resource) -> VersionState {
             deleted: true,
         };
     }
-    // Bodies are validated when fetched; a body that still fails to hash is compared by its
-    // exact bytes, which can only make it look changed, never silently equal.
-    let content_hash = sync_host_store::hash::content_hash(&resource.body)
-        .unwrap_or_else(|_| format!("raw:{}", resource.body));
+    // Bodies are validated when fetched; a body that still fails to hash is compared by a
+    // digest of its exact bytes, which can only make it look changed, never silently equal,
+    // and keeps a hostile body out of the sync base.
+    let content_hash = sync_host_store::hash::content_hash(&resource.body).unwrap_or_else(|_| {
+        use sha2::Digest;
+        format!(
+            "raw:{}",
+            hex::encode(sha2::Sha256::digest(resource.body.as_bytes()))
+        )
+    });
     VersionState {
         content_hash,
         version: resource.version.clone(),

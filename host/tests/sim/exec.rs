@@ -107,16 +107,18 @@ impl Sim {
             let request = WriteRequest {
                 key: key.clone(),
                 body,
-                precondition: current
-                    .as_ref()
-                    .map_or(Precondition::Absent, |c| Precondition::Version(c.version_id)),
+                precondition: current.as_ref().map_or(Precondition::Absent, |c| {
+                    Precondition::Version(c.version_id)
+                }),
                 origin: None,
             };
             let record = match store.write(request).await {
                 Ok(WriteOutcome::Created(r) | WriteOutcome::Updated(r)) => r.content_hash,
                 Ok(WriteOutcome::Deleted(_)) => DELETED.to_string(),
                 Ok(WriteOutcome::Unchanged(_) | WriteOutcome::AlreadyGone) => return Ok(()),
-                Err(StoreError::VersionMismatch { .. } | StoreError::AlreadyExists { .. }) => continue,
+                Err(StoreError::VersionMismatch { .. } | StoreError::AlreadyExists { .. }) => {
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
             let pre = current.map(|c| {

@@ -106,7 +106,10 @@ impl Ledger {
     /// back: a conflict won by the target's state is written back to the source.
     pub fn transfer(&mut self, node: usize, _pull: bool) {
         let Some(parent) = PARENT[node] else { return };
-        let both: BTreeSet<usize> = self.knows[parent].union(&self.knows[node]).copied().collect();
+        let both: BTreeSet<usize> = self.knows[parent]
+            .union(&self.knows[node])
+            .copied()
+            .collect();
         self.knows[parent].clone_from(&both);
         self.knows[node] = both;
     }
