@@ -152,13 +152,19 @@ fn conflicts_on(resource_type: &str, id: &str, conflicts: &[(usize, ConflictReco
 }
 
 /// A later write of the same resource, made by a node that held this content and may have
-/// seen this write.
+/// seen it. Writes of equal content are one state to the engine (equal content on both sides
+/// is never a conflict), so having seen any write of this content counts.
 fn superseded(w: &Write, writes: &[Write]) -> bool {
+    let same_content = |id: &usize| {
+        writes
+            .get(*id)
+            .is_some_and(|k| k.resource == w.resource && k.hash == w.hash)
+    };
     writes.iter().any(|later| {
         later.id > w.id
             && later.resource == w.resource
             && later.pre.as_deref() == Some(w.hash.as_str())
-            && later.knew.contains(&w.id)
+            && later.knew.iter().any(same_content)
     })
 }
 

@@ -209,6 +209,9 @@ impl Sim {
             self.finish(at, node, dir, result, before);
             return Ok(());
         };
+        // What the held run did before its n-th request (a page already written, say) may be
+        // seen by whatever happens now.
+        self.ledger.transfer(node, dir == Dir::Pull);
         match hook.action {
             HookAction::Edit(edit) => self.edit(at, edit).await?,
             HookAction::Run {
