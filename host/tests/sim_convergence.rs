@@ -4,12 +4,15 @@
 //! schedule is shrunk and printed with its seed, policy and steps.
 //!
 //! `SIM_SEEDS=n` sets how many random seeds run (default [`DEFAULT_SEEDS`]), `SIM_SEED_BASE`
-//! the first one, `SIM_SHRINK` how many failing seeds get shrunk (default 1); `SIM_NO_UNDO=1`
+//! the first one, `SIM_SHRINK` how many failing seeds get shrunk (default 1), `SIM_PARALLEL` how
+//! many schedules run side by side (default 3); `SIM_NO_UNDO=1`
 //! draws schedules without undos.
 
 mod sim;
 
 use std::time::Instant;
+
+use futures::StreamExt;
 
 use sync_host::sync::conflict::Policy;
 
@@ -18,6 +21,8 @@ use sim::schedule::{Dir, Edit, Hook, HookAction, Op, POLICIES, Schedule, Step, g
 
 /// Random seeds of a normal test run.
 const DEFAULT_SEEDS: u64 = 200;
+/// Schedules run side by side.
+const DEFAULT_PARALLEL: u64 = 3;
 /// Reruns one shrink may spend.
 const SHRINK_BUDGET: usize = 60;
 
@@ -70,8 +75,17 @@ async fn run_all(schedules: Vec<Schedule>, shrink_count: usize) -> anyhow::Resul
     let total = schedules.len();
     let mut failures = Vec::new();
     let mut writes = 0;
-    for schedule in schedules {
-        let verdict = run(&schedule).await?;
+    // Schedules are independent trees (own ports, own directories), so a few run side by side;
+    // verdicts are taken in seed order and failures shrunk one at a time.
+    let parallel = env_u64("SIM_PARALLEL", DEFAULT_PARALLEL) as usize;
+    let mut verdicts = futures::stream::iter(schedules)
+        .map(|schedule| async move {
+            let verdict = run(&schedule).await;
+            (schedule, verdict)
+        })
+        .buffered(parallel.max(1));
+    while let Some((schedule, verdict)) = verdicts.next().await {
+        let verdict = verdict?;
         writes += verdict.writes;
         let Some(first) = verdict.violations.first() else {
             continue;

@@ -151,20 +151,26 @@ fn conflicts_on(resource_type: &str, id: &str, conflicts: &[(usize, ConflictReco
     }
 }
 
-/// A later write of the same resource, made by a node that held this content and may have
-/// seen it. Writes of equal content are one state to the engine (equal content on both sides
-/// is never a conflict), so having seen any write of this content counts.
+/// A write replaced where its content was held and may have been seen. Writes of equal content
+/// are one state to the engine (equal content on both sides is never a conflict), so having seen
+/// any write of this content counts; and a write that only restores content written before (an
+/// undo) is superseded by any write that knowingly replaced that content, even one made earlier:
+/// it brought no new state, and the engine treats it as agreement with the side that held it.
 fn superseded(w: &Write, writes: &[Write]) -> bool {
     let same_content = |id: &usize| {
         writes
             .get(*id)
             .is_some_and(|k| k.resource == w.resource && k.hash == w.hash)
     };
-    writes.iter().any(|later| {
-        later.id > w.id
-            && later.resource == w.resource
-            && later.pre.as_deref() == Some(w.hash.as_str())
-            && later.knew.iter().any(same_content)
+    let restores_earlier = writes
+        .iter()
+        .any(|k| k.id < w.id && k.resource == w.resource && k.hash == w.hash);
+    writes.iter().any(|other| {
+        other.id != w.id
+            && (other.id > w.id || restores_earlier)
+            && other.resource == w.resource
+            && other.pre.as_deref() == Some(w.hash.as_str())
+            && other.knew.iter().any(same_content)
     })
 }
 
