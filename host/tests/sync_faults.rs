@@ -305,7 +305,7 @@ async fn a_pull_interrupted_between_write_and_commit_is_not_taken_for_a_local_ed
     let hash = sync_host_store::hash::content_hash(&pulled)?;
     handle(&network, "clinic")
         .state
-        .record_intents(&[(intent, hash)])
+        .record_intents(&[(intent, hash)], &[])
         .await?;
     store(&network, "clinic")
         .write(WriteRequest {

@@ -3,14 +3,20 @@
 //! sync finds the target holding exactly that content and knows it was its own write, not an
 //! edit made there, so no false conflict is raised.
 
-use crate::state::{FailureKey, StateError, SyncState};
+use crate::state::{ConflictRecord, FailureKey, StateError, SyncState, encode};
 
 pub(crate) const INTENTS: &str = "sync.intents";
 
 impl SyncState {
-    /// Records, durably, that `hash` is about to be written for each key.
-    pub async fn record_intents(&self, intents: &[(FailureKey, String)]) -> Result<(), StateError> {
-        if intents.is_empty() {
+    /// Records, durably, that `hash` is about to be written for each key, together with the
+    /// conflict records those writes settle: a write that lands before a crash keeps its batch
+    /// from committing must not take the record of the version it replaced with it.
+    pub async fn record_intents(
+        &self,
+        intents: &[(FailureKey, String)],
+        settling: &[&ConflictRecord],
+    ) -> Result<(), StateError> {
+        if intents.is_empty() && settling.is_empty() {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
@@ -18,6 +24,12 @@ impl SyncState {
             batch.insert(key.to_bytes(), hash.as_bytes());
         }
         self.intents.apply_batch(batch)?;
+        let mut records = sled::Batch::default();
+        for record in settling {
+            let value = encode(|| format!("conflict {}", record.id), record)?;
+            records.insert(&record.id.to_be_bytes(), value);
+        }
+        self.conflicts.apply_batch(records)?;
         self.flush().await
     }
 

@@ -402,7 +402,8 @@ pub async fn store_batch(
             (failure_key(p.direction, &w.event), hash)
         })
         .collect();
-    p.state.record_intents(&intents).await?;
+    let settling: Vec<_> = pending.iter().filter_map(|w| w.conflict.as_ref()).collect();
+    p.state.record_intents(&intents, &settling).await?;
     let results = match client.store(&p.target, &writes).await {
         Ok(results) => results,
         Err(e) => {

@@ -66,6 +66,8 @@ pub async fn write_back(
         return Ok(());
     }
     let writes: Vec<Write> = pending.iter().map(|w| w.write.clone()).collect();
+    let settling: Vec<_> = pending.iter().map(|w| &w.record).collect();
+    p.state.record_intents(&[], &settling).await?;
     let results = match client.store(&p.source, &writes).await {
         Ok(results) => results,
         Err(e) => {

@@ -13,7 +13,7 @@ use super::{ORIGIN_HEADER, fhir_key, outcome_status, resource_response, version_
 use crate::api::ApiState;
 use crate::api::body::FhirBody;
 use crate::api::error::{ApiError, FhirError, fhir_json, operation_outcome};
-use crate::api::headers::{header_text, if_match_version, version_etag, write_precondition};
+use crate::api::headers::{header_text, version_etag, write_precondition};
 use crate::api::splice::set_string_field;
 use crate::auth::{AuthenticatedClient, effective_origin};
 use crate::store::{Precondition, ResourceKey, VersionRecord, WriteOutcome, WriteRequest};
@@ -126,7 +126,7 @@ pub async fn delete(
     let request = WriteRequest {
         key: key.clone(),
         body: None,
-        precondition: if_match_version(&headers)?.map_or(Precondition::Any, Precondition::Version),
+        precondition: write_precondition(&headers)?,
         origin: effective_origin(&client, header_text(&headers, ORIGIN_HEADER), None),
     };
     let outcome = state.store.write(request).await?;
