@@ -20,7 +20,7 @@ use sim::runner::{reproduction, run, shrink};
 use sim::schedule::{Dir, Edit, Hook, HookAction, Op, POLICIES, Schedule, Step, generate};
 
 /// Random seeds of a normal test run.
-const DEFAULT_SEEDS: u64 = 200;
+const DEFAULT_SEEDS: u64 = 1_000;
 /// Schedules run side by side.
 const DEFAULT_PARALLEL: u64 = 3;
 /// Reruns one shrink may spend.
@@ -55,6 +55,15 @@ const REGRESSION_SEEDS: &[(u64, Policy, bool)] = &[
     // from then on every replay is skipped as already present without settling the entry:
     // the tree never becomes quiet.
     (2055, Policy::Manual, false),
+    // Two creates of one observation meet a delete at the root; the operator keeps the
+    // deletion at one district after the other district's resolution re-created it there.
+    (1015, Policy::Manual, true),
+    // A conflict winner written to the parent just before a crash: the batch with the
+    // conflict record never committed.
+    (1170, Policy::NewestWins, true),
+    // The parent's winner written back to a node that changed meanwhile is refused.
+    (1452, Policy::ParentWins, true),
+    (1916, Policy::ParentWins, true),
 ];
 
 fn env_u64(name: &str, default: u64) -> u64 {

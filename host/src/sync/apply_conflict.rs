@@ -99,7 +99,7 @@ pub fn settle_conflict(
                 pending.conflict = Some(record);
                 Ok(ConflictOutcome::Write(Box::new(pending)))
             } else if p.write_back {
-                let winner = WriteBack::new(p, c, current_resource, current, record);
+                let winner = WriteBack::new(p, c, current_resource, current, record, new_base);
                 Ok(ConflictOutcome::WriteBack(Box::new(winner)))
             } else {
                 // The winner stays where it is; the base makes the next sync in the other

@@ -22,6 +22,8 @@ pub struct WriteBack {
     winner: VersionState,
     record: ConflictRecord,
     replaces: Option<SyncBase>,
+    /// The base to keep when the source changed meanwhile and refuses the winner.
+    fallback: SyncBase,
 }
 
 impl WriteBack {
@@ -33,6 +35,7 @@ impl WriteBack {
         winner_resource: sync_host_runtime::Resource,
         winner: VersionState,
         record: ConflictRecord,
+        fallback: SyncBase,
     ) -> Self {
         let origin = match p.direction {
             Direction::Push => p.parent_node.clone(),
@@ -49,6 +52,7 @@ impl WriteBack {
             winner,
             record,
             replaces: c.base_read,
+            fallback,
         }
     }
 }
@@ -91,6 +95,12 @@ pub async fn write_back(
                     child_version,
                 };
                 out.conflict(&w.event, ctx, w.record, w.replaces, Some(base));
+            }
+            // The source changed since it was read: that change is announced by its own feed
+            // entry and meets the winner again then. Keep the conflict with the base that
+            // makes the next sync in the other direction see only the winner's side changed.
+            Err(Failure::Conflict(_)) => {
+                out.conflict(&w.event, ctx, w.record, w.replaces, Some(w.fallback));
             }
             Err(failure) => {
                 let detail = failure.detail();
