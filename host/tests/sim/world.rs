@@ -216,13 +216,20 @@ async fn start_from(config_path: &Path) -> anyhow::Result<RunningNode> {
         config.plugins.cache_dir = Some(plugin_cache());
         match RunningNode::start(config).await {
             Ok(running) => return Ok(running),
-            Err(e) if tries < 100 && e.to_string().contains("could not acquire lock") => {
+            Err(e) if tries < 250 && lock_still_held(&e) => {
                 tries += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Whether starting failed only because sled still holds the previous instance's lock (the
+/// cause sits anywhere in the error's chain).
+fn lock_still_held(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .any(|e| e.to_string().contains("could not acquire lock"))
 }
 
 fn spec(i: usize, schedule: &Schedule) -> NodeSpec {
