@@ -10,6 +10,7 @@ use crate::node::NodeHandle;
 use crate::state::{
     BatchCommit, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion, StateError,
 };
+use crate::sync::apply::guard_over;
 use crate::sync::conflict::{Direction, Side, SyncBase};
 use crate::sync::event::base_key;
 use crate::sync::outcome::{AuditContext, BatchBuilder};
@@ -115,7 +116,8 @@ pub async fn resolve_conflict(
     };
     let write = |side: &ConflictVersion| Write {
         resource: resource.clone(),
-        expected_version: expected_version(side),
+        // The version the operator saw, so a side that moved since refuses it as stale.
+        expected_version: guard_over(side.deleted, side.version.as_deref()),
         origin: Some(node.node_id.clone()),
     };
     // Each side is written only if it still holds the version the operator saw, so an edit
@@ -250,17 +252,6 @@ async fn current_version(
     };
     let body = resource.body.clone();
     Some(ConflictVersion::from_state(&version_state(&resource), body))
-}
-
-/// The precondition of a resolution written to a side: the version the operator saw, or, for
-/// a side that held a tombstone of unknown version, "create only", so a re-creation made there
-/// since is refused as stale rather than overwritten.
-fn expected_version(side: &ConflictVersion) -> Option<String> {
-    if side.deleted && side.version.is_none() {
-        Some(sync_host_runtime::CREATE_ONLY.to_string())
-    } else {
-        side.version.clone()
-    }
 }
 
 async fn store_one(

@@ -205,21 +205,25 @@ fn encode_batch(batch: &BatchCommit) -> Result<EncodedBatch, StateError> {
 /// last base is stored and the first `replaces` is checked.
 fn encode_bases(updates: &[BaseUpdate]) -> Result<Vec<EncodedBase>, StateError> {
     let mut out: Vec<EncodedBase> = Vec::with_capacity(updates.len());
+    let mut position: std::collections::HashMap<Vec<u8>, usize> =
+        std::collections::HashMap::with_capacity(updates.len());
     for update in updates {
         let key = update.key.to_bytes();
         let value = encode(
             || format!("base of {}", update.key.resource_id),
             &update.base,
         )?;
-        match out.iter_mut().find(|e| e.key == key) {
-            Some(existing) => existing.value = value,
-            None => out.push(EncodedBase {
-                key,
-                resource: format!("{}/{}", update.key.resource_type, update.key.resource_id),
-                replaces: update.replaces.clone(),
-                value,
-            }),
+        if let Some(&at) = position.get(&key) {
+            out[at].value = value;
+            continue;
         }
+        position.insert(key.clone(), out.len());
+        out.push(EncodedBase {
+            key,
+            resource: format!("{}/{}", update.key.resource_type, update.key.resource_id),
+            replaces: update.replaces.clone(),
+            value,
+        });
     }
     Ok(out)
 }

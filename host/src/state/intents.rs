@@ -24,12 +24,14 @@ impl SyncState {
             batch.insert(key.to_bytes(), hash.as_bytes());
         }
         self.intents.apply_batch(batch)?;
-        let mut records = sled::Batch::default();
-        for record in settling {
-            let value = encode(|| format!("conflict {}", record.id), record)?;
-            records.insert(&record.id.to_be_bytes(), value);
+        if !settling.is_empty() {
+            let mut records = sled::Batch::default();
+            for record in settling {
+                let value = encode(|| format!("conflict {}", record.id), record)?;
+                records.insert(&record.id.to_be_bytes(), value);
+            }
+            self.conflicts.apply_batch(records)?;
         }
-        self.conflicts.apply_batch(records)?;
         self.flush().await
     }
 

@@ -313,8 +313,16 @@ fn effective_base(
 pub fn expected_version(current: Option<&Resource>) -> Option<String> {
     match current {
         None => Some(CREATE_ONLY.to_string()),
-        Some(r) if r.deleted && r.version.is_none() => Some(CREATE_ONLY.to_string()),
-        Some(r) => r.version.clone(),
+        Some(r) => guard_over(r.deleted, r.version.as_deref()),
+    }
+}
+
+/// The precondition of a write over a copy that is `deleted` (or live) at `version`: that
+/// version, or create-only for a tombstone whose version is unknown (a 410 carries none).
+pub fn guard_over(deleted: bool, version: Option<&str>) -> Option<String> {
+    match version {
+        None if deleted => Some(CREATE_ONLY.to_string()),
+        version => version.map(str::to_string),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::sync::conflict::{
 use crate::sync::event::for_target;
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::pipeline::Pipeline;
+use crate::sync::retry::FailureKind;
 use crate::sync::version::version_state;
 use crate::sync::write_back::WriteBack;
 
@@ -232,14 +233,17 @@ async fn store_once(
     out: &mut BatchBuilder<'_>,
 ) -> Result<(), StateError> {
     for (w, detail) in crate::sync::apply::store_batch(p, client, pending, ctx, out).await? {
-        let failure = Failure::Transient(FailureDetail {
-            status: detail.status,
-            message: format!(
-                "the target changed again while a refused write was decided anew: {}",
-                detail.message
-            ),
-        });
-        out.failed(&w.event, ctx, &failure)?;
+        let message = format!(
+            "the target changed again while a refused write was decided anew: {}",
+            detail.message
+        );
+        out.failed_with(
+            &w.event,
+            ctx,
+            FailureKind::Transient,
+            detail.status,
+            &message,
+        )?;
     }
     Ok(())
 }

@@ -74,13 +74,17 @@ impl SyncBase {
     /// content came back to the base (an undo, or a re-creation deleted again), so that a
     /// concurrent change on the other side is seen as a conflict, not applied over it.
     pub fn changed(&self, side: Side, state: &VersionState) -> bool {
-        if state.effective_hash() != self.content_hash {
-            return true;
-        }
-        match (self.version_of(side), state.version.as_deref()) {
-            (Some(base), Some(now)) => base != now,
-            _ => false,
-        }
+        !self.holds(side, state.effective_hash(), state.version.as_deref())
+    }
+
+    /// Whether `side` holding content `hash` at `version` is exactly this base: the same
+    /// content, at the same version when both versions are known.
+    pub fn holds(&self, side: Side, hash: &str, version: Option<&str>) -> bool {
+        self.content_hash == hash
+            && match (self.version_of(side), version) {
+                (Some(at_base), Some(now)) => at_base == now,
+                _ => true,
+            }
     }
 }
 

@@ -106,12 +106,16 @@ impl<'a> BatchBuilder<'a> {
     /// earlier failures of the resource are settled.
     pub fn known(&mut self, event: &Event) {
         self.skipped(event, SkipReason::AlreadyPresent);
-        self.commit.settled.push(failure_key(self.direction, event));
+        self.settle(self.direction, event);
     }
 
     /// Settles earlier failures of `event`'s resource in `direction` too (an operator's
     /// resolution settles the resource in both directions).
     pub fn settle_also(&mut self, direction: Direction, event: &Event) {
+        self.settle(direction, event);
+    }
+
+    fn settle(&mut self, direction: Direction, event: &Event) {
         self.commit.settled.push(failure_key(direction, event));
     }
 
@@ -119,18 +123,16 @@ impl<'a> BatchBuilder<'a> {
     /// recorded; earlier failures of the resource are settled.
     pub fn never_held(&mut self, event: &Event, ctx: &AuditContext) {
         self.record(event, ctx, Outcome::Unchanged);
-        self.commit.settled.push(failure_key(self.direction, event));
+        self.settle(self.direction, event);
     }
 
     /// The event announced a state the source no longer holds: the fetched state is newer, and
     /// a later entry of the feed announces it, with its own origin. Nothing was written; the
-    /// resource's earlier failures are left to that later entry.
+    /// resource's earlier failures are settled here, since that later entry (or its own failure)
+    /// now stands for the resource.
     pub fn superseded(&mut self, event: &Event) {
-        let outcome = Outcome::Skipped {
-            reason: SkipReason::Superseded,
-        };
-        self.record(event, &AuditContext::default(), outcome);
-        self.commit.settled.push(failure_key(self.direction, event));
+        self.skipped(event, SkipReason::Superseded);
+        self.settle(self.direction, event);
     }
 
     fn set_base(&mut self, event: &Event, replaces: Option<SyncBase>, base: SyncBase) {
@@ -139,7 +141,7 @@ impl<'a> BatchBuilder<'a> {
             replaces,
             base,
         });
-        self.commit.settled.push(failure_key(self.direction, event));
+        self.settle(self.direction, event);
     }
 
     /// The target was left alone because its side is the newer one.

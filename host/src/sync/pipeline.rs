@@ -11,7 +11,7 @@ use sync_host_runtime::{Endpoint, Event, EventFilter, Verdict};
 use crate::audit::SkipReason;
 use crate::state::{BatchCommit, StateError, SyncState};
 use crate::sync::apply::run_group;
-use crate::sync::conflict::{Direction, PolicySet, SyncBase, incoming_side};
+use crate::sync::conflict::{Direction, PolicySet, incoming_side};
 use crate::sync::event::{base_key, decode_entries, dedupe_by_resource, plugin_direction};
 use crate::sync::outcome::BatchBuilder;
 use crate::sync::retry::{FailureKind, RetryPolicy};
@@ -125,7 +125,8 @@ impl Pipeline {
             }
             if let Some(hash) = &event.content_hash {
                 let base = self.state.base(&base_key(&event))?;
-                if base.is_some_and(|b| self.announces_base(&b, hash, event.version.as_deref())) {
+                let side = incoming_side(self.direction);
+                if base.is_some_and(|b| b.holds(side, hash, event.version.as_deref())) {
                     // Both sides hold this content: an earlier failure of the resource (a
                     // replayed retry of this very event, say) has nothing left to do.
                     out.known(&event);
@@ -135,19 +136,6 @@ impl Pipeline {
             kept.push(event);
         }
         Ok(kept)
-    }
-
-    /// Whether an event announcing `hash` at `version` describes exactly the base: the same
-    /// content at the same version of the source's side, when both versions are known. A
-    /// source whose version moved has changed even if its content came back to the base, and
-    /// that change must reach the conflict check.
-    fn announces_base(&self, base: &SyncBase, hash: &str, version: Option<&str>) -> bool {
-        let side = incoming_side(self.direction);
-        base.content_hash == hash
-            && match (base.version_of(side), version) {
-                (Some(at_base), Some(announced)) => at_base == announced,
-                _ => true,
-            }
     }
 
     /// Runs every filter in order; an event rejected by one is not shown to the next.

@@ -5,7 +5,7 @@
 //! parent's origin (never pushed back); on pull it writes this node's winner to the parent under
 //! this node's origin (never pulled back).
 
-use sync_host_runtime::{Failure, FailureDetail, ResourceClient, Write};
+use sync_host_runtime::{Failure, ResourceClient, Write};
 
 use crate::state::{ConflictRecord, StateError};
 use crate::sync::apply::{Candidate, expected_version};
@@ -104,14 +104,17 @@ pub async fn write_back(
             }
             Err(failure) => {
                 let detail = failure.detail();
-                let failure = Failure::Transient(FailureDetail {
-                    status: detail.status,
-                    message: format!(
-                        "the source refused the winning version written back to it: {}",
-                        detail.message
-                    ),
-                });
-                out.failed(&w.event, ctx, &failure)?;
+                let message = format!(
+                    "the source refused the winning version written back to it: {}",
+                    detail.message
+                );
+                out.failed_with(
+                    &w.event,
+                    ctx,
+                    FailureKind::Transient,
+                    detail.status,
+                    &message,
+                )?;
             }
         }
     }
