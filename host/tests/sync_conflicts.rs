@@ -225,20 +225,13 @@ async fn a_parent_change_between_read_and_write_is_refused_and_parked() -> anyho
         [412],
         "the parent must refuse the stale write"
     );
-    let at_root = race
-        .t
-        .body("root", &fhir("Patient", "race-1"))
-        .unwrap_or_default();
+    let at_root = race.at_root();
     assert!(
         at_root.contains("RacingParentEdit"),
         "the parent's change survives: {at_root}"
     );
     assert!(race.at_edge().contains("EdgeEdit"));
-    let open = race
-        .edge
-        .handle
-        .state
-        .conflicts(sync_host::state::ConflictFilter::Open, 10)?;
+    let open = race.open_conflicts()?;
     let [record] = open.as_slice() else {
         panic!("one open conflict expected: {open:?}");
     };
@@ -268,10 +261,7 @@ async fn a_refused_push_is_decided_by_policy_and_written_once_more() -> anyhow::
         [412, 200],
         "refused, then written at the new version"
     );
-    let at_root = race
-        .t
-        .body("root", &fhir("Patient", "race-1"))
-        .unwrap_or_default();
+    let at_root = race.at_root();
     assert!(
         at_root.contains("EdgeEdit"),
         "the child's version wins: {at_root}"

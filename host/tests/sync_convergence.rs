@@ -131,17 +131,10 @@ async fn a_create_never_replaces_one_made_meanwhile_at_the_target() -> anyhow::R
         [412],
         "the parent must refuse the create: it holds race-1 by then"
     );
-    let at_root = race
-        .t
-        .body("root", &fhir("Patient", "race-1"))
-        .unwrap_or_default();
+    let at_root = race.at_root();
     assert!(at_root.contains("RacingParentEdit"), "{at_root}");
     assert!(race.at_edge().contains("EdgeEdit"));
-    let open = race
-        .edge
-        .handle
-        .state
-        .conflicts(sync_host::state::ConflictFilter::Open, 10)?;
+    let open = race.open_conflicts()?;
     assert_eq!(open.len(), 1, "{open:?}");
     assert!(open[0].parent.body.contains("RacingParentEdit"));
     assert!(open[0].child.body.contains("EdgeEdit"));

@@ -188,6 +188,19 @@ async fn race(policy: Policy, existing: bool) -> anyhow::Result<Race> {
 }
 
 impl Race {
+    /// The body of `race-1` on the root.
+    pub fn at_root(&self) -> String {
+        self.t
+            .body("root", &super::fhir("Patient", "race-1"))
+            .unwrap_or_default()
+    }
+
+    /// The edge's open conflicts.
+    pub fn open_conflicts(&self) -> anyhow::Result<Vec<sync_host::state::ConflictRecord>> {
+        let open = sync_host::state::ConflictFilter::Open;
+        Ok(self.edge.handle.state.conflicts(open, 10)?)
+    }
+
     /// The body of `race-1` on the edge.
     pub fn at_edge(&self) -> String {
         let store = self.edge.handle.store.as_ref().expect("edge has a store");
