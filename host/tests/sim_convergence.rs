@@ -20,7 +20,7 @@ use sim::runner::{reproduction, run, shrink};
 use sim::schedule::{Dir, Edit, Hook, HookAction, Op, POLICIES, Schedule, Step, generate};
 
 /// Random seeds of a normal test run.
-const DEFAULT_SEEDS: u64 = 200;
+const DEFAULT_SEEDS: u64 = 1_000;
 /// Schedules run side by side.
 const DEFAULT_PARALLEL: u64 = 3;
 /// Reruns one shrink may spend.
@@ -64,6 +64,9 @@ const REGRESSION_SEEDS: &[(u64, Policy, bool)] = &[
     // The parent's winner written back to a node that changed meanwhile is refused.
     (1452, Policy::ParentWins, true),
     (1916, Policy::ParentWins, true),
+    // A parked conflict whose two sides come to agree (the clinic deletes what the parent
+    // deleted) stays open, and every resolution is refused as stale.
+    (751, Policy::Manual, true),
 ];
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -165,16 +168,6 @@ async fn regression_seeds_converge() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seed 751 under `manual`: the clinic's push parks a create against a tombstone while the
-/// clinic deletes the record; the operator's resolution is then refused as stale on this node
-/// round after round, and the conflict stays open. Not fixed yet.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: a parked conflict that every resolution refuses as stale (seed 751, manual)"]
-async fn open_seed_751_a_parked_conflict_stays_stale() -> anyhow::Result<()> {
-    report(&run_all(vec![generate(751, Policy::Manual, true)], 1).await?);
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_schedules_converge() -> anyhow::Result<()> {
     let count = env_u64("SIM_SEEDS", DEFAULT_SEEDS);
@@ -221,6 +214,7 @@ const DISTRICT_B: usize = 2;
 const CLINIC: usize = 3;
 const P1: usize = 0;
 const O1: usize = 2;
+const O2: usize = 3;
 
 /// An older relayed change on the clinic's push page makes the push send the clinic's current
 /// copy up under the root's origin; the district then never passes it on.
@@ -353,6 +347,41 @@ async fn a_pull_and_a_push_of_one_node_settling_one_resource_do_not_undo_each_ot
             },
         ],
         10,
+    )
+    .await
+}
+
+/// The clinic's create of an observation is parked against the parent's tombstone (under
+/// `manual`), and the clinic deletes it while its push is under way: both sides now hold a
+/// tombstone, so the open conflict is moot and must close instead of waiting for an operator
+/// whose every resolution is refused as stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_conflict_whose_sides_come_to_agree_is_closed() -> anyhow::Result<()> {
+    let both = |node| Step::Both { node };
+    shape(
+        vec![
+            edit(ROOT, O2, Op::Put),
+            both(DISTRICT_A),
+            edit(ROOT, O2, Op::Undo),
+            both(DISTRICT_A),
+            both(DISTRICT_B),
+            run_step(CLINIC, Dir::Pull),
+            edit(CLINIC, O2, Op::Put),
+            run_step(DISTRICT_A, Dir::Push),
+            Step::Run {
+                node: CLINIC,
+                dir: Dir::Push,
+                hook: Some(Hook {
+                    at: 1,
+                    action: HookAction::Edit(Edit {
+                        node: CLINIC,
+                        resource: O2,
+                        op: Op::Delete,
+                    }),
+                }),
+            },
+        ],
+        1,
     )
     .await
 }

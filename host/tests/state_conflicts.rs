@@ -214,3 +214,68 @@ async fn decided_conflicts_keep_the_loser_and_are_audited() -> anyhow::Result<()
     );
     Ok(())
 }
+
+/// A commit that sets the sync base of a resource with an open conflict closes the conflict:
+/// both sides hold the same content again. The record keeps both versions, names the side
+/// whose content the base is, and the index of open conflicts is rebuilt when the state opens.
+#[tokio::test]
+async fn a_base_set_on_a_conflicted_resource_closes_its_open_conflicts() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let key = BaseKey {
+        resource_type: "Patient".into(),
+        resource_id: "p3".into(),
+    };
+    let db = sled::open(dir.path())?;
+    let (parked, other) = {
+        let state = SyncState::open(&db)?;
+        let policies = PolicySet::default();
+        let (parked, audit) = pull_conflict(&state, &policies, "p3")?;
+        let (other, other_audit) = pull_conflict(&state, &policies, "p4")?;
+        let batch = BatchCommit {
+            audit: vec![audit, other_audit],
+            conflicts: vec![parked.clone(), other.clone()],
+            ..BatchCommit::default()
+        };
+        state.commit_batch(batch).await?;
+        (parked, other)
+    };
+    // Opened again, the state finds the open conflicts in the stored records.
+    let state = SyncState::open(&db)?;
+    assert_eq!(
+        state.open_conflicts_for("Patient", "p3")?,
+        vec![parked.clone()]
+    );
+
+    // The child took the parent's content by hand: the next sync finds both sides equal.
+    let agreed = SyncBase {
+        content_hash: "h-parent".into(),
+        parent_version: Some("2".into()),
+        child_version: Some("c3".into()),
+    };
+    let batch = BatchCommit {
+        bases: vec![BaseUpdate {
+            key: key.clone(),
+            replaces: None,
+            base: agreed.clone(),
+        }],
+        ..BatchCommit::default()
+    };
+    state.commit_batch(batch).await?;
+
+    assert!(state.open_conflicts_for("Patient", "p3")?.is_empty());
+    let closed = state.conflict(parked.id)?.expect("kept");
+    assert_eq!(closed.status, ConflictStatus::Resolved);
+    let how = closed.resolution.clone().expect("resolved");
+    assert_eq!(
+        (how.winner, how.by.as_str()),
+        (Side::Parent, "sync:sides-agree")
+    );
+    assert_eq!(
+        (closed.parent.clone(), closed.child.clone()),
+        (parked.parent, parked.child)
+    );
+    assert_eq!(state.base(&key)?, Some(agreed));
+    // Another resource's conflict is untouched.
+    assert_eq!(state.conflicts(ConflictFilter::Open, 10)?, vec![other]);
+    Ok(())
+}

@@ -181,33 +181,9 @@ pub async fn resolve_conflict(
     for direction in [Direction::Pull, Direction::Push] {
         out.settle_also(direction, &event);
     }
-    let mut commit: BatchCommit = out.finish();
-    commit.conflicts.extend(close_others(node, &record)?);
-    node.state.commit_batch(commit).await?;
+    // The commit also closes any other open record of this resource: both sides agree now.
+    node.state.commit_batch(out.finish()).await?;
     Ok(record)
-}
-
-/// Other open conflicts of the same resource, closed by this resolution: one resource gets one
-/// decision, and resolutions of its records one after another would each make the others stale.
-fn close_others(
-    node: &NodeHandle,
-    resolved: &ConflictRecord,
-) -> Result<Vec<ConflictRecord>, ResolveError> {
-    let open = node
-        .state
-        .open_conflicts_for(&resolved.resource_type, &resolved.resource_id)?;
-    Ok(open
-        .into_iter()
-        .filter(|other| other.id != resolved.id)
-        .map(|mut other| {
-            other.status = ConflictStatus::Resolved;
-            other.resolution = resolved.resolution.clone().map(|mut how| {
-                how.by = format!("{} (with conflict {})", how.by, resolved.id);
-                how
-            });
-            other
-        })
-        .collect())
 }
 
 /// Re-reads both sides of a conflict whose resolution was refused as stale and stores the

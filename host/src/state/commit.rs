@@ -88,7 +88,12 @@ struct EncodedRetry {
 
 impl SyncState {
     /// Applies `batch` atomically and waits until it is durable.
-    pub async fn commit_batch(&self, batch: BatchCommit) -> Result<CommitReport, StateError> {
+    ///
+    /// Conflicts left open on a resource whose base the batch sets are closed with it (see
+    /// [`SyncState::settled_by_bases`]), whichever writer made the batch.
+    pub async fn commit_batch(&self, mut batch: BatchCommit) -> Result<CommitReport, StateError> {
+        let moot = self.settled_by_bases(&batch)?;
+        batch.conflicts.extend(moot);
         let encoded = encode_batch(&batch)?;
         let trees = (
             self.audit.tree(),
@@ -131,6 +136,9 @@ impl SyncState {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StateError::Storage(e),
             })?;
+        for record in &batch.conflicts {
+            self.open.note(record);
+        }
         self.flush().await?;
         tracing::debug!(
             audit = report.audit_keys.len(),

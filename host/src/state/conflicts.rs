@@ -2,9 +2,12 @@
 
 use crate::audit::Timestamp;
 use crate::state::{
-    CONFLICTS, ConflictFilter, ConflictRecord, ConflictResolution, ConflictStatus, StateError,
-    SyncState, decode, encode,
+    BaseKey, BatchCommit, CONFLICTS, ConflictFilter, ConflictRecord, ConflictResolution,
+    ConflictStatus, StateError, SyncState, decode, encode,
 };
+
+/// Who resolved a conflict that syncing made moot.
+pub const SIDES_AGREE: &str = "sync:sides-agree";
 use crate::sync::conflict::Side;
 
 impl SyncState {
@@ -41,10 +44,62 @@ impl SyncState {
         resource_type: &str,
         resource_id: &str,
     ) -> Result<Vec<ConflictRecord>, StateError> {
-        let mut found = self.conflicts(ConflictFilter::Open, usize::MAX)?;
-        found.retain(|c| c.resource_type == resource_type && c.resource_id == resource_id);
-        found.reverse();
+        let key = BaseKey {
+            resource_type: resource_type.to_owned(),
+            resource_id: resource_id.to_owned(),
+        };
+        self.open_records(&key)
+    }
+
+    fn open_records(&self, key: &BaseKey) -> Result<Vec<ConflictRecord>, StateError> {
+        let mut found = Vec::new();
+        for id in self.open.ids_for(key) {
+            if let Some(record) = self.conflict(id)?
+                && record.status == ConflictStatus::Open
+            {
+                found.push(record);
+            }
+        }
         Ok(found)
+    }
+
+    /// The open conflicts that `batch` settles without naming them: a resource whose sync
+    /// base the batch sets holds the same content on both sides again, so whatever conflict
+    /// was open on it is moot. Each comes back resolved in favour of the side whose content
+    /// the new base is (the parent's when both sides moved on to the same new content).
+    pub(crate) fn settled_by_bases(
+        &self,
+        batch: &BatchCommit,
+    ) -> Result<Vec<ConflictRecord>, StateError> {
+        let mut settled = Vec::new();
+        for update in &batch.bases {
+            for mut record in self.open_records(&update.key)? {
+                let named = batch.conflicts.iter().any(|c| c.id == record.id);
+                if named || settled.iter().any(|c: &ConflictRecord| c.id == record.id) {
+                    continue;
+                }
+                let winner = if record.child.effective_hash() == update.base.content_hash
+                    && record.parent.effective_hash() != update.base.content_hash
+                {
+                    Side::Child
+                } else {
+                    Side::Parent
+                };
+                record.status = ConflictStatus::Resolved;
+                record.resolution = Some(ConflictResolution {
+                    winner,
+                    by: SIDES_AGREE.to_owned(),
+                    at: Timestamp::now(),
+                });
+                tracing::info!(
+                    id = record.id,
+                    resource = %format_args!("{}/{}", record.resource_type, record.resource_id),
+                    "conflict settled: both sides hold the same content again"
+                );
+                settled.push(record);
+            }
+        }
+        Ok(settled)
     }
 
     /// Marks an open conflict resolved in favour of `winner` and returns the updated record
@@ -81,6 +136,7 @@ impl SyncState {
                 .compare_and_swap(key, Some(current), Some(updated))?
                 .is_ok()
             {
+                self.open.note(&record);
                 tracing::info!(id, ?winner, by, "conflict resolved");
                 return Ok(record);
             }

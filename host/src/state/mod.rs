@@ -6,6 +6,7 @@ mod conflicts;
 mod due_index;
 mod intents;
 mod keys;
+mod open_index;
 mod queue;
 mod types;
 
@@ -95,6 +96,8 @@ pub struct SyncState {
     conflicts: sled::Tree,
     intents: sled::Tree,
     audit: AuditLog,
+    /// The resources with open conflicts.
+    open: open_index::OpenIndex,
     /// Held by whoever decides and commits sync bases (a pull or push batch, a conflict
     /// resolution), so the two directions of a node never decide one resource at once.
     deciding: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -113,8 +116,12 @@ impl SyncState {
             conflicts: db.open_tree(CONFLICTS)?,
             intents: db.open_tree(intents::INTENTS)?,
             audit: AuditLog::new(db.open_tree(AUDIT)?),
+            open: Default::default(),
             deciding: Default::default(),
         };
+        let records = state.conflicts.iter().values();
+        let open = open_index::OpenIndex::build(records.map(|value| decode(CONFLICTS, &value?)))?;
+        let state = Self { open, ..state };
         due_index::rebuild_if_missing(&state.retries, &state.retry_due)?;
         Ok(state)
     }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Timestamp;
 use crate::state::FailureKey;
-use crate::sync::conflict::{Direction, Policy, Side, VersionState};
+use crate::sync::conflict::{Direction, Policy, Side, TOMBSTONE_HASH, VersionState};
 use crate::sync::retry::FailureKind;
 
 /// The last processed entry of one feed.
@@ -89,6 +89,15 @@ impl ConflictVersion {
             last_updated: state.last_updated,
             deleted: state.deleted,
             body,
+        }
+    }
+
+    /// The hash sync bases compare with: all tombstones compare equal.
+    pub fn effective_hash(&self) -> &str {
+        if self.deleted {
+            TOMBSTONE_HASH
+        } else {
+            &self.content_hash
         }
     }
 }

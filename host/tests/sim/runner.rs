@@ -104,9 +104,10 @@ async fn quiesce(
             busy += a.events + a.retried;
         }
         if schedule.policy == Policy::Manual {
-            let n = resolve_open(sim, &mut operator).await?;
+            // A refused resolution is tried again next round, as the refusal asks.
+            let (n, refused) = resolve_open(sim, &mut operator).await?;
             *resolved += n;
-            busy += n;
+            busy += n + refused;
         }
         let mut queued = 0;
         for node in 0..NODES.len() {
@@ -130,9 +131,11 @@ async fn quiesce(
 
 /// What an operator does under `manual`: resolves every open conflict through the admin API,
 /// keeping a side drawn from the seed. A resolution refused as stale waits for the next round.
-async fn resolve_open(sim: &mut Sim, operator: &mut StdRng) -> anyhow::Result<usize> {
+/// Returns how many were resolved and how many refused.
+async fn resolve_open(sim: &mut Sim, operator: &mut StdRng) -> anyhow::Result<(usize, usize)> {
     let client = reqwest::Client::new();
     let mut resolved = 0;
+    let mut refused = 0;
     for node in 1..NODES.len() {
         let net = sim.world.node(node);
         let open = net
@@ -160,6 +163,7 @@ async fn resolve_open(sim: &mut Sim, operator: &mut StdRng) -> anyhow::Result<us
             if status.is_success() {
                 resolved += 1;
             } else {
+                refused += 1;
                 let text = answer.text().await.unwrap_or_default();
                 sim.refusals
                     .insert((node, conflict.id), format!("{status}: {text}"));
@@ -171,7 +175,7 @@ async fn resolve_open(sim: &mut Sim, operator: &mut StdRng) -> anyhow::Result<us
             sim.ledger.transfer(node, false);
         }
     }
-    Ok(resolved)
+    Ok((resolved, refused))
 }
 
 /// Drops steps from `failing` while it still breaks `check`, within `budget` reruns.

@@ -1,0 +1,123 @@
+//! Which resources have open conflicts, kept in memory so that every commit can tell cheaply
+//! whether it settles one. Built from the conflict tree when the state opens and updated after
+//! each commit; only writers holding [`SyncState::deciding`] read it to decide.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::state::{BaseKey, ConflictRecord, ConflictStatus, StateError};
+
+/// Open conflict ids per resource.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OpenIndex {
+    open: Arc<Mutex<HashMap<BaseKey, BTreeSet<u64>>>>,
+}
+
+impl OpenIndex {
+    /// Builds the index from every stored conflict record.
+    pub(crate) fn build(
+        records: impl IntoIterator<Item = Result<ConflictRecord, StateError>>,
+    ) -> Result<Self, StateError> {
+        let index = Self::default();
+        for record in records {
+            index.note(&record?);
+        }
+        Ok(index)
+    }
+
+    /// The open conflict ids of one resource, oldest first.
+    pub(crate) fn ids_for(&self, key: &BaseKey) -> Vec<u64> {
+        self.lock()
+            .get(key)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Takes a record that was just stored into account.
+    pub(crate) fn note(&self, record: &ConflictRecord) {
+        let key = record_key(record);
+        let mut open = self.lock();
+        match record.status {
+            ConflictStatus::Open => {
+                open.entry(key).or_default().insert(record.id);
+            }
+            ConflictStatus::Resolved => {
+                if let Some(ids) = open.get_mut(&key) {
+                    ids.remove(&record.id);
+                    if ids.is_empty() {
+                        open.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BaseKey, BTreeSet<u64>>> {
+        // The map is only ever left consistent (each update is one insert or remove), so a
+        // panic elsewhere while it was held cannot have broken it.
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The resource a conflict record is about.
+pub(crate) fn record_key(record: &ConflictRecord) -> BaseKey {
+    BaseKey {
+        resource_type: record.resource_type.clone(),
+        resource_id: record.resource_id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Timestamp;
+    use crate::state::ConflictVersion;
+    use crate::sync::conflict::{Direction, Policy};
+
+    fn record(id: u64, resource_id: &str, status: ConflictStatus) -> ConflictRecord {
+        let version = ConflictVersion {
+            version: None,
+            content_hash: String::new(),
+            last_updated: None,
+            deleted: true,
+            body: String::new(),
+        };
+        ConflictRecord {
+            id,
+            direction: Direction::Pull,
+            category: "patient".into(),
+            resource_type: "Patient".into(),
+            resource_id: resource_id.into(),
+            event_id: None,
+            detected_at: Timestamp::now(),
+            policy: Policy::Manual,
+            parent: version.clone(),
+            child: version,
+            status,
+            resolution: None,
+        }
+    }
+
+    fn key(id: &str) -> BaseKey {
+        BaseKey {
+            resource_type: "Patient".into(),
+            resource_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn tracks_open_records_per_resource() {
+        let index = OpenIndex::build([
+            Ok(record(3, "p1", ConflictStatus::Open)),
+            Ok(record(1, "p1", ConflictStatus::Open)),
+            Ok(record(2, "p2", ConflictStatus::Resolved)),
+        ])
+        .unwrap();
+        assert_eq!(index.ids_for(&key("p1")), vec![1, 3]);
+        assert!(index.ids_for(&key("p2")).is_empty());
+        index.note(&record(1, "p1", ConflictStatus::Resolved));
+        index.note(&record(3, "p1", ConflictStatus::Resolved));
+        assert!(index.ids_for(&key("p1")).is_empty());
+        assert!(index.lock().is_empty());
+    }
+}
