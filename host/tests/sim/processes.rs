@@ -192,9 +192,12 @@ impl ProcessTree {
                     .body(text.clone()),
                 None => self.client.delete(&url),
             };
-            if let Some(etag) = etag {
-                request = request.header("if-match", etag);
-            }
+            // Guarded by what was read, a create included: a copy a sync run wrote after the
+            // read must refuse the write, or the ledger would record the wrong predecessor.
+            request = match etag {
+                Some(etag) => request.header("if-match", etag),
+                None => request.header("if-none-match", "*"),
+            };
             let answer = request.bearer_auth(&self.user_token).send().await?;
             match answer.status().as_u16() {
                 200 | 201 | 204 => {
