@@ -1,5 +1,6 @@
 //! Convergence under concurrency, by simulation: seeded random schedules of edits, sync runs
-//! (paused mid-way, concurrent in both directions of one node), crashes and link failures on a
+//! (paused mid-way, concurrent in both directions of one node), crashes (at a request to the
+//! parent, or between two durable steps of the node) and link failures on a
 //! real four-node tree, each followed by quiescence and the checks of `sim::checks`. A failing
 //! schedule is shrunk and printed with its seed, policy and steps.
 //!
@@ -17,7 +18,9 @@ use futures::StreamExt;
 use sync_host::sync::conflict::Policy;
 
 use sim::runner::{reproduction, run, shrink};
-use sim::schedule::{Dir, Edit, Hook, HookAction, Op, POLICIES, Schedule, Step, generate};
+use sim::schedule::{
+    Dir, Edit, Hook, HookAction, Op, POLICIES, Schedule, Step, generate, with_durable_crashes,
+};
 
 /// Random seeds of a normal test run.
 const DEFAULT_SEEDS: u64 = 1_000;
@@ -87,6 +90,7 @@ async fn run_all(schedules: Vec<Schedule>, shrink_count: usize) -> anyhow::Resul
     let total = schedules.len();
     let mut failures = Vec::new();
     let mut writes = 0;
+    let mut crashes_between = 0;
     // Schedules are independent trees (own ports, own directories), so a few run side by side;
     // verdicts are taken in seed order and failures shrunk one at a time.
     let parallel = env_u64("SIM_PARALLEL", DEFAULT_PARALLEL) as usize;
@@ -99,6 +103,7 @@ async fn run_all(schedules: Vec<Schedule>, shrink_count: usize) -> anyhow::Resul
     while let Some((schedule, verdict)) = verdicts.next().await {
         let verdict = verdict?;
         writes += verdict.writes;
+        crashes_between += verdict.crashes_between;
         let Some(first) = verdict.violations.first() else {
             continue;
         };
@@ -123,7 +128,8 @@ async fn run_all(schedules: Vec<Schedule>, shrink_count: usize) -> anyhow::Resul
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "{total} schedules ({writes} acknowledged writes) in {secs:.1} s: {:.2} schedules/s, {} failed",
+        "{total} schedules ({writes} acknowledged writes, {crashes_between} crashes between durable \
+         steps) in {secs:.1} s: {:.2} schedules/s, {} failed",
         total as f64 / secs,
         failures.len()
     );
@@ -175,7 +181,7 @@ async fn random_schedules_converge() -> anyhow::Result<()> {
     let shrink_count = env_u64("SIM_SHRINK", 1) as usize;
     let undo = std::env::var_os("SIM_NO_UNDO").is_none();
     let schedules = (base..base + count)
-        .map(|seed| generate(seed, policy_of(seed), undo))
+        .map(|seed| with_durable_crashes(generate(seed, policy_of(seed), undo)))
         .collect();
     report(&run_all(schedules, shrink_count).await?);
     Ok(())
@@ -382,6 +388,35 @@ async fn a_parked_conflict_whose_sides_come_to_agree_is_closed() -> anyhow::Resu
             },
         ],
         1,
+    )
+    .await
+}
+
+/// Crashes between durable steps: district-a's pull dies after writing the root's patient to
+/// its store but before committing, and district-a edits the patient before the pull runs
+/// again; the clinic's push dies after recording its write intents but before writing. Nothing
+/// is lost and nothing is applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_that_crash_between_durable_steps_lose_nothing() -> anyhow::Result<()> {
+    use sync_host::state::DurablePoint;
+    let crash = |node, dir, point| Step::CrashBetween {
+        node,
+        dir,
+        point,
+        nth: 1,
+    };
+    shape(
+        vec![
+            edit(ROOT, P1, Op::Put),
+            crash(DISTRICT_A, Dir::Pull, DurablePoint::BeforeCommit),
+            edit(DISTRICT_A, P1, Op::Put),
+            run_step(DISTRICT_A, Dir::Pull),
+            run_step(CLINIC, Dir::Pull),
+            edit(CLINIC, O1, Op::Put),
+            crash(CLINIC, Dir::Push, DurablePoint::AfterIntents),
+            edit(CLINIC, O1, Op::Delete),
+        ],
+        10,
     )
     .await
 }

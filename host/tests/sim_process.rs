@@ -71,6 +71,12 @@ async fn step(tree: &mut ProcessTree, at: usize, step: Step) -> anyhow::Result<(
             tree.trigger(node, "push").await
         }
         Step::Restart { node } => tree.kill_and_restart(node).await,
+        // A process cannot be stopped between two durable steps from outside: it is killed
+        // while the run it was asked for is under way.
+        Step::CrashBetween { node, dir, .. } => {
+            tree.trigger(node, direction(dir)).await?;
+            tree.kill_and_restart(node).await
+        }
         Step::FailNext { node, count } => {
             tree.world.proxy(node).fail_next(count);
             Ok(())
@@ -122,6 +128,9 @@ async fn one(seed: u64) -> anyhow::Result<Option<String>> {
         true,
     );
     schedule.steps.truncate(MAX_STEPS);
+    if std::env::var_os("SIM_TRACE").is_some() {
+        eprintln!("{schedule}");
+    }
     let mut tree = ProcessTree::start(&schedule).await?;
     for (at, s) in schedule.steps.iter().enumerate() {
         step(&mut tree, at, *s).await?;
@@ -136,6 +145,7 @@ async fn one(seed: u64) -> anyhow::Result<Option<String>> {
         ledger,
         run_errors: Vec::new(),
         refusals: Default::default(),
+        crashes_between: 0,
     };
     let kills = schedule
         .steps

@@ -7,8 +7,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use crate::audit::{AuditKey, AuditRecord, EncodedRecord, Outcome, Timestamp};
 use crate::state::due_index::{TxResult, due_key, unindex};
 use crate::state::{
-    BaseKey, ConflictRecord, FailureKey, Marker, MarkerKey, RetryEntry, RetryUpdate, StateError,
-    SyncState, decode, encode,
+    BaseKey, ConflictRecord, DurablePoint, FailureKey, Marker, MarkerKey, RetryEntry, RetryUpdate,
+    StateError, SyncState, decode, encode,
 };
 use crate::sync::conflict::SyncBase;
 
@@ -92,6 +92,7 @@ impl SyncState {
     /// Conflicts left open on a resource whose base the batch sets are closed with it (see
     /// [`SyncState::settled_by_bases`]), whichever writer made the batch.
     pub async fn commit_batch(&self, mut batch: BatchCommit) -> Result<CommitReport, StateError> {
+        self.step_hook.reached(DurablePoint::BeforeCommit).await;
         let moot = self.settled_by_bases(&batch)?;
         batch.conflicts.extend(moot);
         let encoded = encode_batch(&batch)?;
@@ -140,6 +141,7 @@ impl SyncState {
             self.open.note(record);
         }
         self.flush().await?;
+        self.step_hook.reached(DurablePoint::AfterCommit).await;
         tracing::debug!(
             audit = report.audit_keys.len(),
             settled = report.settled.len(),

@@ -3,7 +3,7 @@
 //! sync finds the target holding exactly that content and knows it was its own write, not an
 //! edit made there, so no false conflict is raised.
 
-use crate::state::{ConflictRecord, FailureKey, StateError, SyncState, encode};
+use crate::state::{ConflictRecord, DurablePoint, FailureKey, StateError, SyncState, encode};
 
 pub(crate) const INTENTS: &str = "sync.intents";
 
@@ -19,6 +19,7 @@ impl SyncState {
         if intents.is_empty() && settling.is_empty() {
             return Ok(());
         }
+        self.step_hook.reached(DurablePoint::BeforeIntents).await;
         let mut batch = sled::Batch::default();
         for (key, hash) in intents {
             batch.insert(key.to_bytes(), hash.as_bytes());
@@ -31,8 +32,13 @@ impl SyncState {
                 records.insert(&record.id.to_be_bytes(), value);
             }
             self.conflicts.apply_batch(records)?;
+            for record in settling {
+                self.open.note(record);
+            }
         }
-        self.flush().await
+        self.flush().await?;
+        self.step_hook.reached(DurablePoint::AfterIntents).await;
+        Ok(())
     }
 
     /// The hash last intended for `key`, if any.

@@ -8,6 +8,7 @@ mod intents;
 mod keys;
 mod open_index;
 mod queue;
+mod step_hook;
 mod types;
 
 use serde::Serialize;
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 pub use commit::{BaseUpdate, BatchCommit, CommitReport};
 pub use keys::{BaseKey, FailureKey, MarkerKey};
+pub use step_hook::{DurablePoint, StepHook};
 pub use types::{
     ConflictFilter, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion,
     LastFailure, Marker, RetryEntry, RetryUpdate, StatusCounts,
@@ -98,6 +100,8 @@ pub struct SyncState {
     audit: AuditLog,
     /// The resources with open conflicts.
     open: open_index::OpenIndex,
+    /// Fault injection between durable steps; empty in normal operation.
+    step_hook: step_hook::HookSlot,
     /// Held by whoever decides and commits sync bases (a pull or push batch, a conflict
     /// resolution), so the two directions of a node never decide one resource at once.
     deciding: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -117,6 +121,7 @@ impl SyncState {
             intents: db.open_tree(intents::INTENTS)?,
             audit: AuditLog::new(db.open_tree(AUDIT)?),
             open: Default::default(),
+            step_hook: Default::default(),
             deciding: Default::default(),
         };
         let records = state.conflicts.iter().values();
@@ -130,6 +135,12 @@ impl SyncState {
     /// base read of a batch until its commit is durable.
     pub async fn deciding(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.deciding.clone().lock_owned().await
+    }
+
+    /// Installs (or, with `None`, removes) the hook called between durable steps; see
+    /// [`StepHook`]. For tests that stop a node between two durable steps.
+    pub fn set_step_hook(&self, hook: Option<std::sync::Arc<dyn StepHook>>) {
+        self.step_hook.set(hook);
     }
 
     /// The audit log.

@@ -6,6 +6,7 @@
 use sync_host_store::store::{Precondition, ResourceKey, StoreError, WriteOutcome, WriteRequest};
 use tokio::sync::oneshot;
 
+use super::crash_gate::CrashGate;
 use super::hook_proxy::{Paused, Release};
 use super::ledger::{DELETED, Ledger};
 use super::schedule::{Dir, Edit, Hook, HookAction, NODES, Op, PARENT, POOL, Step};
@@ -36,6 +37,8 @@ pub struct Sim {
     pub run_errors: Vec<RunError>,
     /// Per (node, conflict id), why the operator's last resolution was refused.
     pub refusals: std::collections::BTreeMap<(usize, u64), String>,
+    /// Runs stopped by a crash between two durable steps.
+    pub crashes_between: usize,
 }
 
 impl Sim {
@@ -46,6 +49,7 @@ impl Sim {
             ledger: Ledger::new(NODES.len()),
             run_errors: Vec::new(),
             refusals: Default::default(),
+            crashes_between: 0,
         }
     }
 
@@ -68,6 +72,50 @@ impl Sim {
             Step::FailNext { node, count } => {
                 self.world.proxy(node).fail_next(count);
                 Ok(())
+            }
+            Step::CrashBetween {
+                node,
+                dir,
+                point,
+                nth,
+            } => self.run_crashing(at, node, dir, point, nth).await,
+        }
+    }
+
+    /// A run that crashes the `nth` time its node reaches `point`, after which the node starts
+    /// again from its data directory; a run that never gets there just finishes.
+    async fn run_crashing(
+        &mut self,
+        at: usize,
+        node: usize,
+        dir: Dir,
+        point: sync_host::state::DurablePoint,
+        nth: usize,
+    ) -> anyhow::Result<()> {
+        let service = self.world.service(node, dir)?;
+        let state = self.world.node(node).running.handle.state.clone();
+        let before = self.world.proxy(node).injected();
+        let (gate, held) = CrashGate::new(point, nth);
+        state.set_step_hook(Some(gate));
+        let mut run = Box::pin(run_once(service));
+        let finished = tokio::select! {
+            result = &mut run => Some(result),
+            _ = held => None,
+        };
+        state.set_step_hook(None);
+        // The node's database stays locked while any handle to it is alive.
+        drop(state);
+        match finished {
+            Some(result) => {
+                self.finish(at, node, dir, result, before);
+                Ok(())
+            }
+            None => {
+                drop(run);
+                self.crashes_between += 1;
+                // What the run made durable before the crash may be seen from now on.
+                self.ledger.transfer(node, dir == Dir::Pull);
+                self.world.restart(node).await
             }
         }
     }

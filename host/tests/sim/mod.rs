@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod crash_gate;
 pub mod exec;
 pub mod hook_proxy;
 pub mod ledger;

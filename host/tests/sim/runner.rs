@@ -26,6 +26,8 @@ pub struct Verdict {
     pub writes: usize,
     /// Conflicts an operator resolved during quiescence (`manual`).
     pub resolved: usize,
+    /// Runs stopped by a crash between two durable steps.
+    pub crashes_between: usize,
 }
 
 /// Runs `schedule` on a fresh tree. Errors of the tree itself (a node that does not restart)
@@ -56,6 +58,7 @@ pub async fn run(schedule: &Schedule) -> anyhow::Result<Verdict> {
         eprintln!("{}", super::checks::dump(&sim)?);
     }
     let writes = sim.ledger.writes.len();
+    let crashes_between = sim.crashes_between;
     let checked = timer.elapsed();
     sim.world.shutdown().await;
     if std::env::var_os("SIM_TRACE").is_some() {
@@ -69,6 +72,7 @@ pub async fn run(schedule: &Schedule) -> anyhow::Result<Verdict> {
         violations,
         writes,
         resolved,
+        crashes_between,
     })
 }
 

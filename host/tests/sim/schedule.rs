@@ -7,6 +7,7 @@ use std::fmt;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sync_host::state::DurablePoint;
 use sync_host::sync::conflict::Policy;
 
 /// The nodes of the simulated tree, parents before children.
@@ -104,6 +105,14 @@ pub enum Step {
         node: usize,
         count: usize,
     },
+    /// One run of a node's pull or push that crashes the `nth` time the node reaches `point`
+    /// between two durable steps; the node restarts from its data directory.
+    CrashBetween {
+        node: usize,
+        dir: Dir,
+        point: DurablePoint,
+        nth: usize,
+    },
 }
 
 /// Everything a seed decides.
@@ -161,6 +170,38 @@ pub fn generate(seed: u64, policy: Policy, undo: bool) -> Schedule {
         steps,
     }
 }
+
+/// `schedule` with some plain runs turned into runs that crash between two durable steps of
+/// their node (write intents, writes, the batch commit). Drawn from a stream of its own and
+/// kept apart from [`generate`], so the recorded regression seeds keep the steps they had.
+pub fn with_durable_crashes(mut schedule: Schedule) -> Schedule {
+    let mut rng = StdRng::seed_from_u64(schedule.seed ^ 0x5eed_0000_0000_0002);
+    for step in &mut schedule.steps {
+        if let Step::Run {
+            node,
+            dir,
+            hook: None,
+        } = *step
+            && rng.random_bool(0.25)
+        {
+            *step = Step::CrashBetween {
+                node,
+                dir,
+                point: DURABLE_POINTS[rng.random_range(0..DURABLE_POINTS.len())],
+                nth: rng.random_range(1..=3),
+            };
+        }
+    }
+    schedule
+}
+
+/// Every point between durable steps a crash can hit.
+const DURABLE_POINTS: [DurablePoint; 4] = [
+    DurablePoint::BeforeIntents,
+    DurablePoint::AfterIntents,
+    DurablePoint::BeforeCommit,
+    DurablePoint::AfterCommit,
+];
 
 /// `step` with an undo turned into a new change.
 fn without_undo(step: Step) -> Step {
@@ -294,6 +335,16 @@ impl fmt::Display for Step {
             Step::FailNext { node, count } => {
                 write!(f, "{}'s next {count} request(s) up fail", NODES[*node])
             }
+            Step::CrashBetween {
+                node,
+                dir,
+                point,
+                nth,
+            } => write!(
+                f,
+                "{} {dir:?}, crashing at {point:?} (time {nth})",
+                NODES[*node]
+            ),
         }
     }
 }
