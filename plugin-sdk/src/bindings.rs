@@ -8,7 +8,8 @@
 //!
 //! `wit/` in this crate is a link to the repository's `wit/`, so the
 //! packaged crate carries the contract it was built against.
-#![allow(missing_docs, clippy::all)]
+// Generated code: its unsafe glue and lints are the generator's, not ours.
+#![allow(missing_docs, unsafe_code, clippy::all, clippy::mem_forget)]
 
 /// The interfaces every plugin world shares.
 pub mod base {

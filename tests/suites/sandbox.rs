@@ -212,6 +212,10 @@ async fn a_url_outside_the_allow_list_is_denied_and_never_reached() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[allow(
+    unsafe_code,
+    reason = "setting a process environment variable is unsafe since 2024"
+)]
 async fn the_plugin_sees_no_host_environment() {
     static SET_SECRET: Once = Once::new();
     // SAFETY: set once, before any plugin runs, and no other test reads or writes `SECRET`.

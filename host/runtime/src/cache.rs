@@ -74,6 +74,10 @@ fn artifact_path(dir: &Path, key: &str) -> PathBuf {
     dir.join(format!("{key}.{ARTIFACT_EXTENSION}"))
 }
 
+#[allow(
+    unsafe_code,
+    reason = "the one place the host loads native code: see SAFETY below"
+)]
 fn read_artifact(engine: &Engine, path: &Path) -> Option<Component> {
     if !path.is_file() {
         return None;

@@ -90,7 +90,7 @@ impl SyncState {
     /// Applies `batch` atomically and waits until it is durable.
     ///
     /// Conflicts left open on a resource whose base the batch sets are closed with it (see
-    /// [`SyncState::settled_by_bases`]), whichever writer made the batch.
+    /// `SyncState::settled_by_bases`), whichever writer made the batch.
     pub async fn commit_batch(&self, mut batch: BatchCommit) -> Result<CommitReport, StateError> {
         self.step_hook.reached(DurablePoint::BeforeCommit).await;
         let moot = self.settled_by_bases(&batch)?;

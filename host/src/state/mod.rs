@@ -190,7 +190,7 @@ impl SyncState {
             .retry_due
             .range(..due_index::due_upper_bound(now))
             .count();
-        for record in self.conflicts(crate::state::ConflictFilter::All, usize::MAX)? {
+        for record in self.conflicts(ConflictFilter::All, usize::MAX)? {
             match record.status {
                 ConflictStatus::Open => counts.open_conflicts += 1,
                 ConflictStatus::Resolved => counts.resolved_conflicts += 1,

@@ -154,7 +154,7 @@ pub fn decide(
         // Two different states and no shared history: no way to tell which is newer.
         return Decision::Conflict;
     };
-    let incoming_side = resolve::incoming_side(direction);
+    let incoming_side = incoming_side(direction);
     let local_changed = base.changed(incoming_side.other(), local);
     let incoming_changed = base.changed(incoming_side, incoming);
     match (local_changed, incoming_changed) {

@@ -56,7 +56,7 @@ async fn run_until_cancelled(
 }
 
 /// Runs `service` until `cancel` fires. A run in progress finishes its current batch first,
-/// within [`SHUTDOWN_GRACE`].
+/// within `SHUTDOWN_GRACE`.
 pub async fn run_scheduled(
     service: SyncService,
     schedule: Schedule,

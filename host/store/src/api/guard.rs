@@ -25,7 +25,7 @@ pub fn error_style(state: &ApiState, path: &str) -> ErrorStyle {
 /// The most of a request path that goes into a log line or an error message.
 const LOGGED_PATH_BYTES: usize = 160;
 
-/// `path` cut to [`LOGGED_PATH_BYTES`] (at a character boundary, with `…` when cut): paths are
+/// `path` cut to `LOGGED_PATH_BYTES` (at a character boundary, with `…` when cut): paths are
 /// chosen by the caller, who may not even be authenticated.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     if path.len() <= LOGGED_PATH_BYTES {
