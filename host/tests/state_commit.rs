@@ -127,6 +127,7 @@ fn first_base(id: &str, hash: &str) -> BaseUpdate {
         key: base_key(id),
         replaces: None,
         base: base(hash),
+        agreed: true,
     }
 }
 
@@ -326,6 +327,7 @@ async fn a_base_replaced_since_it_was_read_aborts_the_batch() -> anyhow::Result<
         key: base_key("p1"),
         replaces: Some(base("h1")),
         base: base(hash),
+        agreed: true,
     };
     state
         .commit_batch(BatchCommit {

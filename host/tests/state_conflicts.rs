@@ -186,6 +186,7 @@ async fn decided_conflicts_keep_the_loser_and_are_audited() -> anyhow::Result<()
             key: key.clone(),
             replaces: None,
             base: new_base.clone(),
+            agreed: true,
         }],
         ..BatchCommit::default()
     };
@@ -246,6 +247,28 @@ async fn a_base_set_on_a_conflicted_resource_closes_its_open_conflicts() -> anyh
         vec![parked.clone()]
     );
 
+    // A base that only steers the next decision (the winner stayed on one side) leaves the
+    // conflict open.
+    let steering = BatchCommit {
+        bases: vec![BaseUpdate {
+            key: key.clone(),
+            replaces: None,
+            base: SyncBase {
+                content_hash: "h-child".into(),
+                parent_version: Some("1".into()),
+                child_version: Some("c2".into()),
+            },
+            agreed: false,
+        }],
+        ..BatchCommit::default()
+    };
+    state.commit_batch(steering).await?;
+    assert_eq!(
+        state.open_conflicts_for("Patient", "p3")?,
+        vec![parked.clone()]
+    );
+    let steered = state.base(&key)?;
+
     // The child took the parent's content by hand: the next sync finds both sides equal.
     let agreed = SyncBase {
         content_hash: "h-parent".into(),
@@ -255,8 +278,9 @@ async fn a_base_set_on_a_conflicted_resource_closes_its_open_conflicts() -> anyh
     let batch = BatchCommit {
         bases: vec![BaseUpdate {
             key: key.clone(),
-            replaces: None,
+            replaces: steered,
             base: agreed.clone(),
+            agreed: true,
         }],
         ..BatchCommit::default()
     };
@@ -277,5 +301,62 @@ async fn a_base_set_on_a_conflicted_resource_closes_its_open_conflicts() -> anyh
     assert_eq!(state.base(&key)?, Some(agreed));
     // Another resource's conflict is untouched.
     assert_eq!(state.conflicts(ConflictFilter::Open, 10)?, vec![other]);
+    Ok(())
+}
+
+/// A batch that resolves one record of a resource closes the resource's other open records
+/// with the same decision, naming the record that carried it.
+#[tokio::test]
+async fn other_open_records_of_a_resource_take_the_resolution_of_the_one_resolved()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = sled::open(dir.path())?;
+    let state = SyncState::open(&db)?;
+    let policies = PolicySet::default();
+    let (first, audit_first) = pull_conflict(&state, &policies, "p5")?;
+    let (second, audit_second) = pull_conflict(&state, &policies, "p5")?;
+    state
+        .commit_batch(BatchCommit {
+            audit: vec![audit_first, audit_second],
+            conflicts: vec![first.clone(), second.clone()],
+            ..BatchCommit::default()
+        })
+        .await?;
+
+    let mut decided = second.clone();
+    decided.status = ConflictStatus::Resolved;
+    decided.resolution = Some(sync_host::state::ConflictResolution {
+        winner: Side::Child,
+        by: "operator:amina:child".into(),
+        at: Timestamp::from_millis(9_000),
+    });
+    let batch = BatchCommit {
+        conflicts: vec![decided.clone()],
+        bases: vec![BaseUpdate {
+            key: BaseKey {
+                resource_type: "Patient".into(),
+                resource_id: "p5".into(),
+            },
+            replaces: None,
+            base: SyncBase {
+                content_hash: "h-child".into(),
+                parent_version: Some("3".into()),
+                child_version: Some("c2".into()),
+            },
+            agreed: true,
+        }],
+        ..BatchCommit::default()
+    };
+    state.commit_batch(batch).await?;
+
+    assert!(state.open_conflicts_for("Patient", "p5")?.is_empty());
+    assert_eq!(state.conflict(second.id)?, Some(decided));
+    let other = state.conflict(first.id)?.expect("kept");
+    let how = other.resolution.expect("resolved");
+    assert_eq!(how.winner, Side::Child);
+    assert_eq!(
+        how.by,
+        format!("operator:amina:child (with conflict {})", second.id)
+    );
     Ok(())
 }

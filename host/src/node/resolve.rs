@@ -13,7 +13,7 @@ use crate::state::{
 use crate::sync::apply::guard_over;
 use crate::sync::conflict::{Direction, Side, SyncBase};
 use crate::sync::event::base_key;
-use crate::sync::outcome::{AuditContext, BatchBuilder};
+use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
 use crate::sync::version::version_state;
 
 /// How the operator settles a conflict.
@@ -176,12 +176,19 @@ pub async fn resolve_conflict(
     let replaces = node.state.base(&base_key(&event))?;
     let mut out = BatchBuilder::new(&node.node_id, record.direction, &node.state, pipeline.retry);
     let ctx = AuditContext::default().with_plugin(route.client.info());
+    // A node that does not push left the parent as it was: the base steers, it does not agree.
+    let base = if services.push.is_some() {
+        NewBase::Agreed(base)
+    } else {
+        NewBase::OneSided(base)
+    };
     out.conflict(&event, &ctx, record.clone(), replaces, Some(base));
     // Both sides now hold the operator's choice: nothing is left to retry either way.
     for direction in [Direction::Pull, Direction::Push] {
         out.settle_also(direction, &event);
     }
-    // The commit also closes any other open record of this resource: both sides agree now.
+    // The commit also closes any other open record of this resource when both sides now
+    // hold the operator's choice.
     node.state.commit_batch(out.finish()).await?;
     Ok(record)
 }

@@ -41,6 +41,10 @@ pub struct BaseUpdate {
     pub replaces: Option<SyncBase>,
     /// The base to store.
     pub base: SyncBase,
+    /// Both sides now hold the base's content (a sync, a written winner). A base that only
+    /// steers the next decision (a winner left where it was) is not agreed, and only an
+    /// agreed base closes the resource's open conflicts.
+    pub agreed: bool,
 }
 
 /// One encoded base update.
@@ -89,7 +93,7 @@ struct EncodedRetry {
 impl SyncState {
     /// Applies `batch` atomically and waits until it is durable.
     ///
-    /// Conflicts left open on a resource whose base the batch sets are closed with it (see
+    /// Conflicts left open on a resource the batch gives an agreed base are closed with it (see
     /// `SyncState::settled_by_bases`), whichever writer made the batch.
     pub async fn commit_batch(&self, mut batch: BatchCommit) -> Result<CommitReport, StateError> {
         self.step_hook.reached(DurablePoint::BeforeCommit).await;

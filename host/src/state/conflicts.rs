@@ -5,10 +5,33 @@ use crate::state::{
     BaseKey, BatchCommit, CONFLICTS, ConflictFilter, ConflictRecord, ConflictResolution,
     ConflictStatus, StateError, SyncState, decode, encode,
 };
+use crate::sync::conflict::Side;
 
 /// Who resolved a conflict that syncing made moot.
 pub const SIDES_AGREE: &str = "sync:sides-agree";
-use crate::sync::conflict::Side;
+
+/// The resolution `batch` gives another record of `record`'s resource, with that record's id.
+fn decided_in<'a>(
+    batch: &'a BatchCommit,
+    record: &ConflictRecord,
+) -> Option<(u64, &'a ConflictResolution)> {
+    batch.conflicts.iter().rev().find_map(|c| {
+        let same = c.resource_type == record.resource_type && c.resource_id == record.resource_id;
+        c.resolution
+            .as_ref()
+            .filter(|_| same)
+            .map(|how| (c.id, how))
+    })
+}
+
+/// The side of `record` whose content is `hash`: the child's only if the parent's is not.
+fn side_holding(record: &ConflictRecord, hash: &str) -> Side {
+    if record.child.effective_hash() == hash && record.parent.effective_hash() != hash {
+        Side::Child
+    } else {
+        Side::Parent
+    }
+}
 
 impl SyncState {
     /// Conflicts passing `filter`, newest first (ids grow over time), at most `limit`.
@@ -63,38 +86,43 @@ impl SyncState {
         Ok(found)
     }
 
-    /// The open conflicts that `batch` settles without naming them: a resource whose sync
-    /// base the batch sets holds the same content on both sides again, so whatever conflict
-    /// was open on it is moot. Each comes back resolved in favour of the side whose content
-    /// the new base is (the parent's when both sides moved on to the same new content).
+    /// The open conflicts that `batch` settles without naming them: a resource that the batch
+    /// gives an agreed base holds the same content on both sides again, so whatever conflict
+    /// was still open on it is moot. When the batch also resolves a record of that resource (a
+    /// policy or an operator decided), the others take its resolution; otherwise they are
+    /// resolved by [`SIDES_AGREE`] in favour of the side whose content the base is (the
+    /// parent's when both sides moved on to the same new content).
     pub(crate) fn settled_by_bases(
         &self,
         batch: &BatchCommit,
     ) -> Result<Vec<ConflictRecord>, StateError> {
-        let mut settled = Vec::new();
-        for update in &batch.bases {
+        let mut settled: Vec<ConflictRecord> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        // The last update of a key is the one stored.
+        for update in batch.bases.iter().rev() {
+            if !seen.insert(&update.key) || !update.agreed {
+                continue;
+            }
             for mut record in self.open_records(&update.key)? {
-                let named = batch.conflicts.iter().any(|c| c.id == record.id);
-                if named || settled.iter().any(|c: &ConflictRecord| c.id == record.id) {
+                if batch.conflicts.iter().any(|c| c.id == record.id) {
                     continue;
                 }
-                let winner = if record.child.effective_hash() == update.base.content_hash
-                    && record.parent.effective_hash() != update.base.content_hash
-                {
-                    Side::Child
-                } else {
-                    Side::Parent
-                };
                 record.status = ConflictStatus::Resolved;
-                record.resolution = Some(ConflictResolution {
-                    winner,
-                    by: SIDES_AGREE.to_owned(),
-                    at: Timestamp::now(),
+                record.resolution = Some(match decided_in(batch, &record) {
+                    Some((id, how)) => ConflictResolution {
+                        by: format!("{} (with conflict {id})", how.by),
+                        ..how.clone()
+                    },
+                    None => ConflictResolution {
+                        winner: side_holding(&record, &update.base.content_hash),
+                        by: SIDES_AGREE.to_owned(),
+                        at: Timestamp::now(),
+                    },
                 });
                 tracing::info!(
                     id = record.id,
                     resource = %format_args!("{}/{}", record.resource_type, record.resource_id),
-                    "conflict settled: both sides hold the same content again"
+                    "conflict closed: both sides hold the same content again"
                 );
                 settled.push(record);
             }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use commit::{BaseUpdate, BatchCommit, CommitReport};
+pub use conflicts::SIDES_AGREE;
 pub use keys::{BaseKey, FailureKey, MarkerKey};
 pub use step_hook::{DurablePoint, StepHook};
 pub use types::{
@@ -124,8 +125,7 @@ impl SyncState {
             step_hook: Default::default(),
             deciding: Default::default(),
         };
-        let records = state.conflicts.iter().values();
-        let open = open_index::OpenIndex::build(records.map(|value| decode(CONFLICTS, &value?)))?;
+        let open = open_index::OpenIndex::build(&state.conflicts)?;
         let state = Self { open, ..state };
         due_index::rebuild_if_missing(&state.retries, &state.retry_due)?;
         Ok(state)

@@ -14,13 +14,17 @@ pub(crate) struct OpenIndex {
 }
 
 impl OpenIndex {
-    /// Builds the index from every stored conflict record.
-    pub(crate) fn build(
-        records: impl IntoIterator<Item = Result<ConflictRecord, StateError>>,
-    ) -> Result<Self, StateError> {
+    /// Builds the index from the stored conflict records, reading of each only what the index
+    /// needs. A record that cannot be read is left out with a warning: it cannot be listed or
+    /// resolved either, and the node must still start.
+    pub(crate) fn build(conflicts: &sled::Tree) -> Result<Self, StateError> {
         let index = Self::default();
-        for record in records {
-            index.note(&record?);
+        for value in conflicts.iter().values() {
+            let value = value?;
+            match serde_json::from_slice::<Entry>(&value) {
+                Ok(entry) => index.insert(entry),
+                Err(error) => tracing::warn!(%error, "skipping an unreadable conflict record"),
+            }
         }
         Ok(index)
     }
@@ -35,15 +39,33 @@ impl OpenIndex {
 
     /// Takes a record that was just stored into account.
     pub(crate) fn note(&self, record: &ConflictRecord) {
-        let key = record_key(record);
+        self.insert(Entry {
+            id: record.id,
+            resource_type: record.resource_type.clone(),
+            resource_id: record.resource_id.clone(),
+            status: record.status,
+        });
+    }
+
+    fn insert(&self, entry: Entry) {
+        let Entry {
+            id,
+            resource_type,
+            resource_id,
+            status,
+        } = entry;
+        let key = BaseKey {
+            resource_type,
+            resource_id,
+        };
         let mut open = self.lock();
-        match record.status {
+        match status {
             ConflictStatus::Open => {
-                open.entry(key).or_default().insert(record.id);
+                open.entry(key).or_default().insert(id);
             }
             ConflictStatus::Resolved => {
                 if let Some(ids) = open.get_mut(&key) {
-                    ids.remove(&record.id);
+                    ids.remove(&id);
                     if ids.is_empty() {
                         open.remove(&key);
                     }
@@ -59,12 +81,13 @@ impl OpenIndex {
     }
 }
 
-/// The resource a conflict record is about.
-pub(crate) fn record_key(record: &ConflictRecord) -> BaseKey {
-    BaseKey {
-        resource_type: record.resource_type.clone(),
-        resource_id: record.resource_id.clone(),
-    }
+/// What the index reads of a stored conflict record (the bodies are skipped, not decoded).
+#[derive(serde::Deserialize)]
+struct Entry {
+    id: u64,
+    resource_type: String,
+    resource_id: String,
+    status: ConflictStatus,
 }
 
 #[cfg(test)]
@@ -107,12 +130,14 @@ mod tests {
 
     #[test]
     fn tracks_open_records_per_resource() {
-        let index = OpenIndex::build([
-            Ok(record(3, "p1", ConflictStatus::Open)),
-            Ok(record(1, "p1", ConflictStatus::Open)),
-            Ok(record(2, "p2", ConflictStatus::Resolved)),
-        ])
-        .unwrap();
+        let index = OpenIndex::default();
+        for r in [
+            record(3, "p1", ConflictStatus::Open),
+            record(1, "p1", ConflictStatus::Open),
+            record(2, "p2", ConflictStatus::Resolved),
+        ] {
+            index.note(&r);
+        }
         assert_eq!(index.ids_for(&key("p1")), vec![1, 3]);
         assert!(index.ids_for(&key("p2")).is_empty());
         index.note(&record(1, "p1", ConflictStatus::Resolved));

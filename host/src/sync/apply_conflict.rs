@@ -13,7 +13,7 @@ use crate::sync::conflict::{
     Decision, Direction, Resolution, SyncBase, decide_rejected_push, resolve,
 };
 use crate::sync::event::for_target;
-use crate::sync::outcome::{AuditContext, BatchBuilder};
+use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::retry::FailureKind;
 use crate::sync::version::version_state;
@@ -105,7 +105,13 @@ pub fn settle_conflict(
             } else {
                 // The winner stays where it is; the base makes the next sync in the other
                 // direction, if there is one, see only the winner's side as changed.
-                out.conflict(&c.event, &ctx, record, c.base_read, Some(new_base));
+                out.conflict(
+                    &c.event,
+                    &ctx,
+                    record,
+                    c.base_read,
+                    Some(NewBase::OneSided(new_base)),
+                );
                 Ok(ConflictOutcome::Recorded)
             }
         }
@@ -143,7 +149,13 @@ pub fn record_stored(
         child_version,
     };
     match w.conflict {
-        Some(record) => out.conflict(&w.event, ctx, record, w.replaces, Some(base)),
+        Some(record) => out.conflict(
+            &w.event,
+            ctx,
+            record,
+            w.replaces,
+            Some(NewBase::Agreed(base)),
+        ),
         None => out.synced(
             &w.event,
             ctx,

@@ -12,6 +12,16 @@ use crate::sync::conflict::{Direction, SyncBase};
 use crate::sync::event::{MalformedEntry, audit_template, base_key, failure_key, failure_kind};
 use crate::sync::retry::{FailureKind, RetryDecision, RetryPolicy};
 
+/// The base a settled conflict leaves for its resource.
+#[derive(Debug, Clone)]
+pub enum NewBase {
+    /// The winner was written where it was missing: both sides hold it.
+    Agreed(SyncBase),
+    /// The winner stays on one side only (a pull-only node, a refused write-back, an operator
+    /// on a node that does not push); the base makes the next sync see only that side changed.
+    OneSided(SyncBase),
+}
+
 /// The accumulating result of one batch.
 pub struct BatchBuilder<'a> {
     node: &'a str,
@@ -99,7 +109,7 @@ impl<'a> BatchBuilder<'a> {
             Outcome::Unchanged
         };
         self.record(event, ctx, outcome);
-        self.set_base(event, replaces, base);
+        self.set_base(event, replaces, base, true);
     }
 
     /// The event announced the content both sides agreed on at the last sync: skipped, and
@@ -135,11 +145,18 @@ impl<'a> BatchBuilder<'a> {
         self.settle(self.direction, event);
     }
 
-    fn set_base(&mut self, event: &Event, replaces: Option<SyncBase>, base: SyncBase) {
+    fn set_base(
+        &mut self,
+        event: &Event,
+        replaces: Option<SyncBase>,
+        base: SyncBase,
+        agreed: bool,
+    ) {
         self.commit.bases.push(BaseUpdate {
             key: base_key(event),
             replaces,
             base,
+            agreed,
         });
         self.settle(self.direction, event);
     }
@@ -149,14 +166,15 @@ impl<'a> BatchBuilder<'a> {
         self.record(event, ctx, Outcome::Unchanged);
     }
 
-    /// A conflict was found; `base` is set when a policy settled it, replacing `replaces`.
+    /// A conflict was found; `base` is set when a policy or an operator settled it,
+    /// replacing `replaces`.
     pub fn conflict(
         &mut self,
         event: &Event,
         ctx: &AuditContext,
         record: ConflictRecord,
         replaces: Option<SyncBase>,
-        base: Option<SyncBase>,
+        base: Option<NewBase>,
     ) {
         let outcome = Outcome::Conflict {
             conflict_id: record.id,
@@ -164,8 +182,10 @@ impl<'a> BatchBuilder<'a> {
             winner: record.resolution.as_ref().map(|r| r.winner),
         };
         self.record(event, ctx, outcome);
-        if let Some(base) = base {
-            self.set_base(event, replaces, base);
+        match base {
+            Some(NewBase::Agreed(base)) => self.set_base(event, replaces, base, true),
+            Some(NewBase::OneSided(base)) => self.set_base(event, replaces, base, false),
+            None => {}
         }
         self.commit.conflicts.push(record);
     }

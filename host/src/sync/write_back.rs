@@ -10,7 +10,7 @@ use sync_host_runtime::{Failure, ResourceClient, Write};
 use crate::state::{ConflictRecord, StateError};
 use crate::sync::apply::{Candidate, expected_version};
 use crate::sync::conflict::{Direction, SyncBase, VersionState};
-use crate::sync::outcome::{AuditContext, BatchBuilder};
+use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::retry::FailureKind;
 
@@ -94,13 +94,25 @@ pub async fn write_back(
                     parent_version,
                     child_version,
                 };
-                out.conflict(&w.event, ctx, w.record, w.replaces, Some(base));
+                out.conflict(
+                    &w.event,
+                    ctx,
+                    w.record,
+                    w.replaces,
+                    Some(NewBase::Agreed(base)),
+                );
             }
             // The source changed since it was read: that change is announced by its own feed
             // entry and meets the winner again then. Keep the conflict with the base that
             // makes the next sync in the other direction see only the winner's side changed.
             Err(Failure::Conflict(_)) => {
-                out.conflict(&w.event, ctx, w.record, w.replaces, Some(w.fallback));
+                out.conflict(
+                    &w.event,
+                    ctx,
+                    w.record,
+                    w.replaces,
+                    Some(NewBase::OneSided(w.fallback)),
+                );
             }
             Err(failure) => {
                 let detail = failure.detail();
