@@ -94,7 +94,9 @@ impl SyncState {
     /// Applies `batch` atomically and waits until it is durable.
     ///
     /// Conflicts left open on a resource the batch gives an agreed base are closed with it (see
-    /// `SyncState::settled_by_bases`), whichever writer made the batch.
+    /// `SyncState::settled_by_bases`), whichever writer made the batch. Those records are read
+    /// before the transaction, so a writer whose batch can touch a resource another writer is
+    /// deciding holds [`SyncState::deciding`], as every sync batch and resolution does.
     pub async fn commit_batch(&self, mut batch: BatchCommit) -> Result<CommitReport, StateError> {
         self.step_hook.reached(DurablePoint::BeforeCommit).await;
         let moot = self.settled_by_bases(&batch)?;
