@@ -219,6 +219,7 @@ const DISTRICT_A: usize = 1;
 const DISTRICT_B: usize = 2;
 const CLINIC: usize = 3;
 const P1: usize = 0;
+const P2: usize = 1;
 const O1: usize = 2;
 const O2: usize = 3;
 
@@ -417,6 +418,36 @@ async fn runs_that_crash_between_durable_steps_lose_nothing() -> anyhow::Result<
             edit(CLINIC, O1, Op::Delete),
         ],
         10,
+    )
+    .await
+}
+
+/// District-b's pull crashes after writing district-a's observation but before committing, so
+/// its push later meets that copy with no base and settles a conflict against the clinic's
+/// newer one. The winner went up to the root labelled with district-a's origin (the content's
+/// first author), and district-a skipped it as its own echo while holding the clinic's copy:
+/// silent divergence (seed 5921, child-wins).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_winner_is_not_skipped_as_an_echo_by_the_contents_first_author()
+-> anyhow::Result<()> {
+    use sync_host::state::DurablePoint;
+    shape(
+        vec![
+            edit(DISTRICT_A, O2, Op::Put),
+            edit(ROOT, P2, Op::Put),
+            edit(ROOT, P2, Op::Undo),
+            Step::Both { node: DISTRICT_A },
+            edit(CLINIC, O2, Op::Put),
+            Step::Both { node: CLINIC },
+            Step::CrashBetween {
+                node: DISTRICT_B,
+                dir: Dir::Pull,
+                point: DurablePoint::BeforeCommit,
+                nth: 2,
+            },
+            run_step(DISTRICT_A, Dir::Push),
+        ],
+        2,
     )
     .await
 }

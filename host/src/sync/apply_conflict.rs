@@ -10,7 +10,7 @@ use crate::state::{
 };
 use crate::sync::apply::{Candidate, PendingWrite, plain_write, tombstone};
 use crate::sync::conflict::{
-    Decision, Direction, Resolution, SyncBase, decide_rejected_push, resolve,
+    Decision, Direction, Resolution, SyncBase, decide_rejected_push, incoming_side, resolve,
 };
 use crate::sync::event::for_target;
 use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
@@ -97,6 +97,9 @@ pub fn settle_conflict(
             });
             if write_incoming {
                 let mut pending = plain_write(p, c);
+                // The write is this node's decision between two concurrent states, not a relay:
+                // it goes under the origin of the link side that won (see `Pipeline::origin_of`).
+                pending.write.origin = Some(p.origin_of(incoming_side(p.direction)).to_string());
                 pending.conflict = Some(record);
                 Ok(ConflictOutcome::Write(Box::new(pending)))
             } else if p.write_back {

@@ -11,7 +11,7 @@ use sync_host_runtime::{Endpoint, Event, EventFilter, Verdict};
 use crate::audit::SkipReason;
 use crate::state::{BatchCommit, StateError, SyncState};
 use crate::sync::apply::run_group;
-use crate::sync::conflict::{Direction, PolicySet, incoming_side};
+use crate::sync::conflict::{Direction, PolicySet, Side, incoming_side};
 use crate::sync::event::{base_key, decode_entries, dedupe_by_resource, plugin_direction};
 use crate::sync::outcome::BatchBuilder;
 use crate::sync::retry::{FailureKind, RetryPolicy};
@@ -46,6 +46,17 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The origin a conflict winner from `side` of this link is written under: the parent's
+    /// node id or this node's. Never the origin of whoever first wrote that content: that node
+    /// may have moved on since, and would skip the winner as an echo of its own write and keep
+    /// its newer copy for good.
+    pub fn origin_of(&self, side: Side) -> &str {
+        match side {
+            Side::Parent => &self.parent_node,
+            Side::Child => &self.node_id,
+        }
+    }
+
     /// Processes `entries` (one feed page, oldest first) and returns what must be committed.
     pub async fn process_entries(
         &self,

@@ -9,7 +9,7 @@ use sync_host_runtime::{Failure, ResourceClient, Write};
 
 use crate::state::{ConflictRecord, StateError};
 use crate::sync::apply::{Candidate, expected_version};
-use crate::sync::conflict::{Direction, SyncBase, VersionState};
+use crate::sync::conflict::{Direction, SyncBase, VersionState, incoming_side};
 use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::retry::FailureKind;
@@ -37,10 +37,8 @@ impl WriteBack {
         record: ConflictRecord,
         fallback: SyncBase,
     ) -> Self {
-        let origin = match p.direction {
-            Direction::Push => p.parent_node.clone(),
-            Direction::Pull => p.node_id.clone(),
-        };
+        // The target's side won: the winner goes under the origin of the target's side.
+        let origin = p.origin_of(incoming_side(p.direction).other()).to_string();
         let write = Write {
             expected_version: expected_version(Some(&c.incoming)),
             resource: winner_resource,
