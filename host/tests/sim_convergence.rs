@@ -451,3 +451,36 @@ async fn a_conflict_winner_is_not_skipped_as_an_echo_by_the_contents_first_autho
     )
     .await
 }
+
+/// Injected link failures outlast the retry policy's five attempts, so district-b's change
+/// becomes a dead letter; once the links heal, an operator sends it back and it syncs (seed
+/// 8521, child-wins).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_made_by_link_failures_syncs_once_an_operator_retries_it()
+-> anyhow::Result<()> {
+    use sync_host::state::DurablePoint;
+    shape(
+        vec![
+            edit(DISTRICT_B, P2, Op::Put),
+            Step::FailNext {
+                node: DISTRICT_B,
+                count: 2,
+            },
+            run_step(DISTRICT_B, Dir::Push),
+            Step::FailNext {
+                node: DISTRICT_B,
+                count: 3,
+            },
+            run_step(DISTRICT_B, Dir::Push),
+            edit(DISTRICT_B, P2, Op::Put),
+            Step::CrashBetween {
+                node: DISTRICT_B,
+                dir: Dir::Push,
+                point: DurablePoint::BeforeIntents,
+                nth: 2,
+            },
+        ],
+        4,
+    )
+    .await
+}
