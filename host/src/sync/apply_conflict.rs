@@ -15,7 +15,6 @@ use crate::sync::conflict::{
 use crate::sync::event::for_target;
 use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
 use crate::sync::pipeline::Pipeline;
-use crate::sync::retry::FailureKind;
 use crate::sync::version::version_state;
 use crate::sync::write_back::WriteBack;
 
@@ -248,17 +247,8 @@ async fn store_once(
     out: &mut BatchBuilder<'_>,
 ) -> Result<(), StateError> {
     for (w, detail) in crate::sync::apply::store_batch(p, client, pending, ctx, out).await? {
-        let message = format!(
-            "the target changed again while a refused write was decided anew: {}",
-            detail.message
-        );
-        out.failed_with(
-            &w.event,
-            ctx,
-            FailureKind::Transient,
-            detail.status,
-            &message,
-        )?;
+        let doing = "the target changed again while a refused write was decided anew";
+        out.retry_later(&w.event, ctx, doing, &detail)?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Collects what a batch did, event by event, into the one [`BatchCommit`] that makes it
 //! durable: audit records, new sync bases, retry-queue changes, conflicts and settlements.
 
-use sync_host_runtime::{Event, Failure, PluginInfo};
+use sync_host_runtime::{Event, Failure, FailureDetail, PluginInfo};
 
 use crate::audit::{Outcome, PluginRef, SkipReason, Timestamp};
 use crate::state::{
@@ -205,6 +205,20 @@ impl<'a> BatchBuilder<'a> {
             detail.status,
             &detail.message,
         )
+    }
+
+    /// A write the other side refused for now (it changed again, or refused a winner): retried
+    /// later as a transient failure; `doing` says what this node was doing, `detail` what the
+    /// other side answered.
+    pub fn retry_later(
+        &mut self,
+        event: &Event,
+        ctx: &AuditContext,
+        doing: &str,
+        detail: &FailureDetail,
+    ) -> Result<(), StateError> {
+        let message = format!("{doing}: {}", detail.message);
+        self.failed_with(event, ctx, FailureKind::Transient, detail.status, &message)
     }
 
     /// Like [`Self::failed`] for failures that did not come from a plugin's result.

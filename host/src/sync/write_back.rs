@@ -113,18 +113,8 @@ pub async fn write_back(
                 );
             }
             Err(failure) => {
-                let detail = failure.detail();
-                let message = format!(
-                    "the source refused the winning version written back to it: {}",
-                    detail.message
-                );
-                out.failed_with(
-                    &w.event,
-                    ctx,
-                    FailureKind::Transient,
-                    detail.status,
-                    &message,
-                )?;
+                let doing = "the source refused the winning version written back to it";
+                out.retry_later(&w.event, ctx, doing, failure.detail())?;
             }
         }
     }
