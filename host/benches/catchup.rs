@@ -4,8 +4,19 @@
 //! resources over the same HTTP stack; HTTP requests per event; the child's resident memory;
 //! and the propagation latency of one change from the root to a grandchild with long-poll.
 //!
-//! Run: `cargo bench -p sync-host --bench catchup` (`BENCH_N=20000` for a shorter run).
+//! When `node` and the PouchDB harness (`../shared/peers/pouchdb`, or `BENCH_POUCHDB`) are
+//! there, both systems replicate the harness's documents and PouchDB's figure is printed next
+//! to ours; otherwise the bench uses its own documents and says so.
+//!
+//! Run: `cargo bench -p sync-host --bench catchup` (`BENCH_N=20000` for a shorter run;
+//! `BENCH_SKIP_POUCHDB=1` leaves PouchDB out).
 
+#[path = "catchup/peer.rs"]
+mod peer;
+#[path = "catchup/proc_stats.rs"]
+mod proc_stats;
+
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -70,6 +81,30 @@ fn spawn_put(
     })
 }
 
+/// Fills the parent with the harness's NDJSON when there is one, else with the bench's own
+/// documents; returns the bytes of JSON loaded and the NDJSON file, if any.
+async fn fill_parent(
+    store: &Store,
+    n: usize,
+    dir: &Path,
+    harness: Option<&Path>,
+) -> anyhow::Result<(usize, Option<std::path::PathBuf>)> {
+    let Some(harness) = harness else {
+        return Ok((fill(store, n).await?, None));
+    };
+    let ndjson = dir.join("resources.ndjson");
+    let bytes = peer::generate(harness, n, &ndjson).map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let totals = sync_host_store::store::import::import_path(store, &ndjson, |_| {}).await?;
+    println!(
+        "store import of the parent: {} resources in {:.1} s = {:.0}/s",
+        totals.resources,
+        started.elapsed().as_secs_f64(),
+        totals.resources as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok((bytes as usize, Some(ndjson)))
+}
+
 async fn fill(store: &Store, n: usize) -> anyhow::Result<usize> {
     let mut bytes = 0;
     let mut pending = Vec::new();
@@ -108,6 +143,8 @@ async fn parent_requests(http: &reqwest::Client, base: &str, token: &str) -> any
 
 /// The baseline: page through the parent's FHIR search and write every resource into a fresh
 /// store, with no feed, no plugins and no audit.
+const RESOURCE_TYPES: [&str; 3] = ["Patient", "Encounter", "Observation"];
+
 async fn plain_copy(
     http: &reqwest::Client,
     base: &str,
@@ -115,7 +152,7 @@ async fn plain_copy(
     target: &Store,
 ) -> anyhow::Result<usize> {
     let mut copied = 0;
-    for ty in ["Patient", "Encounter", "Observation"] {
+    for ty in RESOURCE_TYPES {
         let mut url = Some(format!("{base}/ws/fhir2/R4/{ty}?_count=100"));
         while let Some(next) = url.take() {
             let bundle: serde_json::Value = http
@@ -156,17 +193,6 @@ async fn plain_copy(
     Ok(copied)
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 async fn catch_up() -> anyhow::Result<()> {
     let n = resources();
     let dir = tempfile::tempdir()?;
@@ -187,8 +213,15 @@ async fn catch_up() -> anyhow::Result<()> {
         .store
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no store"))?;
+    let harness = match peer::harness() {
+        Ok(path) => Some(path),
+        Err(why) => {
+            println!("PouchDB peer not available ({why}); using the bench's own documents");
+            None
+        }
+    };
     let started = Instant::now();
-    let bytes = fill(&store, n).await?;
+    let (bytes, _ndjson) = fill_parent(&store, n, dir.path(), harness.as_deref()).await?;
     println!(
         "parent filled with {n} resources ({:.1} MB of JSON) in {:.1} s",
         bytes as f64 / 1e6,
@@ -221,13 +254,16 @@ async fn catch_up() -> anyhow::Result<()> {
     std::fs::write(&process_config, text)?;
     let before = parent_requests(&http, &base, &parent.admin_token).await?;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-host"))
-        .args([
-            "--log",
-            "sync_host=debug,sync_host_runtime=info",
-            "run",
-            "--config",
-        ])
+    // The child logs as a user's node does, unless `BENCH_CHILD_LOG` asks for its debug log.
+    let log_level = match std::env::var_os("BENCH_CHILD_LOG") {
+        Some(_) => "sync_host=debug,sync_host_runtime=info",
+        None => "info",
+    };
+    // `BENCH_CHILD_BIN` runs another build as the child, for comparing two builds.
+    let child_bin = std::env::var_os("BENCH_CHILD_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_sync-host").into());
+    let mut child = tokio::process::Command::new(child_bin)
+        .args(["--log", log_level, "run", "--config"])
         .arg(&process_config)
         .stdout(Stdio::piped())
         .stderr(match std::env::var_os("BENCH_CHILD_LOG") {
@@ -237,6 +273,49 @@ async fn catch_up() -> anyhow::Result<()> {
         .kill_on_drop(true)
         .spawn()?;
     let pid = child.id().unwrap_or(0);
+    // `BENCH_PERF=perf.data` records a CPU profile of the child during the catch-up;
+    // `BENCH_PERF_STAT=file` counts its instructions, a figure noise on the machine does not move.
+    let pid_text = pid.to_string();
+    let profiler = match (
+        std::env::var_os("BENCH_PERF"),
+        std::env::var_os("BENCH_PERF_STAT"),
+    ) {
+        (Some(out), _) => Some(
+            std::process::Command::new("perf")
+                .args([
+                    "record",
+                    "-F",
+                    "499",
+                    "--call-graph",
+                    "dwarf,16384",
+                    "-p",
+                    &pid_text,
+                    "-o",
+                ])
+                .arg(out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        ),
+        (None, Some(out)) => Some(
+            std::process::Command::new("perf")
+                .args([
+                    "stat",
+                    "-e",
+                    "instructions:u,task-clock",
+                    "-x",
+                    ",",
+                    "-p",
+                    &pid_text,
+                    "-o",
+                ])
+                .arg(out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        ),
+        (None, None) => None,
+    };
     let mut line = String::new();
     let stdout = child
         .stdout
@@ -249,8 +328,10 @@ async fn catch_up() -> anyhow::Result<()> {
         .last()
         .unwrap_or_default()
         .to_string();
+    // Plugins are compiled before the node announces itself: CPU from here on is catch-up.
+    let cpu_at_start = proc_stats::cpu_seconds(pid);
     loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let status: serde_json::Value = match http
             .get(format!("{child_url}/admin/status"))
             .bearer_auth(&child_token)
@@ -278,8 +359,18 @@ async fn catch_up() -> anyhow::Result<()> {
         .await?;
     let steady = status["pull"]["progress"]["per_second"].as_f64();
     let requests = parent_requests(&http, &base, &parent.admin_token).await? - before;
-    let rss = rss_kib(pid);
+    if let Some(mut profiler) = profiler {
+        std::process::Command::new("kill")
+            .args(["-INT", &profiler.id().to_string()])
+            .status()?;
+        profiler.wait()?;
+    }
+    let rss = proc_stats::rss_kib(pid);
+    let cpu = proc_stats::cpu_seconds(pid);
+    let written = proc_stats::disk_bytes_written(pid);
     child.kill().await.ok();
+    let _ = child.wait().await;
+    let data_bytes = proc_stats::dir_bytes(&child_dir.join("data-process"));
     let rate = n as f64 / elapsed.as_secs_f64();
     println!(
         "catch-up of {n} FHIR resources by a fresh child process (plugins, audit, durable markers):"
@@ -301,13 +392,47 @@ async fn catch_up() -> anyhow::Result<()> {
         "  requests to the parent     {:>10.4} per event   ({requests:.0} in all; OpenMRS Sync 2.0: ~6 + 2/5)",
         requests / n as f64
     );
+    if let (Some(cpu), Some(at_start)) = (cpu, cpu_at_start) {
+        println!(
+            "  child CPU per resource     {:>10.1} us          (target <= 40 us; {:.1} CPU s after start-up, {cpu:.1} in all)",
+            (cpu - at_start) * 1e6 / n as f64,
+            cpu - at_start
+        );
+    }
     if let Some(kib) = rss {
         println!(
-            "  child resident memory      {:>10.1} MiB after the catch-up",
+            "  child resident memory      {:>10.1} MiB after the catch-up (target < 150 MiB)",
             kib as f64 / 1024.0
         );
     }
+    let json = bytes as f64;
+    println!(
+        "  child data directory       {:>10.2}x the JSON  ({:.1} MB; target <= 1.5x)",
+        data_bytes as f64 / json,
+        data_bytes as f64 / 1e6
+    );
+    if let Some(written) = written {
+        println!(
+            "  child disk bytes written   {:>10.2}x the JSON  ({:.1} MB; target <= 3x)",
+            written as f64 / json,
+            written as f64 / 1e6
+        );
+    }
     network.shutdown().await;
+    if let Some(harness) = harness.filter(|_| std::env::var_os("BENCH_SKIP_POUCHDB").is_none()) {
+        match peer::replicate(&harness, n) {
+            Ok(pouch) => {
+                for line in &pouch.summary {
+                    println!("  {line}");
+                }
+                println!(
+                    "  sync-host / PouchDB        {:>10.2}x           (target >= 5x; PouchDB's best setup, same documents)",
+                    rate / pouch.docs_per_second
+                );
+            }
+            Err(why) => println!("  PouchDB replication failed: {why}"),
+        }
+    }
     Ok(())
 }
 

@@ -12,6 +12,16 @@ use url::Url;
 pub trait LocalService: Send + Sync + 'static {
     /// Answers one request. The URL is absolute; credentials were added by the host.
     async fn call(&self, request: http::Request<bytes::Bytes>) -> http::Response<bytes::Bytes>;
+
+    /// Answers the requests of one `send-all`, in order. A service that can serve a batch
+    /// together (the embedded store commits its writes as one group) overrides this; the
+    /// default answers them concurrently, one by one.
+    async fn call_all(
+        &self,
+        requests: Vec<http::Request<bytes::Bytes>>,
+    ) -> Vec<http::Response<bytes::Bytes>> {
+        futures::future::join_all(requests.into_iter().map(|request| self.call(request))).await
+    }
 }
 
 /// Credentials the host adds to requests for an endpoint. Never shown to plugins.

@@ -19,10 +19,6 @@ use crate::instance::HostState;
 /// hide latency, few enough not to swamp a parent that many children share.
 const SEND_ALL_CONCURRENCY: usize = 16;
 
-/// The same for a batch that only addresses the node's own store in process: there are no
-/// connections to spare, and writes in flight together share the store's group commits.
-const SEND_ALL_IN_PROCESS_CONCURRENCY: usize = 256;
-
 /// Request headers a plugin may not set: credentials are the host's business,
 /// and framing headers are computed by the HTTP client.
 const STRIPPED_REQUEST_HEADERS: &[&str] = &[
@@ -65,12 +61,16 @@ impl HttpContext {
         })
     }
 
+    /// The request's URL, parsed and normalised, and the allowed endpoint it falls under.
+    fn checked(&self, request: &Request) -> Result<(url::Url, &AllowedEndpoint), HttpError> {
+        check_url(&request.url, &self.access.endpoints).map_err(|refusal| match refusal {
+            UrlRefusal::Invalid(message) => HttpError::InvalidRequest(message),
+            UrlRefusal::Denied(message) => HttpError::Denied(message),
+        })
+    }
+
     async fn send(&self, request: Request) -> Result<Response, HttpError> {
-        let (url, endpoint) =
-            check_url(&request.url, &self.access.endpoints).map_err(|refusal| match refusal {
-                UrlRefusal::Invalid(message) => HttpError::InvalidRequest(message),
-                UrlRefusal::Denied(message) => HttpError::Denied(message),
-            })?;
+        let (url, endpoint) = self.checked(&request)?;
         let prepared = self.prepare(&request, url, endpoint)?;
         if endpoint.in_process {
             self.send_in_process(prepared).await
@@ -153,21 +153,102 @@ impl HttpContext {
 
     async fn send_in_process(&self, request: reqwest::Request) -> Result<Response, HttpError> {
         let url = request.url().clone();
-        let service = self.access.local_service.clone().ok_or_else(|| {
-            HttpError::Connection(format!("{url}: no in-process service is configured"))
-        })?;
+        let service = self.local_service(&url)?;
         let local = to_http_request(request)?;
         let response = tokio::time::timeout(self.limits.request_timeout, service.call(local))
             .await
-            .map_err(|_| {
-                HttpError::Timeout(format!(
-                    "{url}: no answer within {:?}",
-                    self.limits.request_timeout
-                ))
-            })?;
+            .map_err(|_| self.no_answer(&url))?;
+        self.local_response(&url, response)
+    }
+
+    /// A `send-all` whose requests all go to the in-process service: checked and prepared one
+    /// by one, then handed to the service as one batch, which may serve them together.
+    async fn send_all_in_process(
+        &self,
+        requests: Vec<Request>,
+    ) -> Vec<Result<Response, HttpError>> {
+        let mut results: Vec<Result<Response, HttpError>> = Vec::with_capacity(requests.len());
+        let mut batch = Vec::new();
+        for (index, request) in requests.iter().enumerate() {
+            match self.prepare_in_process(request) {
+                Ok((url, local)) => {
+                    batch.push((index, url, local));
+                    // Replaced by the service's answer below.
+                    results.push(Err(HttpError::Connection("not sent".into())));
+                }
+                Err(error) => results.push(Err(error)),
+            }
+        }
+        for (index, result) in self.call_batch(batch).await {
+            results[index] = result;
+        }
+        results
+    }
+
+    /// Hands prepared requests to the in-process service as one batch, under one deadline.
+    async fn call_batch(
+        &self,
+        batch: Vec<(usize, url::Url, ::http::Request<Bytes>)>,
+    ) -> Vec<(usize, Result<Response, HttpError>)> {
+        let (places, requests): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|(index, url, request)| ((index, url), request))
+            .unzip();
+        let Some((_, first)) = places.first() else {
+            return Vec::new();
+        };
+        let Ok(service) = self.local_service(first) else {
+            return places
+                .into_iter()
+                .map(|(index, url)| (index, Err(no_service(&url))))
+                .collect();
+        };
+        match tokio::time::timeout(self.limits.request_timeout, service.call_all(requests)).await {
+            Ok(responses) => places
+                .into_iter()
+                .zip(responses)
+                .map(|((index, url), response)| (index, self.local_response(&url, response)))
+                .collect(),
+            Err(_) => places
+                .into_iter()
+                .map(|(index, url)| (index, Err(self.no_answer(&url))))
+                .collect(),
+        }
+    }
+
+    /// Checks one request of an in-process batch and builds what the service receives.
+    fn prepare_in_process(
+        &self,
+        request: &Request,
+    ) -> Result<(url::Url, ::http::Request<Bytes>), HttpError> {
+        let (url, endpoint) = self.checked(request)?;
+        let prepared = self.prepare(request, url, endpoint)?;
+        let url = prepared.url().clone();
+        Ok((url, to_http_request(prepared)?))
+    }
+
+    fn local_service(&self, url: &url::Url) -> Result<Arc<dyn crate::LocalService>, HttpError> {
+        self.access
+            .local_service
+            .clone()
+            .ok_or_else(|| no_service(url))
+    }
+
+    fn no_answer(&self, url: &url::Url) -> HttpError {
+        HttpError::Timeout(format!(
+            "{url}: no answer within {:?}",
+            self.limits.request_timeout
+        ))
+    }
+
+    fn local_response(
+        &self,
+        url: &url::Url,
+        response: ::http::Response<Bytes>,
+    ) -> Result<Response, HttpError> {
         let (parts, body) = response.into_parts();
         if body.len() > self.limits.max_response_bytes {
-            return Err(too_large(&url, self.limits.max_response_bytes));
+            return Err(too_large(url, self.limits.max_response_bytes));
         }
         Ok(Response {
             status: parts.status.as_u16(),
@@ -191,16 +272,15 @@ impl wit_http::Host for HostState {
     ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
         let started = Instant::now();
         let context = &self.http;
-        let concurrency = if context.all_in_process(&requests) {
-            SEND_ALL_IN_PROCESS_CONCURRENCY
+        let results = if context.all_in_process(&requests) {
+            context.send_all_in_process(requests).await
         } else {
-            SEND_ALL_CONCURRENCY
+            futures::stream::iter(requests)
+                .map(|request| context.send(request))
+                .buffered(SEND_ALL_CONCURRENCY)
+                .collect()
+                .await
         };
-        let results = futures::stream::iter(requests)
-            .map(|request| context.send(request))
-            .buffered(concurrency)
-            .collect()
-            .await;
         self.clock.add_host_time(started.elapsed());
         Ok(results)
     }
@@ -248,6 +328,10 @@ fn to_http_request(request: reqwest::Request) -> Result<::http::Request<Bytes>, 
         .map_err(|error| HttpError::InvalidRequest(error.to_string()))?;
     *local.headers_mut() = request.headers().clone();
     Ok(local)
+}
+
+fn no_service(url: &url::Url) -> HttpError {
+    HttpError::Connection(format!("{url}: no in-process service is configured"))
 }
 
 fn too_large(url: &url::Url, cap: usize) -> HttpError {

@@ -7,6 +7,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use sync_host_runtime::LocalService;
+use sync_host_store::store::serve_together;
 use tower::ServiceExt;
 
 /// The largest response body the in-process path will buffer; matches the store's own limits
@@ -29,6 +30,18 @@ impl InProcessRouter {
 #[async_trait]
 impl LocalService for InProcessRouter {
     async fn call(&self, request: Request<Bytes>) -> Response<Bytes> {
+        self.answer(request).await
+    }
+
+    /// The requests of one `send-all` (a page's writes, typically) are served together, so
+    /// the store commits all their writes in one transaction with one flush.
+    async fn call_all(&self, requests: Vec<Request<Bytes>>) -> Vec<Response<Bytes>> {
+        serve_together(requests.into_iter().map(|r| self.answer(r)).collect()).await
+    }
+}
+
+impl InProcessRouter {
+    async fn answer(&self, request: Request<Bytes>) -> Response<Bytes> {
         let request = request.map(Body::from);
         let response = match self.router.clone().oneshot(request).await {
             Ok(response) => response,

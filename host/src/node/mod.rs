@@ -19,6 +19,7 @@ use sync_host_store::api::{ApiState, router, serve};
 use sync_host_store::store::{Store, StoreConfig};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
 
 use crate::config::NodeConfig;
 use crate::error_chain::Chain;
@@ -27,7 +28,7 @@ use crate::state::SyncState;
 use crate::sync::scheduler::Trigger;
 use crate::sync::status::DirectionStatus;
 
-pub use services::{LocalSide, Services};
+pub use services::{LOCAL_FEED_OWNER, LocalSide, Services};
 
 /// The sync state's page cache.
 const STATE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
@@ -155,6 +156,7 @@ impl RunningNode {
                     clients: Arc::clone(&clients),
                 });
                 let local = LocalSide::Embedded {
+                    store: store.clone(),
                     api: api.clone(),
                     internal_token: internal.clone(),
                 };
@@ -191,6 +193,9 @@ impl RunningNode {
             app,
             metrics::Metrics::new(state.clone(), Arc::clone(&clients)),
         );
+        // Clinics sit on slow links: answers are compressed for clients that accept it (feed
+        // pages and FHIR bodies shrink several times). In-process calls never ask for it.
+        let app = app.layer(CompressionLayer::new());
         let shutdown = cancel.clone();
         let server_task = tokio::spawn(serve(
             listener,

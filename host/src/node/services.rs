@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use sync_host_store::store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -36,8 +37,12 @@ const FEED_TIMEOUT: Duration = Duration::from_secs(90);
 /// The local side of a node: its own embedded store, served in process, or an external server
 /// (an OpenMRS instance, say) reached over HTTP.
 pub enum LocalSide {
-    /// The embedded store's API router and the node's internal token for calling it.
-    Embedded { api: Router, internal_token: String },
+    /// The embedded store, its API router and the node's internal token for calling it.
+    Embedded {
+        store: Store,
+        api: Router,
+        internal_token: String,
+    },
     /// An external server named by `[local]`.
     External(LocalSection),
 }
@@ -74,6 +79,7 @@ impl Services {
             LocalSide::Embedded {
                 api,
                 internal_token,
+                ..
             } => {
                 let service: Arc<dyn sync_host_runtime::LocalService> =
                     Arc::new(InProcessRouter::new(api.clone()));
@@ -167,6 +173,10 @@ impl Services {
             write_back: match direction {
                 Direction::Pull => config.sync.push.enabled,
                 Direction::Push => true,
+            },
+            target_store: match (&local, direction) {
+                (LocalSide::Embedded { store, .. }, Direction::Pull) => Some(store.clone()),
+                _ => None,
             },
         };
         let pull = if config.sync.pull.enabled {

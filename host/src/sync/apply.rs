@@ -54,9 +54,7 @@ pub async fn run_group(
         return Ok(());
     };
     let fetched = check_resources(p, fetched, &ctx, out).await?;
-    let Some(current) = current_at_target(p, client, fetched, &ctx, out).await? else {
-        return Ok(());
-    };
+    let current = current_at_target(p, client, fetched, &ctx, out).await?;
     let (writes, back) = decide_writes(p, current, &ctx, out)?;
     store_writes(p, client, writes, &ctx, out).await?;
     write_back(p, client, back, &ctx, out).await
@@ -196,43 +194,98 @@ pub struct Candidate {
     pub base_read: Option<SyncBase>,
 }
 
-/// Reads the target's current copies in one batched call, for the conflict check.
+/// Reads the target's current copies in one batched call, for the conflict check; events whose
+/// read failed are recorded and dropped. Candidates keep the order of the page.
 async fn current_at_target(
     p: &Pipeline,
     client: &dyn ResourceClient,
     fetched: Vec<Fetched>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
-) -> Result<Option<Vec<Candidate>>, StateError> {
-    if fetched.is_empty() {
-        return Ok(Some(Vec::new()));
+) -> Result<Vec<Candidate>, StateError> {
+    let (unseen, to_read) = split_unseen(p, fetched)?;
+    let mut candidates: Vec<(usize, Candidate)> = unseen
+        .into_iter()
+        .map(|(position, f)| (position, candidate(f, None)))
+        .collect();
+    if !to_read.is_empty() {
+        read_current(p, client, to_read, ctx, out, &mut candidates).await?;
+        candidates.sort_by_key(|(position, _)| *position);
     }
-    let events: Vec<Event> = fetched.iter().map(|f| for_target(&f.event)).collect();
+    Ok(candidates.into_iter().map(|(_, c)| c).collect())
+}
+
+/// Reads the target's copies of `to_read` and adds a candidate for each read that succeeded.
+async fn read_current(
+    p: &Pipeline,
+    client: &dyn ResourceClient,
+    to_read: Vec<(usize, Fetched)>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+    candidates: &mut Vec<(usize, Candidate)>,
+) -> Result<(), StateError> {
+    let events: Vec<Event> = to_read.iter().map(|(_, f)| for_target(&f.event)).collect();
     let results = match client.fetch(&p.target, &events).await {
         Ok(results) => results,
-        Err(e) => return fail_all(&events, ctx, &e, out).map(|()| None),
+        Err(e) => return fail_all(&events, ctx, &e, out),
     };
-    let mut candidates = Vec::with_capacity(fetched.len());
-    for (f, result) in fetched.into_iter().zip(results) {
-        let event = f.event;
+    for ((position, f), result) in to_read.into_iter().zip(results) {
         let current = match result {
             Ok(resource) => Some(resource),
             Err(Failure::NotFound(_)) => None,
-            Err(Failure::Gone(_)) => Some(tombstone(&event)),
+            Err(Failure::Gone(_)) => Some(tombstone(&f.event)),
             Err(failure) => {
-                out.failed(&event, ctx, &failure)?;
+                out.failed(&f.event, ctx, &failure)?;
                 continue;
             }
         };
-        candidates.push(Candidate {
-            event,
-            incoming: f.resource,
-            incoming_state: f.state,
-            current,
-            base_read: None,
-        });
+        candidates.push((position, candidate(f, current)));
     }
-    Ok(Some(candidates))
+    Ok(())
+}
+
+/// Splits off (with their positions) the resources the target cannot hold: it is the embedded
+/// store, which has no record of them, and they never synced (no sync base). A fresh child's
+/// catch-up is made of these, and reading each from an empty store would cost as much as
+/// writing it. Their write is create-only, so a copy that turns up meanwhile still refuses it
+/// and is decided on.
+type Positioned = Vec<(usize, Fetched)>;
+
+fn split_unseen(
+    p: &Pipeline,
+    fetched: Vec<Fetched>,
+) -> Result<(Positioned, Positioned), StateError> {
+    let positioned = fetched.into_iter().enumerate();
+    let Some(store) = &p.target_store else {
+        return Ok((Vec::new(), positioned.collect()));
+    };
+    let mut unseen = Vec::new();
+    let mut to_read = Vec::new();
+    for (position, f) in positioned {
+        let event = &f.event;
+        let never_synced = p.state.base(&base_key(event))?.is_none();
+        // A store that cannot answer is read through the plugin as usual.
+        let held = store
+            .holds(&event.resource_type, &event.resource_id)
+            .unwrap_or(true);
+        if never_synced && !held {
+            unseen.push((position, f));
+        } else {
+            to_read.push((position, f));
+        }
+    }
+    Ok((unseen, to_read))
+}
+
+/// A candidate for `f`, with the target's copy when it holds one.
+fn candidate(f: Fetched, current: Option<Resource>) -> Candidate {
+    Candidate {
+        event: f.event,
+        incoming: f.resource,
+        incoming_state: f.state,
+        current,
+        base_read: None,
+    }
 }
 
 /// Decides each candidate against its sync base; returns the writes to make to the target,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use sync_host_feed::ParsedEntry;
 use sync_host_runtime::{Endpoint, Event, EventFilter, Verdict};
+use sync_host_store::store::Store;
 
 use crate::audit::SkipReason;
 use crate::state::{BatchCommit, StateError, SyncState};
@@ -43,6 +44,9 @@ pub struct Pipeline {
     /// Whether a conflict won by the target's state is also written to the source (see
     /// `write_back`); off for the pull of a node that never writes to its parent.
     pub write_back: bool,
+    /// The embedded store when it is the target (the pull of a node without `[local]`): a
+    /// resource it holds no record of, and that never synced, needs no read before its write.
+    pub target_store: Option<Store>,
 }
 
 impl Pipeline {

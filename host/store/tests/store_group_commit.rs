@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use futures::FutureExt;
+
 use sync_host_store::store::{
     Precondition, ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest,
 };
@@ -64,4 +66,85 @@ async fn concurrent_writers_share_commits_and_keep_the_log_contiguous() {
         assert_eq!(entry.content_hash, current.content_hash);
     }
     assert_eq!(store.change_count(Some("patient")).unwrap(), 1280);
+}
+
+fn write_request(id: &str, precondition: Precondition) -> WriteRequest {
+    WriteRequest {
+        key: ResourceKey::fhir("Patient", id),
+        body: Some(format!(r#"{{"resourceType":"Patient","id":"{id}"}}"#)),
+        precondition,
+        origin: None,
+    }
+}
+
+#[tokio::test]
+async fn requests_served_together_commit_in_one_group_with_their_own_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        node_id: "n".into(),
+        history_retention: 1,
+    };
+    let store = Store::open(dir.path(), config).unwrap();
+    store
+        .write(write_request("taken", Precondition::Any))
+        .await
+        .unwrap();
+    let before = store.commit_groups();
+    let mut requests = Vec::new();
+    for i in 0..300 {
+        let store = store.clone();
+        requests.push(async move {
+            // Every 100th write carries a precondition the store must refuse, alone.
+            let (id, precondition) = if i % 100 == 7 {
+                ("taken".to_string(), Precondition::Version(99))
+            } else {
+                (format!("p{i}"), Precondition::Any)
+            };
+            store.write(write_request(&id, precondition)).await
+        });
+    }
+    let outcomes = sync_host_store::store::serve_together(requests).await;
+    assert_eq!(store.commit_groups() - before, 1, "one group for the batch");
+    let refused = outcomes.iter().filter(|o| o.is_err()).count();
+    assert_eq!(refused, 3);
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            Ok(WriteOutcome::Created(record)) => assert_eq!(record.key.id, format!("p{i}")),
+            Err(_) => assert_eq!(i % 100, 7),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(store.change_count(None).unwrap(), 298);
+}
+
+#[tokio::test]
+async fn a_request_that_waits_on_something_else_does_not_hold_the_batch_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        node_id: "n".into(),
+        history_retention: 1,
+    };
+    let store = Store::open(dir.path(), config).unwrap();
+    let (release, wait) = tokio::sync::oneshot::channel::<()>();
+    let slow = {
+        let store = store.clone();
+        async move {
+            wait.await.unwrap();
+            store.write(write_request("slow", Precondition::Any)).await
+        }
+        .boxed()
+    };
+    let fast = {
+        let store = store.clone();
+        async move {
+            let written = store.write(write_request("fast", Precondition::Any)).await;
+            // The fast write was committed while the slow request still waited.
+            release.send(()).unwrap();
+            written
+        }
+        .boxed()
+    };
+    let outcomes = sync_host_store::store::serve_together(vec![slow, fast]).await;
+    assert!(outcomes.iter().all(Result::is_ok));
+    assert_eq!(store.change_count(None).unwrap(), 2);
 }

@@ -2,12 +2,15 @@
 //! one transaction, flushes once for the whole group, and only then answers every writer. N
 //! concurrent writers therefore share one fsync, and an acknowledged write is a durable one.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::apply::{self, ApplySettings, Counters, Trees, Unit, UnitResult};
+use super::gather::Gather;
 use super::plan::truncate_to_millis;
 use super::types::StoreError;
 
@@ -15,7 +18,7 @@ use super::types::StoreError;
 const MAX_GROUP: usize = 1024;
 
 /// A unit waiting to be committed, with the channel its writer waits on.
-struct Job {
+pub(crate) struct Job {
     unit: Unit,
     reply: oneshot::Sender<UnitResult>,
 }
@@ -23,8 +26,11 @@ struct Job {
 /// Handle to the committer thread. Dropping it closes the queue; the thread finishes what is
 /// queued and exits, and the drop waits for that so the database is closed afterwards.
 pub(crate) struct Committer {
-    queue: Option<mpsc::UnboundedSender<Job>>,
+    /// Each message is one writer's job, or the jobs of a batch served together (`gather`).
+    queue: Option<mpsc::UnboundedSender<Vec<Job>>>,
     thread: Option<JoinHandle<()>>,
+    /// Groups committed since the store opened (each one transaction and one flush).
+    groups: Arc<AtomicU64>,
 }
 
 impl Committer {
@@ -36,23 +42,32 @@ impl Committer {
         changes: watch::Sender<u64>,
     ) -> Result<Committer, StoreError> {
         let (queue, jobs) = mpsc::unbounded_channel();
+        let groups = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&groups);
         let thread = std::thread::Builder::new()
             .name("store-committer".into())
-            .spawn(move || run(trees, node_id, history_retention, jobs, changes))
+            .spawn(move || run(trees, node_id, history_retention, jobs, changes, &counted))
             .map_err(|error| StoreError::Storage(format!("cannot start the committer: {error}")))?;
         Ok(Committer {
             queue: Some(queue),
             thread: Some(thread),
+            groups,
         })
     }
 
-    /// Queues `unit` and waits until it is applied and flushed.
+    /// How many groups have been committed so far.
+    pub fn groups(&self) -> u64 {
+        self.groups.load(Ordering::Relaxed)
+    }
+
+    /// Queues `unit` and waits until it is applied and flushed. Inside a batch served
+    /// together, the unit waits for the batch's other writes and is committed with them.
     pub async fn commit(&self, unit: Unit) -> UnitResult {
         let (reply, answer) = oneshot::channel();
         let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
-        queue
-            .send(Job { unit, reply })
-            .map_err(|_| StoreError::Closed)?;
+        if let Some(job) = Gather::hold(queue, Job { unit, reply }) {
+            queue.send(vec![job]).map_err(|_| StoreError::Closed)?;
+        }
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -73,8 +88,9 @@ fn run(
     trees: Trees,
     node_id: String,
     history_retention: usize,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
+    mut jobs: mpsc::UnboundedReceiver<Vec<Job>>,
     changes: watch::Sender<u64>,
+    groups: &AtomicU64,
 ) {
     let settings = ApplySettings {
         node_id: &node_id,
@@ -85,21 +101,24 @@ fn run(
         Err(error) => {
             // Answer every writer with the reason instead of leaving them waiting.
             tracing::error!(%error, "store counters unreadable; refusing writes");
-            while let Some(job) = jobs.blocking_recv() {
-                let _ = job.reply.send(Err(error.clone()));
+            while let Some(batch) = jobs.blocking_recv() {
+                for job in batch {
+                    let _ = job.reply.send(Err(error.clone()));
+                }
             }
             return;
         }
     };
-    while let Some(first) = jobs.blocking_recv() {
-        let mut group = vec![first];
+    while let Some(mut group) = jobs.blocking_recv() {
+        // A batch served together is one group even when it is larger than `MAX_GROUP`.
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(batch) => group.extend(batch),
                 Err(_) => break,
             }
         }
         commit_group(&trees, &settings, group, &mut counters, &changes);
+        groups.fetch_add(1, Ordering::Relaxed);
     }
     tracing::debug!(node = %node_id, "store committer stopped");
 }

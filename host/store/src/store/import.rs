@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use futures::future::join_all;
-
 use super::{Precondition, ResourceKey, Store, StoreError, WriteOutcome, WriteRequest};
 use crate::json::{self, JsonError, RawElements};
 
@@ -251,7 +249,9 @@ async fn write_batch(
         .iter()
         .map(|found| request_for(path, found))
         .collect::<Result<Vec<_>, _>>()?;
-    let outcomes = join_all(requests.into_iter().map(|request| store.write(request))).await;
+    // Served together, the batch's writes are committed as one group (one flush).
+    let writes: Vec<_> = requests.into_iter().map(|r| store.write(r)).collect();
+    let outcomes = super::serve_together(writes).await;
     for (found, outcome) in batch.iter().zip(outcomes) {
         totals.resources += 1;
         match outcome {

@@ -6,6 +6,7 @@
 mod apply;
 mod codec;
 mod committer;
+mod gather;
 pub mod import;
 mod plan;
 mod query;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+pub use gather::serve_together;
 pub use plan::{format_instant, truncate_to_millis};
 pub use types::{
     Change, ChangeAction, Kind, Precondition, ResourceKey, StoreConfig, StoreError, VersionRecord,
@@ -99,9 +101,64 @@ impl Store {
         self.inner.committer.commit(prepared).await
     }
 
+    /// Like [`Store::write_all`], for versions whose content hash is already known (a
+    /// verified snapshot's): all or nothing, in one transaction, without hashing the bodies.
+    pub async fn write_all_hashed(
+        &self,
+        requests: Vec<(WriteRequest, String)>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = requests
+            .into_iter()
+            .map(|(request, hash)| plan::prepare_with(request, Some(hash)))
+            .collect::<Result<_, _>>()?;
+        self.inner.committer.commit(prepared).await
+    }
+
+    /// Every current version (live or tombstone), in key order.
+    pub fn current_versions(&self) -> impl Iterator<Item = Result<VersionRecord, StoreError>> + '_ {
+        query::current_versions(&self.inner.trees)
+    }
+
+    /// The sequence of the last committed change (0 for an empty store).
+    pub fn last_sequence(&self) -> Result<u64, StoreError> {
+        query::last_sequence(&self.inner.trees)
+    }
+
+    /// How many write groups (one transaction and one flush each) the store has committed
+    /// since it was opened.
+    pub fn commit_groups(&self) -> u64 {
+        self.inner.committer.groups()
+    }
+
     /// The current version of a resource, which may be a tombstone.
     pub fn read(&self, key: &ResourceKey) -> Result<Option<VersionRecord>, StoreError> {
         query::read(&self.inner.trees, key)
+    }
+
+    /// Whether the store holds any record (a live copy or a tombstone) of a FHIR resource or
+    /// REST document named `resource_type`/`id`. No record is decoded: it is the cheap check a
+    /// sync run makes before deciding that reading the resource is unnecessary.
+    pub fn holds(&self, resource_type: &str, id: &str) -> Result<bool, StoreError> {
+        let lower = resource_type.to_lowercase();
+        let keys = [
+            ResourceKey::fhir(resource_type, id),
+            ResourceKey::rest(resource_type, id),
+            ResourceKey::rest(lower, id),
+        ];
+        for key in &keys {
+            if self
+                .inner
+                .trees
+                .current
+                .contains_key(codec::resource_key(key))?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// One version of a resource, if it is still kept.

@@ -79,6 +79,15 @@ fn stamped_at(text: &str) -> Option<OffsetDateTime> {
 
 /// Checks and digests a request; errors name the resource.
 pub(crate) fn prepare(request: WriteRequest) -> Result<Prepared, StoreError> {
+    prepare_with(request, None)
+}
+
+/// [`prepare`] with the body's content hash already known (a snapshot carries it, checked by
+/// the snapshot's checksum), so the body is not hashed again.
+pub(crate) fn prepare_with(
+    request: WriteRequest,
+    known_hash: Option<String>,
+) -> Result<Prepared, StoreError> {
     super::codec::validate_key(&request.key)?;
     let key = request.key;
     let body = match request.body {
@@ -94,7 +103,10 @@ pub(crate) fn prepare(request: WriteRequest) -> Result<Prepared, StoreError> {
             };
             let (voided, retired) = (flag("voided"), flag("retired"));
             drop(fields);
-            let content_hash = hash::content_hash(&text).map_err(invalid)?;
+            let content_hash = match known_hash {
+                Some(hash) => hash,
+                None => hash::content_hash(&text).map_err(invalid)?,
+            };
             let meta = match key.kind {
                 Kind::Fhir => Some(json::prepare_server_meta(&text).map_err(invalid)?),
                 Kind::Rest => None,

@@ -28,6 +28,16 @@ pub(crate) fn read(trees: &Trees, key: &ResourceKey) -> Result<Option<VersionRec
     }
 }
 
+pub(crate) fn current_versions(
+    trees: &Trees,
+) -> impl Iterator<Item = Result<VersionRecord, StoreError>> + '_ {
+    trees.current.iter().map(|item| {
+        let (key, value) = item?;
+        let key = codec::decode_resource_key(&key)?;
+        codec::decode_record(key, &value)
+    })
+}
+
 pub(crate) fn vread(
     trees: &Trees,
     key: &ResourceKey,

@@ -21,7 +21,7 @@ use crate::api::error::{ApiError, FhirError, fhir_json, operation_outcome};
 use crate::api::headers::{header_text, parse_version_tag};
 use crate::api::splice::set_string_field;
 use crate::auth::{AuthenticatedClient, effective_origin};
-use crate::store::{Precondition, ResourceKey, WriteOutcome, WriteRequest};
+use crate::store::{Precondition, ResourceKey, WriteOutcome, WriteRequest, serve_together};
 
 #[derive(Deserialize)]
 struct BundleIn<'a> {
@@ -134,9 +134,9 @@ async fn transaction(
     Ok(response)
 }
 
+/// Each entry on its own, all of them served together: their writes share one commit.
 async fn batch(state: &ApiState, sender: &Sender<'_>, entries: &[EntryIn<'_>]) -> BundleOut {
-    let mut response = BundleOut::new("batch-response");
-    for (index, entry) in entries.iter().enumerate() {
+    let answers = entries.iter().enumerate().map(|(index, entry)| async move {
         let result = match plan(entry, sender) {
             Ok(Operation::Write(request)) => state
                 .store
@@ -147,7 +147,11 @@ async fn batch(state: &ApiState, sender: &Sender<'_>, entries: &[EntryIn<'_>]) -
             Ok(Operation::Read(key)) => read_entry(state, &key),
             Err(error) => Err(error),
         };
-        response.push(result.unwrap_or_else(|error| error_entry(at_entry(index, error))));
+        result.unwrap_or_else(|error| error_entry(at_entry(index, error)))
+    });
+    let mut response = BundleOut::new("batch-response");
+    for entry in serve_together(answers.collect()).await {
+        response.push(entry);
     }
     response
 }
