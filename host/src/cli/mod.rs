@@ -6,6 +6,7 @@ mod example;
 mod node;
 mod plugins;
 mod show;
+mod snapshot;
 mod table;
 
 use std::path::PathBuf;
@@ -129,11 +130,27 @@ pub enum Command {
 /// `sync-host store ...`
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Load FHIR JSON files, Bundles or NDJSON (a file or a directory) into the store.
+    /// Load FHIR JSON files, Bundles or NDJSON (a file or a directory) into the store, or, with
+    /// `--snapshot`, bootstrap a new node from a snapshot of its parent.
     Import {
         #[arg(long)]
         config: PathBuf,
-        path: PathBuf,
+        /// A file or directory of FHIR JSON, Bundles or NDJSON.
+        #[arg(required_unless_present = "snapshot", conflicts_with = "snapshot")]
+        path: Option<PathBuf>,
+        /// A snapshot directory written by `store export` on this node's parent: the node must
+        /// be new (empty store, never synced); its sync resumes after the snapshot.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+    },
+    /// Write a snapshot of a stopped node's store (current versions, compressed, with a
+    /// manifest and checksum) into a new directory, for bootstrapping its children.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        /// The directory to write; it must not exist yet or be empty.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -186,9 +203,22 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit { target, command } => admin::audit(&target, command).await,
         Command::Retry { target, id, dead } => admin::retry(&target, id, dead).await,
         Command::Conflicts { target, command } => admin::conflicts(&target, command).await,
-        Command::Store {
-            command: StoreCommand::Import { config, path },
-        } => node::import(&config, &path).await,
+        Command::Store { command } => match command {
+            StoreCommand::Import {
+                config,
+                snapshot: Some(dir),
+                ..
+            } => snapshot::import(&config, &dir).await,
+            StoreCommand::Import {
+                config,
+                path: Some(path),
+                ..
+            } => node::import(&config, &path).await,
+            StoreCommand::Import { .. } => {
+                anyhow::bail!("store import needs a PATH or --snapshot DIR")
+            }
+            StoreCommand::Export { config, out } => snapshot::export(&config, &out).await,
+        },
         Command::Plugins { command } => plugins::run(command).await,
     }
 }

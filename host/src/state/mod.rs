@@ -8,6 +8,7 @@ mod intents;
 mod keys;
 mod open_index;
 mod queue;
+mod seed;
 mod step_hook;
 mod types;
 

@@ -8,4 +8,5 @@ pub mod config;
 pub mod fuzz_checks;
 pub mod hash;
 pub mod json;
+pub mod snapshot;
 pub mod store;
