@@ -11,6 +11,8 @@
 //! Run: `cargo bench -p sync-host --bench catchup` (`BENCH_N=20000` for a shorter run;
 //! `BENCH_SKIP_POUCHDB=1` leaves PouchDB out).
 
+#[path = "catchup/bootstrap.rs"]
+mod bootstrap;
 #[path = "catchup/peer.rs"]
 mod peer;
 #[path = "catchup/proc_stats.rs"]
@@ -417,6 +419,17 @@ async fn catch_up() -> anyhow::Result<()> {
             written as f64 / json,
             written as f64 / 1e6
         );
+    }
+    if std::env::var_os("BENCH_SKIP_SNAPSHOT").is_none() {
+        let tree = bootstrap::Tree {
+            parent_store: &store,
+            parent_base: &base,
+            parent_token: &parent.admin_token,
+            child_config_text: &std::fs::read_to_string(&process_config)?,
+            child_dir: &child_dir,
+            child_token: &child_token,
+        };
+        bootstrap::run(tree, n, &http).await?;
     }
     network.shutdown().await;
     if let Some(harness) = harness.filter(|_| std::env::var_os("BENCH_SKIP_POUCHDB").is_none()) {

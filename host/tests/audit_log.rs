@@ -235,6 +235,10 @@ fn prune_removes_by_age_then_by_count_oldest_first() -> anyhow::Result<()> {
     assert_eq!(report.removed_by_count, 7);
     let left = all_pages(&log, AuditQuery::default())?;
     assert_eq!(left, expected(&records[36..], |_| true));
+    // The kept count agrees with what the tree holds, and with a count made afresh.
+    assert_eq!(log.len(), 4);
+    assert_eq!(log.len(), log.tree().len());
+    assert_eq!(AuditLog::new(log.tree().clone()).len(), 4);
     Ok(())
 }
 

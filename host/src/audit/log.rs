@@ -1,5 +1,8 @@
 //! The audit log: appends and paged queries over one sled tree.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::audit::{AuditEntry, AuditError, AuditKey, AuditPage, AuditQuery, AuditRecord};
@@ -47,12 +50,31 @@ impl EncodedRecord {
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     tree: sled::Tree,
+    /// Records in the tree. sled counts by scanning every record, and status reads the count
+    /// on every call, so it is counted once at open and kept current by every writer.
+    count: Arc<AtomicUsize>,
 }
 
 impl AuditLog {
     /// Uses `tree` for the records; the tree must hold nothing but audit records.
     pub fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+        let count = Arc::new(AtomicUsize::new(tree.len()));
+        Self { tree, count }
+    }
+
+    /// Notes `records` appended by a committed transaction that used [`AuditLog::tree`].
+    pub fn appended(&self, records: usize) {
+        self.count.fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// Notes `records` removed.
+    pub(crate) fn removed(&self, records: usize) {
+        // Never below zero, whatever the order of concurrent notes.
+        let _ = self
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(records))
+            });
     }
 
     /// The underlying tree, for multi-tree transactions.
@@ -66,7 +88,8 @@ impl AuditLog {
             .iter()
             .map(EncodedRecord::encode)
             .collect::<Result<Vec<_>, _>>()?;
-        self.tree
+        let keys = self
+            .tree
             .transaction(|tx| {
                 encoded
                     .iter()
@@ -76,7 +99,9 @@ impl AuditLog {
             .map_err(|e| match e {
                 sled::transaction::TransactionError::Abort(e) => e,
                 sled::transaction::TransactionError::Storage(e) => AuditError::Storage(e),
-            })
+            })?;
+        self.appended(keys.len());
+        Ok(keys)
     }
 
     /// One record by key.
@@ -118,9 +143,9 @@ impl AuditLog {
         })
     }
 
-    /// Number of records (walks the tree: sled keeps no count).
+    /// Number of records (kept as records are appended and pruned).
     pub fn len(&self) -> usize {
-        self.tree.len()
+        self.count.load(Ordering::Relaxed)
     }
 
     /// True when no record is stored.

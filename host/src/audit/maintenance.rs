@@ -81,12 +81,14 @@ impl AuditLog {
             pending += 1;
             if pending == PRUNE_CHUNK {
                 self.tree().apply_batch(std::mem::take(&mut batch))?;
+                self.removed(pending);
                 removed += pending;
                 pending = 0;
             }
         }
         if pending > 0 {
             self.tree().apply_batch(batch)?;
+            self.removed(pending);
             removed += pending;
         }
         Ok(removed)

@@ -143,6 +143,13 @@ impl SyncState {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StateError::Storage(e),
             })?;
+        self.audit.appended(report.audit_keys.len());
+        let new_bases = encoded
+            .bases
+            .iter()
+            .filter(|b| b.replaces.is_none())
+            .count();
+        self.base_count.added(new_bases);
         for record in &batch.conflicts {
             self.open.note(record);
         }

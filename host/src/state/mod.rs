@@ -100,6 +100,8 @@ pub struct SyncState {
     conflicts: sled::Tree,
     intents: sled::Tree,
     audit: AuditLog,
+    /// Sync bases stored (sled counts only by scanning, and status reads this on every call).
+    base_count: BaseCount,
     /// The resources with open conflicts.
     open: open_index::OpenIndex,
     /// Fault injection between durable steps; empty in normal operation.
@@ -122,12 +124,18 @@ impl SyncState {
             conflicts: db.open_tree(CONFLICTS)?,
             intents: db.open_tree(intents::INTENTS)?,
             audit: AuditLog::new(db.open_tree(AUDIT)?),
+            base_count: BaseCount::default(),
             open: Default::default(),
             step_hook: Default::default(),
             deciding: Default::default(),
         };
         let open = open_index::OpenIndex::build(&state.conflicts)?;
-        let state = Self { open, ..state };
+        let base_count = BaseCount::counted(&state.bases);
+        let state = Self {
+            open,
+            base_count,
+            ..state
+        };
         due_index::rebuild_if_missing(&state.retries, &state.retry_due)?;
         Ok(state)
     }
@@ -181,7 +189,7 @@ impl SyncState {
     pub fn counts(&self, now: Timestamp) -> Result<StatusCounts, StateError> {
         let mut counts = StatusCounts {
             markers: self.markers.len(),
-            bases: self.bases.len(),
+            bases: self.base_count.get(),
             retries: self.retries.len(),
             dead_letters: self.dead_letters.len(),
             audit_records: self.audit.len(),
@@ -215,6 +223,26 @@ impl SyncState {
                 reason: e.to_string(),
             })??;
         Ok(())
+    }
+}
+
+/// How many sync bases are stored: counted once at open, then kept by the writers (bases are
+/// only ever added or replaced, never removed).
+#[derive(Debug, Clone, Default)]
+struct BaseCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl BaseCount {
+    fn counted(tree: &sled::Tree) -> Self {
+        Self(std::sync::Arc::new(tree.len().into()))
+    }
+
+    fn added(&self, bases: usize) {
+        self.0
+            .fetch_add(bases, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -19,6 +19,8 @@ impl SyncState {
             batch.insert(key.to_bytes(), value);
         }
         self.bases.apply_batch(batch)?;
+        // A fresh state (checked by the caller) held none of these.
+        self.base_count.added(bases.len());
         Ok(())
     }
 
