@@ -35,7 +35,19 @@ pub async fn run(tree: Tree<'_>, n: usize, http: &reqwest::Client) -> anyhow::Re
             .replace("data-process", "data-snapshot"),
     )?;
     let started = Instant::now();
-    let import = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-host"))
+    // `BENCH_PERF_IMPORT=perf.data` records a CPU profile of the import.
+    let mut import = match std::env::var_os("BENCH_PERF_IMPORT") {
+        Some(out) => {
+            let mut perf = tokio::process::Command::new("perf");
+            perf.args(["record", "-F", "499", "--call-graph", "dwarf,16384", "-o"])
+                .arg(out)
+                .arg("--")
+                .arg(env!("CARGO_BIN_EXE_sync-host"));
+            perf
+        }
+        None => tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-host")),
+    };
+    let import = import
         .args(["store", "import", "--config"])
         .arg(&config)
         .arg("--snapshot")
