@@ -126,6 +126,42 @@ async fn fill(store: &Store, n: usize) -> anyhow::Result<usize> {
     Ok(bytes)
 }
 
+/// Bytes on the wire per resource for a feed page and a FHIR search page of the parent, plain
+/// and with each compression a client may ask for.
+async fn wire_bytes(base: &str, token: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().no_gzip().no_zstd().build()?;
+    let pages = [
+        ("feed page", format!("{base}/ws/atomfeed/all/1"), 100.0),
+        (
+            "FHIR search",
+            format!("{base}/ws/fhir2/R4/Observation?_count=100"),
+            100.0,
+        ),
+    ];
+    println!("bytes on the wire per resource (compression as the client asks):");
+    for (what, url, resources) in pages {
+        let mut figures = Vec::new();
+        for encoding in ["identity", "gzip", "zstd"] {
+            let response = client
+                .get(&url)
+                .bearer_auth(token)
+                .header("accept-encoding", encoding)
+                .send()
+                .await?;
+            figures.push(response.bytes().await?.len() as f64 / resources);
+        }
+        println!(
+            "  {what:<12} plain {:>7.0}   gzip {:>7.0} ({:.1}x)   zstd {:>7.0} ({:.1}x)",
+            figures[0],
+            figures[1],
+            figures[0] / figures[1],
+            figures[2],
+            figures[0] / figures[2]
+        );
+    }
+    Ok(())
+}
+
 async fn parent_requests(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<f64> {
     let text = http
         .get(format!("{base}/metrics"))
@@ -231,6 +267,7 @@ async fn catch_up() -> anyhow::Result<()> {
     );
     let http = reqwest::Client::new();
     let base = parent.running.base_url().to_string();
+    wire_bytes(&base, &parent.admin_token).await?;
 
     let baseline_store = Store::open(
         &dir.path().join("baseline"),
