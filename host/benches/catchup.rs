@@ -13,6 +13,8 @@
 
 #[path = "catchup/bootstrap.rs"]
 mod bootstrap;
+#[path = "catchup/child.rs"]
+mod child;
 #[path = "catchup/peer.rs"]
 mod peer;
 #[path = "catchup/proc_stats.rs"]
@@ -301,84 +303,33 @@ async fn catch_up() -> anyhow::Result<()> {
     // `BENCH_CHILD_BIN` runs another build as the child, for comparing two builds.
     let child_bin = std::env::var_os("BENCH_CHILD_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_sync-host").into());
-    let mut child = tokio::process::Command::new(child_bin)
-        .args(["--log", log_level, "run", "--config"])
-        .arg(&process_config)
-        .stdout(Stdio::piped())
-        .stderr(match std::env::var_os("BENCH_CHILD_LOG") {
-            Some(path) => Stdio::from(std::fs::File::create(path)?),
-            None => Stdio::null(),
-        })
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().unwrap_or(0);
-    // `BENCH_PERF=perf.data` records a CPU profile of the child during the catch-up;
-    // `BENCH_PERF_STAT=file` counts its instructions, a figure noise on the machine does not move.
-    let pid_text = pid.to_string();
-    let profiler = match (
-        std::env::var_os("BENCH_PERF"),
-        std::env::var_os("BENCH_PERF_STAT"),
-    ) {
-        (Some(out), _) => Some(
-            std::process::Command::new("perf")
-                .args([
-                    "record",
-                    "-F",
-                    "499",
-                    "--call-graph",
-                    "dwarf,16384",
-                    "-p",
-                    &pid_text,
-                    "-o",
-                ])
-                .arg(out)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?,
-        ),
-        (None, Some(out)) => Some(
-            std::process::Command::new("perf")
-                .args([
-                    "stat",
-                    "-e",
-                    "instructions:u,task-clock",
-                    "-x",
-                    ",",
-                    "-p",
-                    &pid_text,
-                    "-o",
-                ])
-                .arg(out)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?,
-        ),
-        (None, None) => None,
+    let stderr = match std::env::var_os("BENCH_CHILD_LOG") {
+        Some(path) => Stdio::from(std::fs::File::create(path)?),
+        None => Stdio::null(),
     };
-    let mut line = String::new();
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut reader = tokio::io::BufReader::new(stdout);
-    tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line).await?;
-    let child_url = line
-        .split_whitespace()
-        .last()
-        .unwrap_or_default()
-        .to_string();
+    let (mut child, child_url) =
+        child::start(child_bin, log_level, &process_config, stderr).await?;
+    let pid = child.id().unwrap_or(0);
+    // `BENCH_PERF=perf.data` records a CPU profile of the child during the catch-up.
+    let profiler = match std::env::var_os("BENCH_PERF") {
+        Some(out) => Some(
+            std::process::Command::new("perf")
+                .args(["record", "-F", "99", "--call-graph", "dwarf,16384", "-p"])
+                .arg(pid.to_string())
+                .arg("-o")
+                .arg(out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        ),
+        None => None,
+    };
     // Plugins are compiled before the node announces itself: CPU from here on is catch-up.
     let cpu_at_start = proc_stats::cpu_seconds(pid);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let status: serde_json::Value = match http
-            .get(format!("{child_url}/admin/status"))
-            .bearer_auth(&child_token)
-            .send()
-            .await
-        {
-            Ok(r) => r.json().await?,
-            Err(_) => continue,
+        let Some(status) = child::status(&http, &child_url, &child_token).await? else {
+            continue;
         };
         let done = status["counts"]["audit_records"].as_u64().unwrap_or(0) as usize;
         if done >= n {
@@ -389,14 +340,8 @@ async fn catch_up() -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed();
-    let status: serde_json::Value = http
-        .get(format!("{child_url}/admin/status"))
-        .bearer_auth(&child_token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let steady = status["pull"]["progress"]["per_second"].as_f64();
+    let status = child::status(&http, &child_url, &child_token).await?;
+    let steady = status.and_then(|s| s["pull"]["progress"]["per_second"].as_f64());
     let requests = parent_requests(&http, &base, &parent.admin_token).await? - before;
     if let Some(mut profiler) = profiler {
         std::process::Command::new("kill")

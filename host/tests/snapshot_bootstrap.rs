@@ -166,24 +166,10 @@ async fn a_snapshot_bootstraps_a_child_that_then_fetches_only_later_changes() ->
     assert_eq!(manifest.tombstones, 1);
     assert_eq!(manifest.last_sequence, BEFORE as u64 + 2);
 
-    let import = sync_host(&[
-        "store",
-        "import",
-        "--config",
-        t.child_config.to_str().unwrap(),
-        "--snapshot",
-        out.to_str().unwrap(),
-    ]);
+    let import = import_snapshot(&t.child_config, &out);
     assert!(import.status.success());
     // The same snapshot twice: the node is no longer new.
-    let again = sync_host(&[
-        "store",
-        "import",
-        "--config",
-        t.child_config.to_str().unwrap(),
-        "--snapshot",
-        out.to_str().unwrap(),
-    ]);
+    let again = import_snapshot(&t.child_config, &out);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("new node only"));
 
@@ -255,16 +241,21 @@ async fn a_snapshot_bootstraps_a_child_that_then_fetches_only_later_changes() ->
     Ok(())
 }
 
-/// Expects `store import --snapshot` to fail naming `expected`, with nothing written.
-fn import_fails(t: &Stopped, snapshot: &Path, expected: &str) {
-    let output = sync_host(&[
+/// `sync-host store import --config config --snapshot dir`.
+fn import_snapshot(config: &Path, dir: &Path) -> std::process::Output {
+    sync_host(&[
         "store",
         "import",
         "--config",
-        t.child_config.to_str().unwrap(),
+        config.to_str().unwrap(),
         "--snapshot",
-        snapshot.to_str().unwrap(),
-    ]);
+        dir.to_str().unwrap(),
+    ])
+}
+
+/// Expects `store import --snapshot` to fail naming `expected`, with nothing written.
+fn import_fails(t: &Stopped, snapshot: &Path, expected: &str) {
+    let output = import_snapshot(&t.child_config, snapshot);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(expected), "`{expected}` not in: {stderr}");
@@ -321,14 +312,7 @@ async fn a_damaged_or_foreign_snapshot_changes_nothing() -> anyhow::Result<()> {
     import_fails(&t, &missing, "manifest.json");
 
     // After all that the node is still new: the good snapshot imports.
-    let import = sync_host(&[
-        "store",
-        "import",
-        "--config",
-        t.child_config.to_str().unwrap(),
-        "--snapshot",
-        good.to_str().unwrap(),
-    ]);
+    let import = import_snapshot(&t.child_config, &good);
     assert!(import.status.success());
     Ok(())
 }

@@ -64,35 +64,13 @@ pub async fn run(tree: Tree<'_>, n: usize, http: &reqwest::Client) -> anyhow::Re
     }
     let before = super::parent_requests(http, tree.parent_base, tree.parent_token).await?;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-host"))
-        .args(["--log", "warn", "run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut line)
-        .await?;
-    let url = line
-        .split_whitespace()
-        .last()
-        .unwrap_or_default()
-        .to_string();
+    let program = env!("CARGO_BIN_EXE_sync-host").into();
+    let (mut child, url) = super::child::start(program, "warn", &config, Stdio::null()).await?;
     let audited = loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let Ok(answer) = http
-            .get(format!("{url}/admin/status"))
-            .bearer_auth(tree.child_token)
-            .send()
-            .await
-        else {
+        let Some(status) = super::child::status(http, &url, tree.child_token).await? else {
             continue;
         };
-        let status: serde_json::Value = answer.json().await?;
         let audited = status["counts"]["audit_records"].as_u64().unwrap_or(0) as usize;
         if audited >= LATER && status["pull"]["running"] == false {
             break audited;

@@ -54,13 +54,6 @@ impl HttpContext {
         }
     }
 
-    /// True when every request goes to an in-process endpoint.
-    fn all_in_process(&self, requests: &[Request]) -> bool {
-        requests.iter().all(|request| {
-            check_url(&request.url, &self.access.endpoints).is_ok_and(|(_, e)| e.in_process)
-        })
-    }
-
     /// The request's URL, parsed and normalised, and the allowed endpoint it falls under.
     fn checked(&self, request: &Request) -> Result<(url::Url, &AllowedEndpoint), HttpError> {
         check_url(&request.url, &self.access.endpoints).map_err(|refusal| match refusal {
@@ -161,70 +154,71 @@ impl HttpContext {
         self.local_response(&url, response)
     }
 
-    /// A `send-all` whose requests all go to the in-process service: checked and prepared one
-    /// by one, then handed to the service as one batch, which may serve them together.
-    async fn send_all_in_process(
-        &self,
-        requests: Vec<Request>,
-    ) -> Vec<Result<Response, HttpError>> {
-        let mut results: Vec<Result<Response, HttpError>> = Vec::with_capacity(requests.len());
+    /// The requests of one `send-all`, answered in order. When every one is for the
+    /// in-process service, they are handed to it as one batch (which may serve them together)
+    /// under one deadline; otherwise each is sent on its own, a few at a time.
+    async fn send_all(&self, requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+        let checked: Vec<_> = requests.iter().map(|r| self.checked(r)).collect();
+        let all_local = checked
+            .iter()
+            .all(|c| c.as_ref().is_ok_and(|(_, endpoint)| endpoint.in_process));
+        if !all_local {
+            return futures::stream::iter(requests)
+                .map(|request| self.send(request))
+                .buffered(SEND_ALL_CONCURRENCY)
+                .collect()
+                .await;
+        }
+        let mut urls = Vec::new();
         let mut batch = Vec::new();
-        for (index, request) in requests.iter().enumerate() {
-            match self.prepare_in_process(request) {
+        // `None` marks a request handed to the service; its answer fills the place below.
+        let mut refused: Vec<Option<HttpError>> = Vec::with_capacity(requests.len());
+        for (request, checked) in requests.iter().zip(checked) {
+            let prepared = checked
+                .and_then(|(url, endpoint)| self.prepare(request, url, endpoint))
+                .and_then(|prepared| Ok((prepared.url().clone(), to_http_request(prepared)?)));
+            match prepared {
                 Ok((url, local)) => {
-                    batch.push((index, url, local));
-                    // Replaced by the service's answer below.
-                    results.push(Err(HttpError::Connection("not sent".into())));
+                    urls.push(url);
+                    batch.push(local);
+                    refused.push(None);
                 }
-                Err(error) => results.push(Err(error)),
+                Err(error) => refused.push(Some(error)),
             }
         }
-        for (index, result) in self.call_batch(batch).await {
-            results[index] = result;
-        }
-        results
+        let mut answers = self.call_batch(&urls, batch).await.into_iter();
+        refused
+            .into_iter()
+            .map(|refusal| match refusal {
+                Some(error) => Err(error),
+                None => answers
+                    .next()
+                    .unwrap_or_else(|| Err(HttpError::Connection("no answer".into()))),
+            })
+            .collect()
     }
 
-    /// Hands prepared requests to the in-process service as one batch, under one deadline.
+    /// Hands prepared requests for `urls` to the in-process service as one batch, under one
+    /// deadline; one answer per request.
     async fn call_batch(
         &self,
-        batch: Vec<(usize, url::Url, ::http::Request<Bytes>)>,
-    ) -> Vec<(usize, Result<Response, HttpError>)> {
-        let (places, requests): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|(index, url, request)| ((index, url), request))
-            .unzip();
-        let Some((_, first)) = places.first() else {
+        urls: &[url::Url],
+        requests: Vec<::http::Request<Bytes>>,
+    ) -> Vec<Result<Response, HttpError>> {
+        let Some(first) = urls.first() else {
             return Vec::new();
         };
         let Ok(service) = self.local_service(first) else {
-            return places
-                .into_iter()
-                .map(|(index, url)| (index, Err(no_service(&url))))
-                .collect();
+            return urls.iter().map(|url| Err(no_service(url))).collect();
         };
         match tokio::time::timeout(self.limits.request_timeout, service.call_all(requests)).await {
-            Ok(responses) => places
-                .into_iter()
+            Ok(responses) => urls
+                .iter()
                 .zip(responses)
-                .map(|((index, url), response)| (index, self.local_response(&url, response)))
+                .map(|(url, response)| self.local_response(url, response))
                 .collect(),
-            Err(_) => places
-                .into_iter()
-                .map(|(index, url)| (index, Err(self.no_answer(&url))))
-                .collect(),
+            Err(_) => urls.iter().map(|url| Err(self.no_answer(url))).collect(),
         }
-    }
-
-    /// Checks one request of an in-process batch and builds what the service receives.
-    fn prepare_in_process(
-        &self,
-        request: &Request,
-    ) -> Result<(url::Url, ::http::Request<Bytes>), HttpError> {
-        let (url, endpoint) = self.checked(request)?;
-        let prepared = self.prepare(request, url, endpoint)?;
-        let url = prepared.url().clone();
-        Ok((url, to_http_request(prepared)?))
     }
 
     fn local_service(&self, url: &url::Url) -> Result<Arc<dyn crate::LocalService>, HttpError> {
@@ -271,16 +265,7 @@ impl wit_http::Host for HostState {
         requests: Vec<Request>,
     ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
         let started = Instant::now();
-        let context = &self.http;
-        let results = if context.all_in_process(&requests) {
-            context.send_all_in_process(requests).await
-        } else {
-            futures::stream::iter(requests)
-                .map(|request| context.send(request))
-                .buffered(SEND_ALL_CONCURRENCY)
-                .collect()
-                .await
-        };
+        let results = self.http.send_all(requests).await;
         self.clock.add_host_time(started.elapsed());
         Ok(results)
     }

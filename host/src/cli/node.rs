@@ -77,15 +77,7 @@ pub fn init(path: &Path, force: bool, root: bool) -> anyhow::Result<ExitCode> {
 /// Imports FHIR files into the store of a stopped node.
 pub async fn import(config_path: &Path, path: &Path) -> anyhow::Result<ExitCode> {
     let config = NodeConfig::load(config_path)?;
-    let history_retention = config.server.as_ref().map_or(10, |s| s.history_retention);
-    let store = Store::open(
-        &config.node.data_dir.join("store"),
-        StoreConfig {
-            node_id: config.node.id.clone(),
-            history_retention,
-        },
-    )
-    .context("cannot open the store (is the node still running?)")?;
+    let store = open_store(&config)?;
     let started = std::time::Instant::now();
     let totals = sync_host_store::store::import::import_path(&store, path, |p| {
         let rate = p.resources as f64 / started.elapsed().as_secs_f64().max(1e-3);
@@ -103,4 +95,17 @@ pub async fn import(config_path: &Path, path: &Path) -> anyhow::Result<ExitCode>
         totals.resources, totals.files_done
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the store of a stopped node.
+pub fn open_store(config: &NodeConfig) -> anyhow::Result<Store> {
+    let history_retention = config.server.as_ref().map_or(10, |s| s.history_retention);
+    Store::open(
+        &config.node.data_dir.join("store"),
+        StoreConfig {
+            node_id: config.node.id.clone(),
+            history_retention,
+        },
+    )
+    .context("cannot open the store (is the node still running?)")
 }

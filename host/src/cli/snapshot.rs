@@ -9,11 +9,13 @@ use anyhow::{Context, bail};
 use sync_host_store::api::feed::ALL_CATEGORY;
 use sync_host_store::api::feed::entries::entry_id;
 use sync_host_store::snapshot::{self, Manifest, SnapshotError, SnapshotRecord};
-use sync_host_store::store::{Precondition, Store, StoreConfig, WriteOutcome, WriteRequest};
+use sync_host_store::store::{Precondition, Store, WriteOutcome, WriteRequest};
+
+use super::node::open_store;
 
 use sync_host::audit::Timestamp;
 use sync_host::config::NodeConfig;
-use sync_host::node::LOCAL_FEED_OWNER;
+use sync_host::node::{LOCAL_FEED_OWNER, open_sync_state};
 use sync_host::state::{BaseKey, Marker, MarkerKey, SyncState};
 use sync_host::sync::conflict::SyncBase;
 
@@ -24,7 +26,7 @@ const IMPORT_BATCH: usize = 2000;
 pub async fn export(config_path: &Path, out: &Path) -> anyhow::Result<std::process::ExitCode> {
     let config = NodeConfig::load(config_path)?;
     let store = open_store(&config)?;
-    let page_size = config.server.as_ref().map_or(100, |s| s.api.page_size);
+    let page_size = feed_page_size(&config);
     let started = Instant::now();
     let manifest = snapshot::export(&store, out, page_size, |done| {
         eprint!("\r{done} resources written   ");
@@ -83,18 +85,6 @@ pub async fn import(config_path: &Path, dir: &Path) -> anyhow::Result<std::proce
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-fn open_store(config: &NodeConfig) -> anyhow::Result<Store> {
-    let history_retention = config.server.as_ref().map_or(10, |s| s.history_retention);
-    Store::open(
-        &config.node.data_dir.join("store"),
-        StoreConfig {
-            node_id: config.node.id.clone(),
-            history_retention,
-        },
-    )
-    .context("cannot open the store (is the node still running?)")
-}
-
 /// The node's store and sync state, refusing a node that already holds data or has synced.
 fn open_fresh(config: &NodeConfig) -> anyhow::Result<(Store, SyncState)> {
     if config.local.is_some() {
@@ -108,11 +98,7 @@ fn open_fresh(config: &NodeConfig) -> anyhow::Result<(Store, SyncState)> {
             config.node.data_dir.display()
         );
     }
-    let db = sled::Config::new()
-        .path(config.node.data_dir.join("sync-state"))
-        .open()
-        .context("cannot open the sync state")?;
-    let state = SyncState::open(&db)?;
+    let state = open_sync_state(&config.node.data_dir).context("cannot open the sync state")?;
     if !state.is_fresh() {
         bail!(
             "the sync state in {} already has markers or sync bases; a snapshot bootstraps a new node only",
@@ -233,7 +219,7 @@ fn markers_after(
     }
     let own = store.change_count(None)?;
     if own > 0 {
-        let page_size = config.server.as_ref().map_or(100, |s| s.api.page_size);
+        let page_size = feed_page_size(config);
         let last = store.last_sequence()?;
         let position = snapshot::FeedPosition {
             entries: own,
@@ -252,4 +238,13 @@ fn markers_after(
         markers.push((key, marker));
     }
     Ok(markers)
+}
+
+/// The node's feed page size: its `[server.api]`, or the default a node without `[server]` would
+/// get.
+fn feed_page_size(config: &NodeConfig) -> usize {
+    config.server.as_ref().map_or_else(
+        || sync_host_store::config::ApiConfig::default().page_size,
+        |s| s.api.page_size,
+    )
 }

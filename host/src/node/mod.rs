@@ -104,6 +104,16 @@ pub struct RunningNode {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// Opens the sync state kept in a node's data directory (the node must not be running).
+pub fn open_sync_state(data_dir: &std::path::Path) -> Result<SyncState, NodeError> {
+    // The sync state is small and mostly appended; its page cache need not be large.
+    let db = sled::Config::new()
+        .path(data_dir.join("sync-state"))
+        .cache_capacity(STATE_CACHE_BYTES)
+        .open()?;
+    Ok(SyncState::open(&db)?)
+}
+
 impl RunningNode {
     /// Starts a node from `config`.
     pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
@@ -112,12 +122,7 @@ impl RunningNode {
             path: data_dir.clone(),
             source,
         })?;
-        // The sync state is small and mostly appended; its page cache need not be large.
-        let state_db = sled::Config::new()
-            .path(data_dir.join("sync-state"))
-            .cache_capacity(STATE_CACHE_BYTES)
-            .open()?;
-        let state = SyncState::open(&state_db)?;
+        let state = open_sync_state(&data_dir)?;
         let server = config.server.clone().ok_or_else(|| NodeError::Setup {
             what: "[server]".into(),
             reason: "a node needs [server] for its API, admin and metrics".into(),

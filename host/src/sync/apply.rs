@@ -203,7 +203,7 @@ async fn current_at_target(
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) -> Result<Vec<Candidate>, StateError> {
-    let (unseen, to_read) = split_unseen(p, fetched)?;
+    let (unseen, to_read) = split_unseen(p, fetched);
     let mut candidates: Vec<(usize, Candidate)> = unseen
         .into_iter()
         .map(|(position, f)| (position, candidate(f, None)))
@@ -245,36 +245,23 @@ async fn read_current(
 }
 
 /// Splits off (with their positions) the resources the target cannot hold: it is the embedded
-/// store, which has no record of them, and they never synced (no sync base). A fresh child's
-/// catch-up is made of these, and reading each from an empty store would cost as much as
-/// writing it. Their write is create-only, so a copy that turns up meanwhile still refuses it
-/// and is decided on.
+/// store, which has no record of them, so a read through the plugin could only answer 404. A
+/// fresh child's catch-up is made of these, and reading each from an empty store would cost as
+/// much as writing it. Their write is create-only, so a copy that turns up meanwhile still
+/// refuses it and is decided on.
 type Positioned = Vec<(usize, Fetched)>;
 
-fn split_unseen(
-    p: &Pipeline,
-    fetched: Vec<Fetched>,
-) -> Result<(Positioned, Positioned), StateError> {
+fn split_unseen(p: &Pipeline, fetched: Vec<Fetched>) -> (Positioned, Positioned) {
     let positioned = fetched.into_iter().enumerate();
     let Some(store) = &p.target_store else {
-        return Ok((Vec::new(), positioned.collect()));
+        return (Vec::new(), positioned.collect());
     };
-    let mut unseen = Vec::new();
-    let mut to_read = Vec::new();
-    for (position, f) in positioned {
-        let event = &f.event;
-        let never_synced = p.state.base(&base_key(event))?.is_none();
-        // A store that cannot answer is read through the plugin as usual.
-        let held = store
-            .holds(&event.resource_type, &event.resource_id)
-            .unwrap_or(true);
-        if never_synced && !held {
-            unseen.push((position, f));
-        } else {
-            to_read.push((position, f));
-        }
-    }
-    Ok((unseen, to_read))
+    // A store that cannot answer is read through the plugin as usual.
+    positioned.partition(|(_, f)| {
+        !store
+            .holds(&f.event.resource_type, &f.event.resource_id)
+            .unwrap_or(true)
+    })
 }
 
 /// A candidate for `f`, with the target's copy when it holds one.

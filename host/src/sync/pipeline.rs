@@ -45,7 +45,7 @@ pub struct Pipeline {
     /// `write_back`); off for the pull of a node that never writes to its parent.
     pub write_back: bool,
     /// The embedded store when it is the target (the pull of a node without `[local]`): a
-    /// resource it holds no record of, and that never synced, needs no read before its write.
+    /// resource it holds no record of needs no read before its write.
     pub target_store: Option<Store>,
 }
 

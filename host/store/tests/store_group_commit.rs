@@ -9,14 +9,18 @@ use sync_host_store::store::{
     Precondition, ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest,
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_share_commits_and_keep_the_log_contiguous() {
-    let dir = tempfile::tempdir().unwrap();
+fn open(dir: &std::path::Path) -> Store {
     let config = StoreConfig {
         node_id: "n".into(),
         history_retention: 1,
     };
-    let store = Store::open(dir.path(), config).unwrap();
+    Store::open(dir, config).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_share_commits_and_keep_the_log_contiguous() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
     let mut tasks = Vec::new();
     for writer in 0..64 {
         let store = store.clone();
@@ -80,11 +84,7 @@ fn write_request(id: &str, precondition: Precondition) -> WriteRequest {
 #[tokio::test]
 async fn requests_served_together_commit_in_one_group_with_their_own_outcomes() {
     let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        node_id: "n".into(),
-        history_retention: 1,
-    };
-    let store = Store::open(dir.path(), config).unwrap();
+    let store = open(dir.path());
     store
         .write(write_request("taken", Precondition::Any))
         .await
@@ -120,11 +120,7 @@ async fn requests_served_together_commit_in_one_group_with_their_own_outcomes() 
 #[tokio::test]
 async fn a_request_that_waits_on_something_else_does_not_hold_the_batch_back() {
     let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        node_id: "n".into(),
-        history_retention: 1,
-    };
-    let store = Store::open(dir.path(), config).unwrap();
+    let store = open(dir.path());
     let (release, wait) = tokio::sync::oneshot::channel::<()>();
     let slow = {
         let store = store.clone();

@@ -1,0 +1,57 @@
+//! A `sync-host run` child process as the benches drive it: started, its announced URL read,
+//! its `/admin/status` polled.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::process::Child;
+
+/// Starts `program run --config config` logging at `log`, and waits for the URL it announces.
+pub async fn start(
+    program: OsString,
+    log: &str,
+    config: &Path,
+    stderr: Stdio,
+) -> anyhow::Result<(Child, String)> {
+    let mut child = tokio::process::Command::new(program)
+        .args(["--log", log, "run", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .await?;
+    let url = line
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    anyhow::ensure!(url.starts_with("http"), "no URL announced: {line:?}");
+    Ok((child, url))
+}
+
+/// The node's status, or `None` while it does not answer yet.
+pub async fn status(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    match http
+        .get(format!("{url}/admin/status"))
+        .bearer_auth(token)
+        .send()
+        .await
+    {
+        Ok(answer) => Ok(Some(answer.json().await?)),
+        Err(_) => Ok(None),
+    }
+}
