@@ -242,13 +242,14 @@ async fn a_child_process_killed_again_and_again_mid_catch_up_converges() -> anyh
     })
     .await?;
     let diffs = differences(&network, TYPES)?;
+    let clinic = handle(&network, "clinic");
+    let open = clinic.state.conflicts(ConflictFilter::Open, 10)?;
     assert!(
         diffs.is_empty(),
-        "{} differences: {:?}",
+        "{} differences: {:?}; open conflicts on the child: {open:?}",
         diffs.len(),
         diffs.first()
     );
-    let clinic = handle(&network, "clinic");
     assert_in_order(clinic, writer.hot_version());
     let failed = assert_failures_settled(clinic);
     eprintln!("{failed} failed attempt(s) in the child's audit, all settled");
@@ -279,33 +280,44 @@ async fn wait_until_caught_up(
     }
 }
 
-/// The state a crash leaves between a pulled resource's write and the commit of its sync base
-/// (the store has the parent's version; the sync state has never heard of it), followed by a
-/// new parent change: the child never edited the resource, so this is no conflict.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pull_interrupted_between_write_and_commit_is_not_taken_for_a_local_edit()
--> anyhow::Result<()> {
+/// How a pull of the hot patient was interrupted before the parent changed it again.
+#[derive(Clone, Copy)]
+enum Interrupted {
+    /// Its write landed, then the node died before the batch (and the sync base) committed.
+    Once,
+    /// As `Once`, and after the restart the parent moved on by more than a page before
+    /// changing the patient again: the replayed entry is superseded a page earlier than the
+    /// change that follows it.
+    ThenPagesLater,
+    /// As `Once`, and the next attempt died too, after its intent became durable but
+    /// before its write landed.
+    ThenAgainBeforeWrite,
+}
+
+/// Builds the state `how` leaves on the child, lets the parent change the hot patient again,
+/// and syncs: the child never edited the patient, so no conflict may be raised.
+async fn interrupted_pull_is_not_taken_for_a_local_edit(how: Interrupted) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let network = Network::start(dir.path(), parent_and_child(0)).await?;
     let mut writer = ParentWriter::default();
     let national = store(&network, "national");
     writer.update_hot(national).await?;
     let key = ResourceKey::fhir("Patient", HOT);
-    let pulled = national
-        .read(&key)?
-        .and_then(|r| r.body)
-        .expect("hot on the parent");
-    // What the interrupted pull did: its write intent became durable, then the write landed,
-    // then the node died before the batch (and the sync base) committed.
+    let hot_body = |store: &sync_host_store::store::Store| -> anyhow::Result<String> {
+        let body = store.read(&key)?.and_then(|r| r.body);
+        body.ok_or_else(|| anyhow::anyhow!("no hot patient on the parent"))
+    };
+    let pulled = hot_body(national)?;
     let intent = FailureKey {
         direction: Direction::Pull,
         resource_type: "Patient".into(),
         resource_id: HOT.into(),
     };
+    let clinic = handle(&network, "clinic");
     let hash = sync_host_store::hash::content_hash(&pulled)?;
-    handle(&network, "clinic")
+    clinic
         .state
-        .record_intents(&[(intent, hash)], &[])
+        .record_intents(&[(intent.clone(), hash)], &[])
         .await?;
     store(&network, "clinic")
         .write(WriteRequest {
@@ -315,12 +327,41 @@ async fn a_pull_interrupted_between_write_and_commit_is_not_taken_for_a_local_ed
             origin: Some("national".into()),
         })
         .await?;
+    match how {
+        Interrupted::Once => {}
+        Interrupted::ThenPagesLater => writer.add_patients(national, 12, 0).await?,
+        Interrupted::ThenAgainBeforeWrite => {
+            writer.update_hot(national).await?;
+            let never_written = sync_host_store::hash::content_hash(&hot_body(national)?)?;
+            clinic
+                .state
+                .record_intents(&[(intent, never_written)], &[])
+                .await?;
+        }
+    }
     writer.update_hot(national).await?;
-    network.sync_until_quiet(5).await?;
+    network.sync_until_quiet(10).await?;
     let clinic = handle(&network, "clinic");
     let open = clinic.state.conflicts(ConflictFilter::Open, 10)?;
     assert!(open.is_empty(), "a false conflict was parked: {open:?}");
     assert_in_order(clinic, writer.hot_version());
     network.shutdown().await;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_interrupted_between_write_and_commit_is_not_taken_for_a_local_edit()
+-> anyhow::Result<()> {
+    interrupted_pull_is_not_taken_for_a_local_edit(Interrupted::Once).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_pull_replayed_pages_before_the_next_change_is_no_local_edit()
+-> anyhow::Result<()> {
+    interrupted_pull_is_not_taken_for_a_local_edit(Interrupted::ThenPagesLater).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_interrupted_twice_in_a_row_is_no_local_edit() -> anyhow::Result<()> {
+    interrupted_pull_is_not_taken_for_a_local_edit(Interrupted::ThenAgainBeforeWrite).await
 }

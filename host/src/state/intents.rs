@@ -1,11 +1,20 @@
-//! Write intents: the content hash the engine is about to write to a target, made durable
+//! Write intents: the content hashes the engine is about to write to a target, made durable
 //! before the write. If the node dies after the write but before its batch commits, the next
-//! sync finds the target holding exactly that content and knows it was its own write, not an
+//! sync finds the target holding one of those contents and knows it was its own write, not an
 //! edit made there, so no false conflict is raised.
+//!
+//! A key keeps every hash intended since its last committed sync base, not only the last one:
+//! a write that landed before a crash may be followed by attempts that died before their own
+//! write landed, and the target then still holds the earlier content.
 
 use crate::state::{ConflictRecord, DurablePoint, FailureKey, StateError, SyncState, encode};
 
 pub(crate) const INTENTS: &str = "sync.intents";
+
+/// Hashes kept per key. Each one means a crash between a write and its commit, so more than a
+/// few is already unusual; past this the oldest is dropped, and the worst a dropped intent can
+/// cause is a conflict an operator decides, never a lost change.
+const MAX_INTENTS_PER_KEY: usize = 8;
 
 impl SyncState {
     /// Records, durably, that `hash` is about to be written for each key, together with the
@@ -20,11 +29,11 @@ impl SyncState {
             return Ok(());
         }
         self.step_hook.reached(DurablePoint::BeforeIntents).await;
-        let mut batch = sled::Batch::default();
         for (key, hash) in intents {
-            batch.insert(key.to_bytes(), hash.as_bytes());
+            // Per-key atomic update: no lock is needed for two writers of one key.
+            self.intents
+                .fetch_and_update(key.to_bytes(), |old| Some(with_intent(old, hash)))?;
         }
-        self.intents.apply_batch(batch)?;
         if !settling.is_empty() {
             let mut records = sled::Batch::default();
             for record in settling {
@@ -41,16 +50,18 @@ impl SyncState {
         Ok(())
     }
 
-    /// The hash last intended for `key`, if any.
-    pub fn intent(&self, key: &FailureKey) -> Result<Option<String>, StateError> {
+    /// The hashes intended for `key` since its last committed sync base, oldest first.
+    pub fn intents(&self, key: &FailureKey) -> Result<Vec<String>, StateError> {
         Ok(self
             .intents
             .get(key.to_bytes())?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+            .map(|value| decode_intents(&value))
+            .unwrap_or_default())
     }
 
-    /// Forgets the intents of keys whose batch committed. Stale intents are harmless (they
-    /// only ever name content this node itself wrote), so this is tidiness, not correctness.
+    /// Forgets the intents of keys whose sync base a batch committed: the base now says what
+    /// the target holds. Stale intents are harmless (they only ever name content this node
+    /// itself wrote), so this is tidiness, not correctness.
     pub fn clear_intents<'a>(
         &self,
         keys: impl IntoIterator<Item = &'a FailureKey>,
@@ -61,5 +72,66 @@ impl SyncState {
         }
         self.intents.apply_batch(batch)?;
         Ok(())
+    }
+}
+
+/// The stored list `old` with `hash` added last (moved there if it was already in it), cut to
+/// [`MAX_INTENTS_PER_KEY`].
+fn with_intent(old: Option<&[u8]>, hash: &str) -> Vec<u8> {
+    let mut hashes = old.map(decode_intents).unwrap_or_default();
+    hashes.retain(|kept| kept != hash);
+    hashes.push(hash.to_string());
+    let excess = hashes.len().saturating_sub(MAX_INTENTS_PER_KEY);
+    hashes.drain(..excess);
+    // Serializing a list of strings cannot fail.
+    serde_json::to_vec(&hashes).unwrap_or_default()
+}
+
+/// A stored list of hashes. A value that is not a JSON list is one hash, as older versions
+/// stored it.
+fn decode_intents(value: &[u8]) -> Vec<String> {
+    serde_json::from_slice(value)
+        .unwrap_or_else(|_| vec![String::from_utf8_lossy(value).into_owned()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(value: &[u8]) -> Vec<String> {
+        decode_intents(value)
+    }
+
+    #[test]
+    fn a_new_intent_is_added_after_the_earlier_ones() {
+        let one = with_intent(None, "a");
+        let two = with_intent(Some(&one), "b");
+        assert_eq!(decoded(&two), ["a", "b"]);
+    }
+
+    #[test]
+    fn an_intent_made_again_moves_last_instead_of_repeating() {
+        let mut value = with_intent(None, "a");
+        value = with_intent(Some(&value), "b");
+        value = with_intent(Some(&value), "a");
+        assert_eq!(decoded(&value), ["b", "a"]);
+    }
+
+    #[test]
+    fn only_the_newest_intents_are_kept() {
+        let mut value = with_intent(None, "0");
+        for n in 1..MAX_INTENTS_PER_KEY + 3 {
+            value = with_intent(Some(&value), &n.to_string());
+        }
+        let kept = decoded(&value);
+        assert_eq!(kept.len(), MAX_INTENTS_PER_KEY);
+        assert_eq!(kept.first().map(String::as_str), Some("3"));
+        assert_eq!(kept.last(), Some(&(MAX_INTENTS_PER_KEY + 2).to_string()));
+    }
+
+    #[test]
+    fn a_hash_stored_by_an_older_version_reads_as_one_intent() {
+        assert_eq!(decoded(b"deleted"), ["deleted"]);
+        assert_eq!(decoded(b"d6b6370a"), ["d6b6370a"]);
     }
 }

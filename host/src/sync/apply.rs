@@ -311,10 +311,10 @@ fn decide_writes(
     Ok((writes, back))
 }
 
-/// The sync base, or, when the target holds exactly what this node last intended to write
-/// there (a write that landed before a crash kept its batch from committing), that content at
-/// the target's current version: the target's copy is this node's own write, not an edit made
-/// there.
+/// The sync base, or, when the target holds content this node intended to write there since
+/// that base (a write that landed before a crash kept its batch from committing), that content
+/// at the target's current version: the target's copy is this node's own write, not an edit
+/// made there.
 fn effective_base(
     p: &Pipeline,
     event: &Event,
@@ -324,18 +324,16 @@ fn effective_base(
     let Some(current) = current else {
         return Ok(base);
     };
-    let intent = p.state.intent(&failure_key(p.direction, event))?;
-    match intent {
-        Some(hash)
-            if hash == current.effective_hash()
-                && base.as_ref().is_none_or(|b| b.content_hash != hash) =>
-        {
+    let hash = current.effective_hash();
+    let intended = p.state.intents(&failure_key(p.direction, event))?;
+    match intended.iter().find(|intended| *intended == hash) {
+        Some(hash) if base.as_ref().is_none_or(|b| b.content_hash != *hash) => {
             let mut own = base.unwrap_or(SyncBase {
                 content_hash: String::new(),
                 parent_version: None,
                 child_version: None,
             });
-            own.content_hash = hash;
+            own.content_hash = hash.clone();
             let target_version = current.version.clone();
             match p.direction {
                 Direction::Pull => own.child_version = target_version,

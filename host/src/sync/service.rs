@@ -8,7 +8,8 @@ use sync_host_runtime::Event;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::Timestamp;
-use crate::state::{Marker, MarkerKey, StateError};
+use crate::state::{FailureKey, Marker, MarkerKey, StateError};
+use crate::sync::conflict::Direction;
 use crate::sync::outcome::BatchBuilder;
 use crate::sync::pipeline::Pipeline;
 use crate::sync::progress::Progress;
@@ -147,13 +148,13 @@ impl SyncService {
             if new_marker != marker {
                 commit.marker = new_marker.clone().map(|m| (key.clone(), m));
             }
-            let committed: Vec<_> = commit.settled.clone();
+            let based = keys_with_new_bases(self.pipeline.direction, &commit);
             report.events += commit.audit.len();
             report.applied += count_writes(&commit);
             let failures = failed_records(&commit);
             self.pipeline.state.commit_batch(commit).await?;
             report.failed += log_failures(&failures);
-            self.pipeline.state.clear_intents(&committed)?;
+            self.pipeline.state.clear_intents(&based)?;
             drop(deciding);
             tracing::debug!(feed = feed.name(), page = %step.page_url, entries, read_ms, process_ms,
                 commit_ms = timer.elapsed().as_millis() - read_ms - process_ms, "page committed");
@@ -208,7 +209,9 @@ impl SyncService {
         let commit = out.finish();
         let written = count_writes(&commit);
         let failures = failed_records(&commit);
+        let based = keys_with_new_bases(self.pipeline.direction, &commit);
         self.pipeline.state.commit_batch(commit).await?;
+        self.pipeline.state.clear_intents(&based)?;
         if written > 0 {
             tracing::info!(written, "retries succeeded");
         }
@@ -261,6 +264,24 @@ fn log_failures(records: &[crate::audit::AuditRecord]) -> usize {
 }
 
 /// Records of a batch that wrote something to the target.
+/// The resources `commit` gives a new sync base, as keys of `direction`'s write intents. Only
+/// those intents are done with: a resource settled without a base (a superseded entry, say) may
+/// still hold a write of this node's that the base does not know of.
+fn keys_with_new_bases(
+    direction: Direction,
+    commit: &crate::state::BatchCommit,
+) -> Vec<FailureKey> {
+    commit
+        .bases
+        .iter()
+        .map(|update| FailureKey {
+            direction,
+            resource_type: update.key.resource_type.clone(),
+            resource_id: update.key.resource_id.clone(),
+        })
+        .collect()
+}
+
 fn count_writes(commit: &crate::state::BatchCommit) -> usize {
     use crate::audit::Outcome;
     commit
