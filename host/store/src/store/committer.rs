@@ -117,8 +117,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_group(&trees, &settings, group, &mut counters, &changes);
-        groups.fetch_add(1, Ordering::Relaxed);
+        commit_group(&trees, &settings, group, &mut counters, &changes, groups);
     }
     tracing::debug!(node = %node_id, "store committer stopped");
 }
@@ -129,6 +128,7 @@ fn commit_group(
     group: Vec<Job>,
     counters: &mut Counters,
     changes: &watch::Sender<u64>,
+    groups: &AtomicU64,
 ) {
     let now = truncate_to_millis(OffsetDateTime::now_utc());
     let units: Vec<&Unit> = group.iter().map(|job| &job.unit).collect();
@@ -142,6 +142,8 @@ fn commit_group(
     if let Err(error) = trees.db.flush() {
         return fail_group(group, &StoreError::from(error));
     }
+    // Counted before any writer hears back, so a writer that reads the count sees its group.
+    groups.fetch_add(1, Ordering::Relaxed);
     let last_sequence = counters.sequence;
     tracing::trace!(units = group.len(), last_sequence, "store group committed");
     changes.send_if_modified(|seen| {
