@@ -9,7 +9,8 @@
 //! to ours; otherwise the bench uses its own documents and says so.
 //!
 //! Run: `cargo bench -p sync-host --bench catchup` (`BENCH_N=20000` for a shorter run;
-//! `BENCH_SKIP_POUCHDB=1` leaves PouchDB out).
+//! `BENCH_SKIP_POUCHDB=1` leaves PouchDB out; `BENCH_CATCH_UP_PAGE_MAX=100` turns the parent's
+//! spans of archive pages off).
 
 #[path = "catchup/bootstrap.rs"]
 mod bootstrap;
@@ -239,6 +240,10 @@ async fn catch_up() -> anyhow::Result<()> {
     let mut parent_spec = NodeSpec::new("national", None);
     parent_spec.history_retention = 1;
     parent_spec.page_size = std::env::var("BENCH_PAGE_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    // `BENCH_CATCH_UP_PAGE_MAX=100` (the page size) serves no spans, for comparing.
+    parent_spec.catch_up_page_max = std::env::var("BENCH_CATCH_UP_PAGE_MAX")
         .ok()
         .and_then(|v| v.parse().ok());
     let mut child_spec = NodeSpec::new("clinic", Some("national"));

@@ -13,14 +13,15 @@ use sync_host::audit::{Outcome, SkipReason};
 use sync_host::network::NodeSpec;
 use sync_host::sync::conflict::{Direction, Policy, Side};
 
-/// Root, district and clinic; the clinic publishes one entry per feed page, so every change
-/// of its own feed is a page of its own.
+/// Root, district and clinic; the clinic publishes one entry per feed page and serves no
+/// spans, so every change of its own feed is read as a page of its own.
 async fn three_levels(policy: Policy) -> anyhow::Result<TestNet> {
     let mut district = NodeSpec::new("district", Some("root"));
     district.policy = policy;
     let mut clinic = NodeSpec::new("clinic", Some("district"));
     clinic.policy = policy;
     clinic.page_size = Some(1);
+    clinic.catch_up_page_max = Some(1);
     TestNet::start(vec![NodeSpec::new("root", None), district, clinic]).await
 }
 

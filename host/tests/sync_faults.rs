@@ -2,6 +2,8 @@
 //! going down mid-run and coming back, a parent that fails and stalls at random, and a child
 //! process killed with SIGKILL again and again. After each the tree converges, nothing is lost,
 //! the hot resource only ever moves forward, and every failure in the audit was later settled.
+//! The parent serves a catching-up child spans of five archive pages, so the kills also land in
+//! the middle of spans; a test of its own checks what a span catch-up reads and remembers.
 
 #[path = "support_faults/mod.rs"]
 mod support;
@@ -156,6 +158,48 @@ async fn a_failing_and_slow_parent_still_converges_in_order() -> anyhow::Result<
         "an injected 500 shows as a failed run or a transient failure in the audit"
     );
     eprintln!("{failed_records} failed attempt(s) in the audit, all settled");
+    network.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_reads_spans_of_archives_and_its_marker_names_an_ordinary_page()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // Pages of 5 served up to 25 at a time.
+    let network = Network::start(dir.path(), parent_and_child(0)).await?;
+    let mut writer = ParentWriter::default();
+    let national = store(&network, "national");
+    // 62 changes: archives 1 to 12 and two on the newest page, 13.
+    writer.add_patients(national, 62, 0).await?;
+    let pages_read = |report: &sync_host::network::RoundReport| {
+        report
+            .runs
+            .get(&("clinic".to_string(), "pull"))
+            .map(|run| run.pages)
+    };
+    let first = network.sync_round().await?;
+    // Spans 1-5, 6-10 and 11-12, then the newest page: 4 reads where pages alone take 13.
+    assert_eq!(pages_read(&first), Some(4));
+    let clinic = handle(&network, "clinic");
+    let page_of_marker = || -> anyhow::Result<Vec<Option<String>>> {
+        let markers = clinic.state.markers()?;
+        Ok(markers.into_iter().map(|(_, marker)| marker.page).collect())
+    };
+    assert_eq!(page_of_marker()?, [Some("all/13".to_string())]);
+    // The newest page fills and the feed moves on: the marker's page is now an archive, and
+    // the next run reads on from it as the start of a span.
+    writer.add_patients(national, 40, 0).await?;
+    let second = network.sync_round().await?;
+    // Pages 13-17 and 18-20, then the newest page, 21.
+    assert_eq!(pages_read(&second), Some(3));
+    assert_eq!(page_of_marker()?, [Some("all/21".to_string())]);
+    assert!(differences(&network, TYPES)?.is_empty());
+    let applied = audit(clinic)
+        .iter()
+        .filter(|r| r.direction == Direction::Pull && matches!(r.outcome, Outcome::Applied))
+        .count();
+    assert_eq!(applied, 102, "each change applied exactly once");
     network.shutdown().await;
     Ok(())
 }

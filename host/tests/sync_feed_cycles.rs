@@ -145,7 +145,10 @@ async fn a_cycle_through_prev_archive_stops_the_first_sync() -> anyhow::Result<(
     );
     assert_eq!(marker(&network, "location"), None);
     assert_eq!(store(&network, "clinic").change_count(None)?, 0);
-    assert_eq!(server.feed_requests("location"), ["recent", "2", "1"]);
+    assert_eq!(
+        server.feed_requests("location"),
+        ["recent", "2?count=1000", "1?count=1000"]
+    );
     assert_alive(&network).await?;
     network.shutdown().await;
     Ok(())

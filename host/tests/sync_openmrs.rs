@@ -222,9 +222,17 @@ async fn a_child_syncs_an_openmrs_parent_from_archive_page_one() -> anyhow::Resu
     assert_eq!(round.applied(), published.len());
     assert_holds(&network, &published);
 
-    // First sync: `recent` tells the newest archive number, then pages 1, 2, ... in order.
-    assert_eq!(server.feed_requests("patient"), ["recent", "1", "2", "3"]);
-    assert_eq!(server.feed_requests("encounter"), ["recent", "1", "2"]);
+    // First sync: `recent` tells the newest archive number, then pages 1, 2, ... in order. A
+    // numbered page is asked for as the start of a span; an OpenMRS server ignores that and
+    // answers with the page alone.
+    assert_eq!(
+        server.feed_requests("patient"),
+        ["recent", "1?count=1000", "2?count=1000", "3?count=1000"]
+    );
+    assert_eq!(
+        server.feed_requests("encounter"),
+        ["recent", "1?count=1000", "2?count=1000"]
+    );
     assert_eq!(server.feed_requests("obs"), ["recent"]);
     assert_eq!(server.feed_requests("location"), ["recent"]);
     let log = server.log();
@@ -252,10 +260,10 @@ async fn a_child_syncs_an_openmrs_parent_from_archive_page_one() -> anyhow::Resu
     server.clear_log();
     let round = network.sync_round().await?;
     assert_eq!(round.applied(), 0);
-    assert_eq!(server.feed_requests("patient"), ["3"]);
-    assert_eq!(server.feed_requests("encounter"), ["2"]);
-    assert_eq!(server.feed_requests("obs"), ["1"]);
-    assert_eq!(server.feed_requests("location"), ["1"]);
+    assert_eq!(server.feed_requests("patient"), ["3?count=1000"]);
+    assert_eq!(server.feed_requests("encounter"), ["2?count=1000"]);
+    assert_eq!(server.feed_requests("obs"), ["1?count=1000"]);
+    assert_eq!(server.feed_requests("location"), ["1?count=1000"]);
     assert_eq!(server.log().len(), FEEDS.len(), "{:?}", server.log());
 
     // New patients fill page 3 and open page 4: the reader continues from its marker.
@@ -263,7 +271,10 @@ async fn a_child_syncs_an_openmrs_parent_from_archive_page_one() -> anyhow::Resu
     let more = publish_patients(&server, 12, 5);
     let round = network.sync_round().await?;
     assert_eq!(round.applied(), more.len());
-    assert_eq!(server.feed_requests("patient"), ["3", "4"]);
+    assert_eq!(
+        server.feed_requests("patient"),
+        ["3?count=1000", "4?count=1000"]
+    );
     assert_holds(&network, &more);
     network.shutdown().await;
     Ok(())

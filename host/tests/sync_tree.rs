@@ -355,7 +355,9 @@ async fn one_way_children_sync_only_their_direction() -> anyhow::Result<()> {
 async fn a_backlog_larger_than_a_page_crosses_every_page() -> anyhow::Result<()> {
     let mut specs = tree();
     for spec in &mut specs {
+        // Pages of 4, each read on its own (no spans of archive pages).
         spec.page_size = Some(4);
+        spec.catch_up_page_max = Some(4);
     }
     let t = TestNet::start(specs).await?;
     for i in 0..30 {

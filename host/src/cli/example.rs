@@ -43,6 +43,7 @@ history_retention = 10
 
 # [server.api]
 # page_size = 100            # feed entries per page
+# catch_up_page_max = 1000   # most entries one answer gives a catching-up child
 # max_body_bytes = 4194304
 
 # Every caller has its own token and scopes (read, write, admin). No defaults exist.

@@ -39,8 +39,15 @@ pub fn node_toml(
         "[server]\nlisten = \"127.0.0.1:0\"\nhistory_retention = {}\n",
         spec.history_retention
     );
-    if let Some(page_size) = spec.page_size {
-        let _ = writeln!(text, "[server.api]\npage_size = {page_size}\n");
+    if spec.page_size.is_some() || spec.catch_up_page_max.is_some() {
+        let _ = writeln!(text, "[server.api]");
+        if let Some(page_size) = spec.page_size {
+            let _ = writeln!(text, "page_size = {page_size}");
+        }
+        if let Some(max) = spec.catch_up_page_max {
+            let _ = writeln!(text, "catch_up_page_max = {max}");
+        }
+        let _ = writeln!(text);
     }
     let _ = writeln!(
         text,

@@ -30,6 +30,8 @@ pub struct NodeSpec {
     pub interval_secs: u64,
     pub policy: Policy,
     pub page_size: Option<usize>,
+    /// `[server.api] catch_up_page_max`: the largest span of archive pages served at once.
+    pub catch_up_page_max: Option<usize>,
     pub history_retention: usize,
     /// Appended to the generated config (routes, filters, category policies...).
     pub extra_toml: String,
@@ -47,6 +49,7 @@ impl NodeSpec {
             interval_secs: 0,
             policy: Policy::Manual,
             page_size: None,
+            catch_up_page_max: None,
             history_retention: 10,
             extra_toml: String::new(),
         }

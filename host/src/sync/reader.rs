@@ -1,6 +1,7 @@
 //! Reads an Atom feed from a marker, one page per step, with as few requests as the publisher
-//! allows: a first sync starts at the oldest page directly, catch-up follows `next-archive`,
-//! and waiting for news uses a conditional long-poll on `recent` when the publisher offers it.
+//! allows: a first sync starts at the oldest page directly, catch-up follows `next-archive`
+//! asking for spans of archive pages, and waiting for news uses a conditional long-poll on
+//! `recent` when the publisher offers it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +13,13 @@ use crate::state::Marker;
 use crate::sync::navigation::PagePath;
 use crate::sync::transport::{FeedTransport, PageResponse, TransportError};
 use crate::sync::walk::{MAX_PAGES_PER_RUN, PageWalk, Visit};
+
+/// Entries a reader asks for when it reads an archive page: a sync-host publisher answers with
+/// a span of consecutive archive pages up to this many (or its own, lower maximum), so a
+/// catch-up costs one request and one commit per span instead of per page. Other publishers
+/// ignore the parameter and answer with the page alone; either way the links go on from the
+/// last page answered.
+pub const CATCH_UP_PAGE: usize = 1000;
 
 /// Why a feed page could not be used. The marker never moves past such a page.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +149,7 @@ impl FeedReader {
             tracing::warn!(feed = %self.name, page = %page_url, duplicates = ?reading.duplicate_ids,
                 "entry ids repeated on one page; each is delivered");
         }
-        let remaining_hint = self.remaining_after(&page_url, page.entries.len());
+        let remaining_hint = self.remaining_after(&relative, &page_url, page.entries.len());
         if next.is_none() {
             self.remember_newest_sequence(&page);
         }
@@ -241,14 +249,24 @@ impl FeedReader {
         self.recent.lock().ok()?.newest_sequence
     }
 
-    fn remaining_after(&self, page_url: &str, page_len: usize) -> Option<u64> {
-        let current = PagePath::page_number(page_url)?;
+    /// Entries left after the page read as `requested` that calls itself `page_url` (its last
+    /// page, when the answer was a span), estimated from the entries per page it held.
+    fn remaining_after(&self, requested: &str, page_url: &str, entries: usize) -> Option<u64> {
+        let last = PagePath::page_number(page_url)?;
+        let first = PagePath::page_number(requested).unwrap_or(last).min(last);
+        let per_page = (entries as u64).div_ceil(last - first + 1);
         let newest = self.recent.lock().ok()?.newest_page?;
-        Some(newest.saturating_sub(current) * page_len as u64)
+        Some(newest.saturating_sub(last) * per_page)
     }
 
+    /// Reads a page; an archive page is asked for as the start of a span.
     async fn fetch(&self, relative: &str) -> Result<ParsedPage, ReadError> {
         let url = self.paths.absolute(relative);
+        let url = if relative == self.paths.recent() {
+            url
+        } else {
+            format!("{url}?count={CATCH_UP_PAGE}")
+        };
         let response =
             self.transport
                 .get(&url, None)

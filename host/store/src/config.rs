@@ -19,6 +19,9 @@ pub struct ApiConfig {
     pub feed_base: String,
     /// Entries per feed page and the default `_count` of FHIR searches and histories.
     pub page_size: usize,
+    /// Most entries one feed answer carries when a catching-up reader asks for a span of
+    /// archive pages (`?count=`). Larger pages cost a catch-up fewer requests and commits.
+    pub catch_up_page_max: usize,
     /// Largest request body accepted, in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
     /// Longest time a `recent` feed request with `?wait=` may be held open.
@@ -33,6 +36,9 @@ pub struct ApiConfig {
 /// Largest `_count` a client may ask for; larger values are clamped.
 pub const MAX_COUNT: usize = 1000;
 
+/// Largest `catch_up_page_max` accepted: a span of feed entries stays a few MiB.
+pub const MAX_CATCH_UP_PAGE: usize = 10_000;
+
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
@@ -40,6 +46,7 @@ impl Default for ApiConfig {
             rest_base: "/ws/rest/v1".to_owned(),
             feed_base: "/ws/atomfeed".to_owned(),
             page_size: 100,
+            catch_up_page_max: 1000,
             max_body_bytes: 4 * 1024 * 1024,
             long_poll_max: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
@@ -73,6 +80,16 @@ pub enum ApiConfigError {
     Zero {
         /// The setting's name.
         key: &'static str,
+    },
+    /// A number is above what the server allows.
+    #[error("api setting `{key}` must be at most {max}, got {value}")]
+    TooLarge {
+        /// The setting's name.
+        key: &'static str,
+        /// The largest value allowed.
+        max: usize,
+        /// The rejected value.
+        value: usize,
     },
     /// The request timeout would cut long-polls short.
     #[error(
@@ -115,6 +132,18 @@ impl ApiConfig {
         }
         if self.page_size == 0 {
             return Err(ApiConfigError::Zero { key: "page_size" });
+        }
+        if self.catch_up_page_max == 0 {
+            return Err(ApiConfigError::Zero {
+                key: "catch_up_page_max",
+            });
+        }
+        if self.catch_up_page_max > MAX_CATCH_UP_PAGE {
+            return Err(ApiConfigError::TooLarge {
+                key: "catch_up_page_max",
+                max: MAX_CATCH_UP_PAGE,
+                value: self.catch_up_page_max,
+            });
         }
         if self.max_body_bytes == 0 {
             return Err(ApiConfigError::Zero {

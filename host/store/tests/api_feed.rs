@@ -1,6 +1,7 @@
 //! The Atom feeds over a real loopback server: 1,050 changes at page size 100 give 11 pages with
 //! the right links, every page parses with feed-rs, entries match what was written (in commit
-//! order across types for `all`), ETag/304, and long-poll wakes on a write.
+//! order across types for `all`), spans of archive pages asked for with `?count=`, ETag/304,
+//! and long-poll wakes on a write.
 
 mod common;
 
@@ -149,6 +150,51 @@ async fn combined_feed_pages_carry_every_change_in_commit_order() {
         server.get("/ws/atomfeed/all/0").await.status(),
         StatusCode::NOT_FOUND
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn spans_of_archive_pages_carry_the_same_changes_in_fewer_answers() {
+    let server = start().await;
+    let expected = write_changes(&server).await;
+    let base = format!("{}/ws/atomfeed/all", server.base);
+    let mut seen = Vec::new();
+    let mut path = "/ws/atomfeed/all/1?count=450".to_string();
+    let mut answers = Vec::new();
+    loop {
+        let (headers, feed) = fetch(&server, &path).await;
+        let via = link(&feed, "via").expect("via");
+        answers.push((observed(&feed).len(), via.clone()));
+        seen.extend(observed(&feed));
+        if via.ends_with("/11") {
+            assert_eq!(headers["cache-control"], "no-cache");
+            break;
+        }
+        assert!(
+            headers["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        let next = link(&feed, "next-archive").expect("a span links on");
+        path = format!("{}?count=450", next.trim_start_matches(&server.base));
+    }
+    // 450 asks for four and a half pages: whole pages only, and never the newest one.
+    let expected_answers = [
+        (400, format!("{base}/4")),
+        (400, format!("{base}/8")),
+        (200, format!("{base}/10")),
+        (50, format!("{base}/11")),
+    ];
+    assert_eq!(answers, expected_answers);
+    assert_eq!(seen, expected);
+    // The node's maximum (1,000 by default) caps what a reader may ask for.
+    let (_, capped) = fetch(&server, "/ws/atomfeed/all/1?count=100000").await;
+    assert_eq!(observed(&capped).len(), 1000);
+    assert_eq!(link(&capped, "via"), Some(format!("{base}/10")));
+    let bad = server.get("/ws/atomfeed/all/1?count=0").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("count"));
     server.stop().await;
 }
 

@@ -236,6 +236,8 @@ fn spec(i: usize, schedule: &Schedule) -> NodeSpec {
     let mut spec = NodeSpec::new(NODES[i], PARENT[i].map(|p| NODES[p]));
     spec.policy = schedule.policy;
     spec.page_size = Some(schedule.page_size);
+    // A catch-up reads spans of three pages, so schedules cross both pages and spans.
+    spec.catch_up_page_max = Some(schedule.page_size * 3);
     // Every version is kept, so a failing schedule can be read back from the stores.
     spec.history_retention = 0;
     spec

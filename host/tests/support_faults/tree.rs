@@ -21,10 +21,12 @@ pub const TYPES: &[(Kind, &str)] = &[(Kind::Fhir, "Patient")];
 /// The id of the patient the parent keeps updating.
 pub const HOT: &str = "hot";
 
-/// The specs of a parent with small feed pages and a pull-only child keeping all history.
+/// The specs of a parent with small feed pages (served five at a time to a catching-up child)
+/// and a pull-only child keeping all history.
 pub fn parent_and_child(child_interval_secs: u64) -> Vec<NodeSpec> {
     let mut parent = NodeSpec::new("national", None);
     parent.page_size = Some(5);
+    parent.catch_up_page_max = Some(25);
     let mut child = NodeSpec::new("clinic", Some("national"));
     child.push = false;
     child.history_retention = 0;

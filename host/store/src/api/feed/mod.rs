@@ -1,6 +1,7 @@
 //! The Atom change feeds: `{feed_base}/{category}/recent` and `{feed_base}/{category}/{n}`, one
 //! category per resource type plus `all` (every change in commit order), with ETags, immutable
-//! archive pages and an optional long-poll on `recent`.
+//! archive pages, spans of archive pages for a catch-up (`?count=`) and an optional long-poll
+//! on `recent`.
 
 pub mod entries;
 pub mod paging;
@@ -23,7 +24,8 @@ use super::{ApiState, Closing};
 use crate::config::ApiConfig;
 use entries::{feed_entry, feed_page};
 use paging::{
-    PagePlan, PageRequest, cache_control, page_etag, page_links, plan_page, wait_duration,
+    PagePlan, PageRequest, cache_control, page_etag, page_links, plan_page, span_count,
+    wait_duration, widen_to_span,
 };
 
 /// The combined category carrying every change.
@@ -47,16 +49,19 @@ async fn page(
 ) -> Result<Response, FhirError> {
     check_category(&category)?;
     let request = parse_page(&category, &page)?;
-    let wait = match request {
-        PageRequest::Recent => {
-            let pairs = query_pairs(raw_query.as_deref());
-            let wait = pairs
-                .iter()
-                .find(|(name, _)| name == "wait")
-                .map(|(_, value)| value.as_str());
-            wait_duration(wait, state.config.long_poll_max)?
-        }
-        PageRequest::Number(_) => None,
+    let pairs = query_pairs(raw_query.as_deref());
+    let param = |wanted: &str| {
+        pairs
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.as_str())
+    };
+    let (wait, span) = match request {
+        PageRequest::Recent => (
+            wait_duration(param("wait"), state.config.long_poll_max)?,
+            None,
+        ),
+        PageRequest::Number(_) => (None, span_count(param("count"))?),
     };
     let deadline = wait.map(|wait| Instant::now() + wait);
     // Subscribe before counting so a change committed in between still wakes the wait.
@@ -68,6 +73,10 @@ async fn page(
         let count = state.store.change_count(store_category)?;
         let plan = plan_page(request, count, size)
             .ok_or_else(|| ApiError::NotFound(format!("feed {category} has no page {page}")))?;
+        let plan = match span {
+            Some(wanted) => widen_to_span(plan, wanted, state.config.catch_up_page_max, size),
+            None => plan,
+        };
         let etag = page_etag(&category, &plan, size);
         let unchanged = if_none_match(&headers).is_some_and(|tags| none_match_hits(tags, &etag));
         if !unchanged {
