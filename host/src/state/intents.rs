@@ -98,15 +98,11 @@ fn decode_intents(value: &[u8]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn decoded(value: &[u8]) -> Vec<String> {
-        decode_intents(value)
-    }
-
     #[test]
     fn a_new_intent_is_added_after_the_earlier_ones() {
         let one = with_intent(None, "a");
         let two = with_intent(Some(&one), "b");
-        assert_eq!(decoded(&two), ["a", "b"]);
+        assert_eq!(decode_intents(&two), ["a", "b"]);
     }
 
     #[test]
@@ -114,7 +110,7 @@ mod tests {
         let mut value = with_intent(None, "a");
         value = with_intent(Some(&value), "b");
         value = with_intent(Some(&value), "a");
-        assert_eq!(decoded(&value), ["b", "a"]);
+        assert_eq!(decode_intents(&value), ["b", "a"]);
     }
 
     #[test]
@@ -123,7 +119,7 @@ mod tests {
         for n in 1..MAX_INTENTS_PER_KEY + 3 {
             value = with_intent(Some(&value), &n.to_string());
         }
-        let kept = decoded(&value);
+        let kept = decode_intents(&value);
         assert_eq!(kept.len(), MAX_INTENTS_PER_KEY);
         assert_eq!(kept.first().map(String::as_str), Some("3"));
         assert_eq!(kept.last(), Some(&(MAX_INTENTS_PER_KEY + 2).to_string()));
@@ -131,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_hash_stored_by_an_older_version_reads_as_one_intent() {
-        assert_eq!(decoded(b"deleted"), ["deleted"]);
-        assert_eq!(decoded(b"d6b6370a"), ["d6b6370a"]);
+        assert_eq!(decode_intents(b"deleted"), ["deleted"]);
+        assert_eq!(decode_intents(b"d6b6370a"), ["d6b6370a"]);
     }
 }

@@ -8,8 +8,7 @@ use sync_host_runtime::Event;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::Timestamp;
-use crate::state::{FailureKey, Marker, MarkerKey, StateError};
-use crate::sync::conflict::Direction;
+use crate::state::{BatchCommit, FailureKey, Marker, MarkerKey, StateError};
 use crate::sync::outcome::BatchBuilder;
 use crate::sync::pipeline::Pipeline;
 use crate::sync::progress::Progress;
@@ -148,13 +147,11 @@ impl SyncService {
             if new_marker != marker {
                 commit.marker = new_marker.clone().map(|m| (key.clone(), m));
             }
-            let based = keys_with_new_bases(self.pipeline.direction, &commit);
             report.events += commit.audit.len();
             report.applied += count_writes(&commit);
             let failures = failed_records(&commit);
-            self.pipeline.state.commit_batch(commit).await?;
+            self.commit(commit).await?;
             report.failed += log_failures(&failures);
-            self.pipeline.state.clear_intents(&based)?;
             drop(deciding);
             tracing::debug!(feed = feed.name(), page = %step.page_url, entries, read_ms, process_ms,
                 commit_ms = timer.elapsed().as_millis() - read_ms - process_ms, "page committed");
@@ -209,13 +206,30 @@ impl SyncService {
         let commit = out.finish();
         let written = count_writes(&commit);
         let failures = failed_records(&commit);
-        let based = keys_with_new_bases(self.pipeline.direction, &commit);
-        self.pipeline.state.commit_batch(commit).await?;
-        self.pipeline.state.clear_intents(&based)?;
+        self.commit(commit).await?;
         if written > 0 {
             tracing::info!(written, "retries succeeded");
         }
         Ok((count, log_failures(&failures)))
+    }
+
+    /// Commits a batch, then forgets the write intents of the resources it gave a new sync
+    /// base: the base now says what the target holds. Only those: a resource settled without
+    /// a base (a superseded entry, say) may still hold a write of this node's the base does not
+    /// know of.
+    async fn commit(&self, commit: BatchCommit) -> Result<(), StateError> {
+        let direction = self.pipeline.direction;
+        let based: Vec<FailureKey> = commit
+            .bases
+            .iter()
+            .map(|update| FailureKey {
+                direction,
+                resource_type: update.key.resource_type.clone(),
+                resource_id: update.key.resource_id.clone(),
+            })
+            .collect();
+        self.pipeline.state.commit_batch(commit).await?;
+        self.pipeline.state.clear_intents(&based)
     }
 
     /// Waits until any feed of this service may have something new (long-poll where the
@@ -229,7 +243,7 @@ impl SyncService {
 }
 
 /// The failed records of a batch, taken before it is committed.
-fn failed_records(commit: &crate::state::BatchCommit) -> Vec<crate::audit::AuditRecord> {
+fn failed_records(commit: &BatchCommit) -> Vec<crate::audit::AuditRecord> {
     commit
         .audit
         .iter()
@@ -264,25 +278,7 @@ fn log_failures(records: &[crate::audit::AuditRecord]) -> usize {
 }
 
 /// Records of a batch that wrote something to the target.
-/// The resources `commit` gives a new sync base, as keys of `direction`'s write intents. Only
-/// those intents are done with: a resource settled without a base (a superseded entry, say) may
-/// still hold a write of this node's that the base does not know of.
-fn keys_with_new_bases(
-    direction: Direction,
-    commit: &crate::state::BatchCommit,
-) -> Vec<FailureKey> {
-    commit
-        .bases
-        .iter()
-        .map(|update| FailureKey {
-            direction,
-            resource_type: update.key.resource_type.clone(),
-            resource_id: update.key.resource_id.clone(),
-        })
-        .collect()
-}
-
-fn count_writes(commit: &crate::state::BatchCommit) -> usize {
+fn count_writes(commit: &BatchCommit) -> usize {
     use crate::audit::Outcome;
     commit
         .audit
