@@ -13,6 +13,7 @@ use crate::sync::conflict::{Decision, Direction, SyncBase, decide};
 use crate::sync::event::{base_key, failure_key, for_target, plugin_direction};
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::pipeline::Pipeline;
+use crate::sync::prefetch::Answer;
 use crate::sync::retry::FailureKind;
 use crate::sync::routes::RouteGroup;
 use crate::sync::version::{checked_state, version_state};
@@ -41,6 +42,7 @@ pub struct PendingWrite {
 pub async fn run_group(
     p: &Pipeline,
     group: RouteGroup,
+    ahead: Vec<Option<Answer>>,
     out: &mut BatchBuilder<'_>,
 ) -> Result<(), StateError> {
     let client = group.route.client.as_ref();
@@ -50,7 +52,8 @@ pub async fn run_group(
         plugin: None,
     }
     .with_plugin(client.info());
-    let Some(fetched) = fetch_or_fail(client, &p.source, group.events, &ctx, out).await? else {
+    let fetching = fetch_or_fail(client, &p.source, group.events, ahead, &ctx, out);
+    let Some(fetched) = fetching.await? else {
         return Ok(());
     };
     let fetched = check_resources(p, fetched, &ctx, out).await?;
@@ -60,16 +63,18 @@ pub async fn run_group(
     write_back(p, client, back, &ctx, out).await
 }
 
-/// Fetches the group from `source`; events whose fetch failed are recorded and dropped.
-/// Returns `None` when the whole call failed (every event was recorded as failed).
+/// Fetches the group from `source`, less the copies fetched `ahead` (one slot per event);
+/// events whose fetch failed are recorded and dropped. Returns `None` when the whole call
+/// failed (every event was recorded as failed).
 async fn fetch_or_fail(
     client: &dyn ResourceClient,
     source: &sync_host_runtime::Endpoint,
     events: Vec<Event>,
+    ahead: Vec<Option<Answer>>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) -> Result<Option<Vec<Fetched>>, StateError> {
-    let results = match client.fetch(source, &events).await {
+    let results = match answers(client, source, &events, ahead).await {
         Ok(results) => results,
         Err(e) => return fail_all(&events, ctx, &e, out).map(|()| None),
     };
@@ -106,6 +111,40 @@ async fn fetch_or_fail(
         }
     }
     Ok(Some(fetched))
+}
+
+/// The answers for `events`: the copies fetched ahead, and one batched fetch for the rest.
+async fn answers(
+    client: &dyn ResourceClient,
+    source: &sync_host_runtime::Endpoint,
+    events: &[Event],
+    ahead: Vec<Option<Answer>>,
+) -> Result<Vec<Answer>, PluginError> {
+    if ahead.iter().all(Option::is_none) {
+        return client.fetch(source, events).await;
+    }
+    let missing: Vec<Event> = events
+        .iter()
+        .zip(&ahead)
+        .filter(|(_, copy)| copy.is_none())
+        .map(|(event, _)| event.clone())
+        .collect();
+    let mut fetched = match missing.is_empty() {
+        true => Vec::new(),
+        false => client.fetch(source, &missing).await?,
+    }
+    .into_iter();
+    Ok(ahead
+        .into_iter()
+        .map(|copy| {
+            copy.or_else(|| fetched.next()).unwrap_or_else(|| {
+                Err(Failure::Transient(FailureDetail {
+                    status: None,
+                    message: "the client answered fewer resources than it was asked for".into(),
+                }))
+            })
+        })
+        .collect())
 }
 
 /// Whether the source now holds another state than the one `event` announced (by version

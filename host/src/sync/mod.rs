@@ -9,6 +9,7 @@ pub mod event;
 pub mod navigation;
 pub mod outcome;
 pub mod pipeline;
+pub mod prefetch;
 pub mod progress;
 pub mod reader;
 pub mod retry;

@@ -13,10 +13,27 @@ use crate::audit::SkipReason;
 use crate::state::{BatchCommit, StateError, SyncState};
 use crate::sync::apply::run_group;
 use crate::sync::conflict::{Direction, PolicySet, Side, incoming_side};
+use crate::sync::event::MalformedEntry;
 use crate::sync::event::{base_key, decode_entries, dedupe_by_resource, plugin_direction};
 use crate::sync::outcome::BatchBuilder;
+use crate::sync::prefetch::{Prefetched, Stamp};
 use crate::sync::retry::{FailureKind, RetryPolicy};
 use crate::sync::routes::{Routes, group_by_route};
+
+/// A feed page decoded once: its events in feed order, and the entries that could not be read.
+#[derive(Debug, Default)]
+pub struct DecodedPage {
+    pub events: Vec<Event>,
+    pub malformed: Vec<MalformedEntry>,
+}
+
+impl DecodedPage {
+    /// Decodes `entries` (one feed page, oldest first).
+    pub fn new(entries: Vec<ParsedEntry>) -> Self {
+        let (events, malformed) = decode_entries(entries);
+        Self { events, malformed }
+    }
+}
 
 /// Everything one direction of sync needs, built once at start and shared by every batch.
 #[derive(Clone)]
@@ -61,24 +78,86 @@ impl Pipeline {
         }
     }
 
-    /// Processes `entries` (one feed page, oldest first) and returns what must be committed.
-    pub async fn process_entries(
+    /// Processes one decoded feed page and returns what must be committed; `ahead` holds the
+    /// source copies fetched for it while its predecessor was processed.
+    pub async fn process_page(
         &self,
-        entries: Vec<ParsedEntry>,
+        page: DecodedPage,
+        ahead: Prefetched,
     ) -> Result<BatchCommit, StateError> {
-        let (events, malformed) = decode_entries(entries);
         let mut out = BatchBuilder::new(&self.node_id, self.direction, &self.state, self.retry);
-        for entry in &malformed {
+        for entry in &page.malformed {
             out.malformed(entry)?;
         }
-        self.process_events(events, &mut out).await?;
+        self.process_events(page.events, ahead, &mut out).await?;
         Ok(out.finish())
+    }
+
+    /// Fetches from the source, ahead of its turn, what `page` will most likely need: its
+    /// events less echoes, content already known by the bases committed so far, superseded
+    /// entries and events the filters reject. Nothing is recorded and nothing decided; a copy
+    /// the page turns out not to need is dropped, and one it lacks is fetched in its turn.
+    pub async fn fetch_ahead(&self, page: &DecodedPage) -> Prefetched {
+        let mut events = Vec::with_capacity(page.events.len());
+        for event in &page.events {
+            let event = self.routes.for_client(event.clone());
+            if !self.is_echo(&event) && !self.is_known(&event).unwrap_or(false) {
+                events.push(event);
+            }
+        }
+        let (events, _) = dedupe_by_resource(events);
+        let events = self.accepted_ahead(events).await;
+        let (groups, _) = group_by_route(&self.routes, events);
+        let fetches = groups.into_iter().filter_map(|group| {
+            // Read before the fetch: a write this node makes from here on moves the stamp.
+            let stamps = group
+                .events
+                .iter()
+                .map(|event| Stamp::read(&self.state, event))
+                .collect::<Result<Vec<_>, _>>()
+                .ok()?;
+            Some(async move {
+                let answers = group.route.client.fetch(&self.source, &group.events).await;
+                (group, stamps, answers)
+            })
+        });
+        let fetches: Vec<_> = fetches.collect();
+        let mut ahead = Prefetched::default();
+        for (group, stamps, answers) in futures::future::join_all(fetches).await {
+            if let Ok(answers) = answers {
+                ahead.keep(&group.route.client_name, &group.events, stamps, answers);
+            }
+        }
+        ahead
+    }
+
+    /// The events every filter accepts; none when a filter fails (the page meets the failure
+    /// in its turn and records it).
+    async fn accepted_ahead(&self, mut events: Vec<Event>) -> Vec<Event> {
+        for filter in &self.filters {
+            if events.is_empty() {
+                break;
+            }
+            let Ok(verdicts) = filter
+                .accept(plugin_direction(self.direction), &events)
+                .await
+            else {
+                return Vec::new();
+            };
+            events = events
+                .into_iter()
+                .zip(verdicts)
+                .filter_map(|(event, verdict)| matches!(verdict, Verdict::Accept).then_some(event))
+                .collect();
+        }
+        events
     }
 
     /// Runs already-decoded events (from a feed page or the retry queue) through the line.
     pub async fn process_events(
         &self,
         events: Vec<Event>,
+        mut ahead: Prefetched,
         out: &mut BatchBuilder<'_>,
     ) -> Result<(), StateError> {
         let events = events
@@ -108,17 +187,42 @@ impl Pipeline {
         // Route groups are independent (different clients, different resources), so they run
         // concurrently: their store writes then share the target's group commits instead of
         // waiting for one flush per group.
-        let runs = groups.into_iter().map(|group| async move {
-            let mut part =
-                BatchBuilder::new(&self.node_id, self.direction, &self.state, self.retry);
-            run_group(self, group, &mut part)
-                .await
-                .map(|()| part.finish())
-        });
+        let runs: Vec<_> = groups
+            .into_iter()
+            .map(|group| {
+                let copies = ahead.take_for(&group.route.client_name, &group.events, &self.state);
+                async move {
+                    let mut part =
+                        BatchBuilder::new(&self.node_id, self.direction, &self.state, self.retry);
+                    run_group(self, group, copies?, &mut part)
+                        .await
+                        .map(|()| part.finish())
+                }
+            })
+            .collect();
         for part in futures::future::join_all(runs).await {
             out.absorb(part?);
         }
         Ok(())
+    }
+
+    /// A change that came from the node it would go to.
+    fn is_echo(&self, event: &Event) -> bool {
+        let echo_origin = match self.direction {
+            Direction::Pull => &self.node_id,
+            Direction::Push => &self.parent_node,
+        };
+        event.origin.as_deref() == Some(echo_origin.as_str())
+    }
+
+    /// Whether both sides held the event's content at the last sync.
+    fn is_known(&self, event: &Event) -> Result<bool, StateError> {
+        let Some(hash) = &event.content_hash else {
+            return Ok(false);
+        };
+        let base = self.state.base(&base_key(event))?;
+        let side = incoming_side(self.direction);
+        Ok(base.is_some_and(|b| b.holds(side, hash, event.version.as_deref())))
     }
 
     /// Echoes (changes that came from the node they would go to) and events whose content
@@ -128,27 +232,17 @@ impl Pipeline {
         events: Vec<Event>,
         out: &mut BatchBuilder<'_>,
     ) -> Result<Vec<Event>, StateError> {
-        let echo_origin = match self.direction {
-            Direction::Pull => &self.node_id,
-            Direction::Push => &self.parent_node,
-        };
         let mut kept = Vec::with_capacity(events.len());
         for event in events {
-            if event.origin.as_deref() == Some(echo_origin.as_str()) {
+            if self.is_echo(&event) {
                 out.skipped(&event, SkipReason::Echo);
-                continue;
+            } else if self.is_known(&event)? {
+                // Both sides hold this content: an earlier failure of the resource (a
+                // replayed retry of this very event, say) has nothing left to do.
+                out.known(&event);
+            } else {
+                kept.push(event);
             }
-            if let Some(hash) = &event.content_hash {
-                let base = self.state.base(&base_key(&event))?;
-                let side = incoming_side(self.direction);
-                if base.is_some_and(|b| b.holds(side, hash, event.version.as_deref())) {
-                    // Both sides hold this content: an earlier failure of the resource (a
-                    // replayed retry of this very event, say) has nothing left to do.
-                    out.known(&event);
-                    continue;
-                }
-            }
-            kept.push(event);
         }
         Ok(kept)
     }

@@ -6,13 +6,16 @@ use std::time::Instant;
 
 use sync_host_runtime::Event;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
 
 use crate::audit::Timestamp;
 use crate::state::{BatchCommit, FailureKey, Marker, MarkerKey, StateError};
 use crate::sync::outcome::BatchBuilder;
-use crate::sync::pipeline::Pipeline;
+use crate::sync::pipeline::{DecodedPage, Pipeline};
+use crate::sync::prefetch::Prefetched;
 use crate::sync::progress::Progress;
-use crate::sync::reader::{FeedReader, ReadError};
+use crate::sync::reader::{FeedReader, PageStep, ReadError};
 use crate::sync::walk::{MAX_PAGES_PER_RUN, PageWalk};
 
 /// Why a sync run stopped early. Failed events never stop it; only an unreadable feed or
@@ -48,6 +51,25 @@ pub struct SyncService {
     marker_owner: String,
     feeds: Vec<Arc<FeedReader>>,
     progress: Progress,
+}
+
+/// A feed page read and decoded, with the source copies fetched for it ahead of its turn.
+struct PageAhead {
+    /// Where the page was and what follows it; its entries are in `page`.
+    step: PageStep,
+    page: DecodedPage,
+    copies: Prefetched,
+}
+
+impl PageAhead {
+    fn decoded(mut step: PageStep) -> Self {
+        let page = DecodedPage::new(std::mem::take(&mut step.entries));
+        Self {
+            step,
+            page,
+            copies: Prefetched::default(),
+        }
+    }
 }
 
 /// How many due retries one run replays at most, so a long dead period cannot starve the feed.
@@ -106,77 +128,131 @@ impl SyncService {
         }
     }
 
+    /// Reads `feed` from its marker to its newest page. Each page is decided and committed in
+    /// feed order; while one is, the next is read, decoded and its source copies fetched on a
+    /// task of its own (a window of one page), so the source's answers and this node's work
+    /// overlap. The page ahead changes nothing durable: a crash or a cancel anywhere leaves the
+    /// marker at the last committed page.
     async fn catch_up(
         &self,
-        feed: &FeedReader,
+        feed: &Arc<FeedReader>,
         cancel: &CancellationToken,
         report: &mut RunReport,
     ) -> Result<(), SyncError> {
         let key = self.marker_key(feed);
         let mut marker = self.pipeline.state.marker(&key)?;
-        let mut hint = None;
         let mut walk = PageWalk::default();
         let started = Instant::now();
         let mut done_here = 0usize;
+        // Reading a page changes nothing, so a read (a slow parent, a walk to the oldest
+        // page) is dropped at once on cancel.
+        let first = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(()),
+            step = feed.read_step(marker.as_ref(), None, &mut walk) => step?,
+        };
+        let mut current = PageAhead::decoded(first);
         loop {
-            // The batch in flight finishes or is never started: a cancelled run leaves the
-            // marker exactly at the last committed page. Reading a page changes nothing, so a
-            // read (a slow parent, a walk to the oldest page) is dropped at once.
-            let timer = Instant::now();
-            let step = tokio::select! {
-                biased;
-                () = cancel.cancelled() => return Ok(()),
-                step = feed.read_step(marker.as_ref(), hint.take(), &mut walk) => step?,
+            let next = current.step.next.clone();
+            let ahead = match &next {
+                Some(next) if !walk.is_full() => {
+                    Some(self.start_ahead(feed, next, std::mem::take(&mut walk)))
+                }
+                _ => None,
             };
-            let read_ms = timer.elapsed().as_millis();
-            let entries = step.entries.len();
-            // Pull and push of this node decide and commit one batch at a time, so they
-            // never settle the same resource against the same base at once.
-            let deciding = self.pipeline.state.deciding().await;
-            let mut commit = self.pipeline.process_entries(step.entries).await?;
-            let process_ms = timer.elapsed().as_millis() - read_ms;
-            let new_marker = match step.last_entry {
-                Some((entry_id, sequence)) => Some(Marker {
-                    entry_id,
-                    sequence,
-                    page: Some(step.page_url.clone()),
-                    updated_at: Timestamp::now(),
-                }),
-                None => marker.clone(),
-            };
-            if new_marker != marker {
-                commit.marker = new_marker.clone().map(|m| (key.clone(), m));
-            }
-            report.events += commit.audit.len();
-            report.applied += count_writes(&commit);
-            let failures = failed_records(&commit);
-            self.commit(commit).await?;
-            report.failed += log_failures(&failures);
-            drop(deciding);
-            tracing::debug!(feed = feed.name(), page = %step.page_url, entries, read_ms, process_ms,
-                commit_ms = timer.elapsed().as_millis() - read_ms - process_ms, "page committed");
-            marker = new_marker;
-            report.pages += 1;
+            let entries = current.page.events.len() + current.page.malformed.len();
+            let remaining = current.step.remaining_hint;
+            // The page in hand finishes or is never started.
+            marker = self
+                .commit_page(feed, &key, marker, current, report)
+                .await?;
             done_here += entries;
-            self.progress.report(
-                feed.name(),
-                done_here,
-                step.remaining_hint,
-                started.elapsed(),
-            );
-            match step.next {
-                Some(_) if walk.is_full() => {
+            self.progress
+                .report(feed.name(), done_here, remaining, started.elapsed());
+            let Some(ahead) = ahead else {
+                if next.is_some() {
                     tracing::warn!(
                         feed = feed.name(),
                         pages = MAX_PAGES_PER_RUN,
                         "page limit of one run reached; the next run goes on from the marker"
                     );
-                    return Ok(());
                 }
-                Some(next) => hint = Some(next),
-                None => return Ok(()),
-            }
+                return Ok(());
+            };
+            let (returned_walk, step) = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Ok(()),
+                done = ahead => match done {
+                    Ok(done) => done,
+                    // Invariant: the handle is only aborted by dropping it, so a join error
+                    // is a panic of the task, passed on as if it had happened here.
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                },
+            };
+            walk = returned_walk;
+            current = step?;
         }
+    }
+
+    /// Starts reading, decoding and fetching the page at `next` on its own task.
+    fn start_ahead(
+        &self,
+        feed: &Arc<FeedReader>,
+        next: &str,
+        mut walk: PageWalk,
+    ) -> AbortOnDropHandle<(PageWalk, Result<PageAhead, ReadError>)> {
+        let (feed, next, pipeline) = (feed.clone(), next.to_string(), self.pipeline.clone());
+        let task = async move {
+            let step = match feed.read_step(None, Some(next), &mut walk).await {
+                Ok(step) => step,
+                Err(e) => return (walk, Err(e)),
+            };
+            let mut ahead = PageAhead::decoded(step);
+            ahead.copies = pipeline.fetch_ahead(&ahead.page).await;
+            (walk, Ok(ahead))
+        };
+        AbortOnDropHandle::new(tokio::spawn(task.instrument(tracing::Span::current())))
+    }
+
+    /// Decides the page and commits its effects with the advanced marker; returns the marker.
+    async fn commit_page(
+        &self,
+        feed: &FeedReader,
+        key: &MarkerKey,
+        marker: Option<Marker>,
+        page: PageAhead,
+        report: &mut RunReport,
+    ) -> Result<Option<Marker>, SyncError> {
+        let timer = Instant::now();
+        let PageAhead { step, page, copies } = page;
+        let (entries, prefetched) = (page.events.len(), copies.len());
+        // Pull and push of this node decide and commit one batch at a time, so they
+        // never settle the same resource against the same base at once.
+        let deciding = self.pipeline.state.deciding().await;
+        let mut commit = self.pipeline.process_page(page, copies).await?;
+        let process_ms = timer.elapsed().as_millis();
+        let new_marker = match step.last_entry {
+            Some((entry_id, sequence)) => Some(Marker {
+                entry_id,
+                sequence,
+                page: Some(step.page_url.clone()),
+                updated_at: Timestamp::now(),
+            }),
+            None => marker.clone(),
+        };
+        if new_marker != marker {
+            commit.marker = new_marker.clone().map(|m| (key.clone(), m));
+        }
+        report.events += commit.audit.len();
+        report.applied += count_writes(&commit);
+        let failures = failed_records(&commit);
+        self.commit(commit).await?;
+        report.failed += log_failures(&failures);
+        drop(deciding);
+        report.pages += 1;
+        tracing::debug!(feed = feed.name(), page = %step.page_url, entries, prefetched, process_ms,
+            commit_ms = timer.elapsed().as_millis() - process_ms, "page committed");
+        Ok(new_marker)
     }
 
     /// Runs due retries through the same pipeline; their commit carries no marker.
@@ -202,7 +278,9 @@ impl SyncService {
             &self.pipeline.state,
             self.pipeline.retry,
         );
-        self.pipeline.process_events(events, &mut out).await?;
+        self.pipeline
+            .process_events(events, Prefetched::default(), &mut out)
+            .await?;
         let commit = out.finish();
         let written = count_writes(&commit);
         let failures = failed_records(&commit);
