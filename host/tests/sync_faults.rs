@@ -23,8 +23,8 @@ use sync_host_store::store::{Precondition, ResourceKey, WriteRequest};
 use support::nodes::{audit, handle, start_again, stop_node, store};
 use support::process::{NodeProcess, marker_sequence};
 use support::tree::{
-    HOT, ParentWriter, TYPES, assert_failures_settled, assert_in_order, converge, converge_with,
-    parent_and_child, requeue_exhausted, tree_behind_proxy,
+    HOT, ParentWriter, TYPES, assert_applied_once, assert_failures_settled, assert_in_order,
+    converge, converge_with, parent_and_child, requeue_exhausted, tree_behind_proxy,
 };
 
 /// Live patients on `node` (the hot one included).
@@ -246,8 +246,9 @@ async fn a_child_process_killed_again_and_again_mid_catch_up_converges() -> anyh
     let mut mid_catch_up = 0;
     for _ in 0..KILLS {
         let process = NodeProcess::start(&child.config_path, &log).await?;
-        // A catch-up of a hundred changes takes a few hundred milliseconds in a debug build.
-        let wait = Duration::from_millis(dice.random_range(20..500));
+        // A catch-up of a hundred changes takes a couple of hundred milliseconds in a debug
+        // build, with the next page fetched while one commits.
+        let wait = Duration::from_millis(dice.random_range(20..200));
         tokio::time::sleep(wait).await;
         let parent_last = store(&network, "national").change_count(None)?;
         if let Ok(status) = process.status(&child.admin_token).await {
@@ -295,6 +296,7 @@ async fn a_child_process_killed_again_and_again_mid_catch_up_converges() -> anyh
         diffs.first()
     );
     assert_in_order(clinic, writer.hot_version());
+    assert_applied_once(clinic);
     let failed = assert_failures_settled(clinic);
     eprintln!("{failed} failed attempt(s) in the child's audit, all settled");
     network.shutdown().await;

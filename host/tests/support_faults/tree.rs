@@ -148,6 +148,16 @@ pub fn assert_in_order(child: &NodeHandle, last_hot: u32) {
     );
 }
 
+/// No feed entry was applied twice on the child: a replayed page (after a crash, say) finds
+/// its effects in place and writes nothing again.
+pub fn assert_applied_once(child: &NodeHandle) {
+    let mut seen = BTreeSet::new();
+    for record in audit(child).iter().filter(|r| applied_on_pull(r)) {
+        let entry = (record.resource_id.clone(), record.event_id.clone());
+        assert!(seen.insert(entry.clone()), "applied twice: {entry:?}");
+    }
+}
+
 /// Every resource that failed was later synced, nothing is queued, parked or in conflict,
 /// and each failure was settled in the audit. Returns the number of failed records.
 pub fn assert_failures_settled(child: &NodeHandle) -> usize {

@@ -1,0 +1,140 @@
+//! The page window of a catch-up: while one page waits for its commit, the next page is already
+//! read and its resources fetched from the parent. The test holds a page right before its
+//! commit, watches the parent answer the next page's fetch, changes a resource of that page
+//! only then, and checks what the child made of the copy it fetched ahead.
+
+#[path = "support_faults/mod.rs"]
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sync_host::audit::Outcome;
+use sync_host::network::{Network, differences, sample};
+use sync_host::state::{DurablePoint, StepHook};
+use sync_host::sync::conflict::Direction;
+use tokio::sync::{Notify, oneshot};
+
+use support::nodes::{audit, handle, node, store};
+use support::tree::{TYPES, parent_and_child};
+
+/// Holds the first run that reaches `point` until released.
+struct HoldGate {
+    point: DurablePoint,
+    held: Mutex<Option<oneshot::Sender<()>>>,
+    release: Notify,
+}
+
+#[async_trait::async_trait]
+impl StepHook for HoldGate {
+    async fn reached(&self, point: DurablePoint) {
+        if point != self.point {
+            return;
+        }
+        let first = self.held.lock().expect("gate lock").take();
+        if let Some(held) = first {
+            let released = self.release.notified();
+            let _ = held.send(());
+            released.await;
+        }
+    }
+}
+
+/// Successful FHIR reads the parent has served (each a batched `_id` search of a page).
+async fn fhir_reads(network: &Network) -> anyhow::Result<u64> {
+    let parent = node(network, "national");
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", parent.running.base_url()))
+        .bearer_auth(&parent.admin_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let labels = ["method=\"GET\"", "api=\"fhir\"", "status=\"2xx\""];
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("sync_host_http_requests_total{"))
+        .filter(|l| labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum())
+}
+
+fn patient(n: usize, family: &str) -> (String, String) {
+    let id = format!("p{n:02}");
+    let body = sample::patient(&id, "Amina", family, "1990-01-01");
+    (id, body)
+}
+
+/// Waits, with page 1 held before its commit, until the parent has answered the fetch of
+/// page 2 as well, then changes a patient of page 2.
+async fn change_page_two_once_fetched(network: &Network, before: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while fhir_reads(network).await? < before + 2 {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "page 2 was not fetched while page 1 waited for its commit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (id, body) = patient(27, "Changed");
+    sample::put_fhir(store(network, "national"), "Patient", &id, body).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_page_is_fetched_while_a_page_waits_for_its_commit() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // Pages of 5 served up to 25 at a time: patients 0-24 are the first page the child reads,
+    // 25-29 the second.
+    let network = Network::start(dir.path(), parent_and_child(0)).await?;
+    for n in 0..30 {
+        let (id, body) = patient(n, "First");
+        sample::put_fhir(store(&network, "national"), "Patient", &id, body).await?;
+    }
+    let (held_tx, held) = oneshot::channel();
+    let gate = Arc::new(HoldGate {
+        point: DurablePoint::BeforeCommit,
+        held: Mutex::new(Some(held_tx)),
+        release: Notify::new(),
+    });
+    let clinic = handle(&network, "clinic");
+    clinic.state.set_step_hook(Some(gate.clone()));
+    let before = fhir_reads(&network).await?;
+
+    let steer = async {
+        let outcome = match held.await {
+            Ok(()) => change_page_two_once_fetched(&network, before).await,
+            Err(_) => Err(anyhow::anyhow!("the first page never reached its commit")),
+        };
+        gate.release.notify_one();
+        outcome
+    };
+    let (round, steered) = tokio::join!(network.sync_round(), steer);
+    steered?;
+    round?;
+    clinic.state.set_step_hook(None);
+    network.sync_until_quiet(5).await?;
+    assert!(differences(&network, TYPES)?.is_empty());
+
+    let applied = |id: &str| {
+        audit(clinic)
+            .iter()
+            .filter(|r| r.direction == Direction::Pull && r.resource_id == id)
+            .filter(|r| matches!(r.outcome, Outcome::Applied))
+            .count()
+    };
+    // The copy of p27 was fetched before the change, so its first entry applied the state it
+    // announced; the change came down with its own entry after. A fetch in turn would have
+    // seen the change, skipped the first entry as superseded and applied once.
+    assert_eq!(
+        applied("p27"),
+        2,
+        "p27: the copy fetched ahead, then the change"
+    );
+    for n in (0..30).filter(|n| *n != 27) {
+        assert_eq!(applied(&format!("p{n:02}")), 1, "p{n:02} applied once");
+    }
+    network.shutdown().await;
+    Ok(())
+}
