@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which way a sync runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which way a sync runs: one type for the engine, its state and audit, and the plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Copy the parent's changes into this node.

@@ -10,7 +10,7 @@ use crate::state::StateError;
 use crate::sync::apply_conflict::{ConflictOutcome, settle_conflict};
 use crate::sync::conflict::VersionState;
 use crate::sync::conflict::{Decision, Direction, SyncBase, decide};
-use crate::sync::event::{base_key, failure_key, for_target, plugin_direction};
+use crate::sync::event::{base_key, failure_key, for_target};
 use crate::sync::outcome::{AuditContext, BatchBuilder};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::prefetch::Answer;
@@ -200,7 +200,7 @@ async fn check_resources(
         }
         let resources: Vec<Resource> = fetched.iter().map(|f| f.resource.clone()).collect();
         let verdicts = match filter
-            .check(plugin_direction(p.direction), &resources)
+            .check(p.direction, &resources)
             .await
         {
             Ok(verdicts) => verdicts,

@@ -17,15 +17,7 @@ pub use resolve::{Policy, PolicySet, Resolution, incoming_side, resolve};
 /// The hash recorded for a tombstone: every deleted state is the same "content".
 pub const TOMBSTONE_HASH: &str = "deleted";
 
-/// Which way a sync runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// The parent's changes are copied into this node.
-    Pull,
-    /// This node's changes are copied up to the parent.
-    Push,
-}
+pub use sync_host_runtime::Direction;
 
 /// A side of a parent/child pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -141,14 +141,6 @@ pub fn failure_kind(failure: &Failure) -> FailureKind {
     }
 }
 
-/// The runtime's direction for plugin calls.
-pub fn plugin_direction(direction: Direction) -> sync_host_runtime::Direction {
-    match direction {
-        Direction::Pull => sync_host_runtime::Direction::Pull,
-        Direction::Push => sync_host_runtime::Direction::Push,
-    }
-}
-
 /// The event as it is shown to a client reading the *target's* copy of the resource. Feed
 /// links address the publisher (the source), so they are dropped: with them a client would
 /// read the source again (an absolute link) or a path that only exists there (an OpenMRS

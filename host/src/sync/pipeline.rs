@@ -14,7 +14,7 @@ use crate::state::{BatchCommit, StateError, SyncState};
 use crate::sync::apply::run_group;
 use crate::sync::conflict::{Direction, PolicySet, Side, incoming_side};
 use crate::sync::event::MalformedEntry;
-use crate::sync::event::{base_key, decode_entries, dedupe_by_resource, plugin_direction};
+use crate::sync::event::{base_key, decode_entries, dedupe_by_resource};
 use crate::sync::outcome::BatchBuilder;
 use crate::sync::prefetch::{Prefetched, Stamp};
 use crate::sync::retry::{FailureKind, RetryPolicy};
@@ -139,7 +139,7 @@ impl Pipeline {
                 break;
             }
             let Ok(verdicts) = filter
-                .accept(plugin_direction(self.direction), &events)
+                .accept(self.direction, &events)
                 .await
             else {
                 return Vec::new();
@@ -259,7 +259,7 @@ impl Pipeline {
             }
             let name = filter.info().name.clone();
             let verdicts = match filter
-                .accept(plugin_direction(self.direction), &events)
+                .accept(self.direction, &events)
                 .await
             {
                 Ok(verdicts) => verdicts,
