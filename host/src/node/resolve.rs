@@ -10,7 +10,7 @@ use crate::node::NodeHandle;
 use crate::state::{
     BatchCommit, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion, StateError,
 };
-use crate::sync::apply::guard_over;
+use crate::sync::candidate::guard_over;
 use crate::sync::conflict::{Direction, Side, SyncBase};
 use crate::sync::event::base_key;
 use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
@@ -230,7 +230,7 @@ async fn current_version(
         .ok()?;
     let resource = match results.pop()? {
         Ok(resource) => resource,
-        Err(Failure::Gone(_) | Failure::NotFound(_)) => crate::sync::apply::tombstone(event),
+        Err(Failure::Gone(_) | Failure::NotFound(_)) => crate::sync::candidate::tombstone(event),
         Err(_) => return None,
     };
     let body = resource.body.clone();

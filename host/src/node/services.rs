@@ -17,7 +17,7 @@ use crate::node::wiring::{self, Sides};
 use crate::plugins::PluginRegistry;
 use crate::state::SyncState;
 use crate::sync::conflict::Direction;
-use crate::sync::pipeline::Pipeline;
+use crate::sync::link::Link;
 use crate::sync::progress::Progress;
 use crate::sync::reader::FeedReader;
 use crate::sync::scheduler::{Schedule, Trigger, run_scheduled};
@@ -151,7 +151,7 @@ impl Services {
             what: "parent".into(),
             reason: "no endpoint was built for the configured parent".into(),
         })?;
-        let make_pipeline = |direction, filters| Pipeline {
+        let make_pipeline = |direction, filters| Link {
             node_id: config.node.id.clone(),
             parent_node: parent_config.node_id.clone(),
             direction,

@@ -2,45 +2,27 @@
 //! client is called once per stage with the whole group, so a page costs a few requests.
 
 use sync_host_runtime::{
-    CREATE_ONLY, Event, Failure, FailureDetail, PluginError, Resource, ResourceClient, Verdict,
-    Write,
+    Event, Failure, FailureDetail, PluginError, Resource, ResourceClient, Verdict,
 };
 
 use crate::state::StateError;
-use crate::sync::apply_conflict::{ConflictOutcome, settle_conflict};
+use crate::sync::apply_conflict::{ConflictOutcome, handle_rejected, settle_conflict};
+use crate::sync::candidate::{Candidate, Fetched, PendingWrite, plain_write, tombstone};
 use crate::sync::conflict::VersionState;
 use crate::sync::conflict::{Decision, Direction, SyncBase, decide};
 use crate::sync::event::{base_key, failure_key, for_target};
+use crate::sync::link::Link;
 use crate::sync::outcome::{AuditContext, BatchBuilder};
-use crate::sync::pipeline::Pipeline;
 use crate::sync::prefetch::Answer;
 use crate::sync::retry::FailureKind;
 use crate::sync::routes::RouteGroup;
 use crate::sync::version::{checked_state, version_state};
+use crate::sync::write::{fail_all, store_batch};
 use crate::sync::write_back::{WriteBack, write_back};
-
-/// A fetched resource with its conflict-check state, computed (and hashed) once.
-pub struct Fetched {
-    pub event: Event,
-    pub resource: Resource,
-    pub state: VersionState,
-}
-
-/// A write waiting for the target's answer, with what to record once it succeeds.
-pub struct PendingWrite {
-    pub event: Event,
-    pub write: Write,
-    /// The state being written (its hash is the write intent and the new sync base).
-    pub state: VersionState,
-    /// The conflict this write settles, if any.
-    pub conflict: Option<crate::state::ConflictRecord>,
-    /// The sync base the write was decided against; the new base replaces exactly this one.
-    pub replaces: Option<SyncBase>,
-}
 
 /// Processes one group; every event leaves exactly one audit record.
 pub async fn run_group(
-    p: &Pipeline,
+    p: &Link,
     group: RouteGroup,
     ahead: Vec<Option<Answer>>,
     out: &mut BatchBuilder<'_>,
@@ -163,33 +145,9 @@ pub fn announces_other_state(event: &Event, fetched: &VersionState) -> bool {
     }
 }
 
-fn fail_all(
-    events: &[Event],
-    ctx: &AuditContext,
-    error: &PluginError,
-    out: &mut BatchBuilder<'_>,
-) -> Result<(), StateError> {
-    let message = error.to_string();
-    for event in events {
-        out.failed_with(event, ctx, FailureKind::Plugin, None, &message)?;
-    }
-    Ok(())
-}
-
-/// A deleted resource with no body.
-pub fn tombstone(event: &Event) -> Resource {
-    Resource {
-        resource_type: event.resource_type.clone(),
-        id: event.resource_id.clone(),
-        version: None,
-        body: String::new(),
-        deleted: true,
-    }
-}
-
 /// Runs each filter's resource-level check; a rejected resource is recorded as filtered.
 async fn check_resources(
-    p: &Pipeline,
+    p: &Link,
     mut fetched: Vec<Fetched>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
@@ -199,10 +157,7 @@ async fn check_resources(
             break;
         }
         let resources: Vec<Resource> = fetched.iter().map(|f| f.resource.clone()).collect();
-        let verdicts = match filter
-            .check(p.direction, &resources)
-            .await
-        {
+        let verdicts = match filter.check(p.direction, &resources).await {
             Ok(verdicts) => verdicts,
             Err(e) => {
                 let events: Vec<Event> = fetched.into_iter().map(|f| f.event).collect();
@@ -223,20 +178,10 @@ async fn check_resources(
     Ok(fetched)
 }
 
-/// A fetched resource with the target's current copy (`None` when the target has none).
-pub struct Candidate {
-    pub event: Event,
-    pub incoming: Resource,
-    pub incoming_state: VersionState,
-    pub current: Option<Resource>,
-    /// The stored sync base when the candidate was decided.
-    pub base_read: Option<SyncBase>,
-}
-
 /// Reads the target's current copies in one batched call, for the conflict check; events whose
 /// read failed are recorded and dropped. Candidates keep the order of the page.
 async fn current_at_target(
-    p: &Pipeline,
+    p: &Link,
     client: &dyn ResourceClient,
     fetched: Vec<Fetched>,
     ctx: &AuditContext,
@@ -256,7 +201,7 @@ async fn current_at_target(
 
 /// Reads the target's copies of `to_read` and adds a candidate for each read that succeeded.
 async fn read_current(
-    p: &Pipeline,
+    p: &Link,
     client: &dyn ResourceClient,
     to_read: Vec<(usize, Fetched)>,
     ctx: &AuditContext,
@@ -290,7 +235,7 @@ async fn read_current(
 /// refuses it and is decided on.
 type Positioned = Vec<(usize, Fetched)>;
 
-fn split_unseen(p: &Pipeline, fetched: Vec<Fetched>) -> (Positioned, Positioned) {
+fn split_unseen(p: &Link, fetched: Vec<Fetched>) -> (Positioned, Positioned) {
     let positioned = fetched.into_iter().enumerate();
     let Some(store) = &p.target_store else {
         return (Vec::new(), positioned.collect());
@@ -317,7 +262,7 @@ fn candidate(f: Fetched, current: Option<Resource>) -> Candidate {
 /// Decides each candidate against its sync base; returns the writes to make to the target,
 /// and the parent's conflict winners to write back to this node.
 fn decide_writes(
-    p: &Pipeline,
+    p: &Link,
     candidates: Vec<Candidate>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
@@ -355,7 +300,7 @@ fn decide_writes(
 /// at the target's current version: the target's copy is this node's own write, not an edit
 /// made there.
 fn effective_base(
-    p: &Pipeline,
+    p: &Link,
     event: &Event,
     base: Option<SyncBase>,
     current: Option<&VersionState>,
@@ -384,55 +329,6 @@ fn effective_base(
     }
 }
 
-/// The precondition a write to a target that holds no live copy carries: create only. A
-/// resource created at the target between our read and our write is then refused (412) and
-/// decided again, instead of being silently replaced.
-pub fn expected_version(current: Option<&Resource>) -> Option<String> {
-    match current {
-        None => Some(CREATE_ONLY.to_string()),
-        Some(r) => guard_over(r.deleted, r.version.as_deref()),
-    }
-}
-
-/// The precondition of a write over a copy that is `deleted` (or live) at `version`: that
-/// version, or create-only for a tombstone whose version is unknown (a 410 carries none).
-pub fn guard_over(deleted: bool, version: Option<&str>) -> Option<String> {
-    match version {
-        None if deleted => Some(CREATE_ONLY.to_string()),
-        version => version.map(str::to_string),
-    }
-}
-
-/// The write of an incoming state, guarded by the version the target had when we looked.
-/// The incoming state is the one its event announced (later states are superseded before
-/// this), so the event's origin is the origin of the content written.
-pub fn plain_write(p: &Pipeline, c: Candidate) -> PendingWrite {
-    let origin = c
-        .event
-        .origin
-        .clone()
-        .or_else(|| Some(default_origin(p).to_string()));
-    PendingWrite {
-        write: Write {
-            expected_version: expected_version(c.current.as_ref()),
-            resource: c.incoming,
-            origin,
-        },
-        state: c.incoming_state,
-        event: c.event,
-        conflict: None,
-        replaces: c.base_read,
-    }
-}
-
-/// Who a change with no recorded origin came from: the parent on pull, this node on push.
-fn default_origin(p: &Pipeline) -> &str {
-    match p.direction {
-        Direction::Pull => &p.parent_node,
-        Direction::Push => &p.node_id,
-    }
-}
-
 /// The base when both sides already hold the same content, at both sides' versions.
 fn agreed_base(
     direction: Direction,
@@ -456,54 +352,12 @@ fn agreed_base(
 /// Stores the writes in one call and records each result; writes the target refused as
 /// changed since we read it (412) get a second decision.
 async fn store_writes(
-    p: &Pipeline,
+    p: &Link,
     client: &dyn ResourceClient,
     pending: Vec<PendingWrite>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) -> Result<(), StateError> {
     let rejected = store_batch(p, client, pending, ctx, out).await?;
-    crate::sync::apply_conflict::handle_rejected(p, client, rejected, ctx, out).await
-}
-
-/// Records write intents, stores `pending` in one call, and records every result. Returns
-/// the writes refused with 412/409, for the caller to decide again; everything else is
-/// recorded here.
-pub async fn store_batch(
-    p: &Pipeline,
-    client: &dyn ResourceClient,
-    pending: Vec<PendingWrite>,
-    ctx: &AuditContext,
-    out: &mut BatchBuilder<'_>,
-) -> Result<Vec<(PendingWrite, FailureDetail)>, StateError> {
-    if pending.is_empty() {
-        return Ok(Vec::new());
-    }
-    let writes: Vec<Write> = pending.iter().map(|w| w.write.clone()).collect();
-    let intents: Vec<_> = pending
-        .iter()
-        .map(|w| {
-            let hash = w.state.effective_hash().to_string();
-            (failure_key(p.direction, &w.event), hash)
-        })
-        .collect();
-    let settling: Vec<_> = pending.iter().filter_map(|w| w.conflict.as_ref()).collect();
-    p.state.record_intents(&intents, &settling).await?;
-    let results = match client.store(&p.target, &writes).await {
-        Ok(results) => results,
-        Err(e) => {
-            let events: Vec<Event> = pending.into_iter().map(|w| w.event).collect();
-            fail_all(&events, ctx, &e, out)?;
-            return Ok(Vec::new());
-        }
-    };
-    let mut rejected = Vec::new();
-    for (w, result) in pending.into_iter().zip(results) {
-        match result {
-            Ok(stored) => crate::sync::apply_conflict::record_stored(p, w, &stored, ctx, out),
-            Err(Failure::Conflict(detail)) => rejected.push((w, detail)),
-            Err(failure) => out.failed(&w.event, ctx, &failure)?,
-        }
-    }
-    Ok(rejected)
+    handle_rejected(p, client, rejected, ctx, out).await
 }

@@ -8,14 +8,15 @@ use crate::audit::Timestamp;
 use crate::state::{
     ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion, StateError,
 };
-use crate::sync::apply::{Candidate, PendingWrite, plain_write, tombstone};
+use crate::sync::candidate::{Candidate, PendingWrite, plain_write, tombstone};
 use crate::sync::conflict::{
-    Decision, Direction, Resolution, SyncBase, decide_rejected_push, incoming_side, resolve,
+    Decision, Direction, Resolution, decide_rejected_push, incoming_side, resolve,
 };
 use crate::sync::event::for_target;
+use crate::sync::link::Link;
 use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
-use crate::sync::pipeline::Pipeline;
 use crate::sync::version::version_state;
+use crate::sync::write::{record_stored, store_batch};
 use crate::sync::write_back::WriteBack;
 
 /// What settling a conflict asks of the caller.
@@ -30,7 +31,7 @@ pub enum ConflictOutcome {
 
 /// Settles the conflict of candidate `c` by the policy of its category.
 pub fn settle_conflict(
-    p: &Pipeline,
+    p: &Link,
     c: Candidate,
     out: &mut BatchBuilder<'_>,
 ) -> Result<ConflictOutcome, StateError> {
@@ -97,7 +98,7 @@ pub fn settle_conflict(
             if write_incoming {
                 let mut pending = plain_write(p, c);
                 // The write is this node's decision between two concurrent states, not a relay:
-                // it goes under the origin of the link side that won (see `Pipeline::origin_of`).
+                // it goes under the origin of the link side that won (see `Link::origin_of`).
                 pending.write.origin = Some(p.origin_of(incoming_side(p.direction)).to_string());
                 pending.conflict = Some(record);
                 Ok(ConflictOutcome::Write(Box::new(pending)))
@@ -130,48 +131,10 @@ fn policy_name(policy: crate::sync::conflict::Policy) -> &'static str {
     }
 }
 
-/// Records a write the target accepted, with the base both sides now share: the written
-/// content at the source's version and the version the target assigned.
-pub fn record_stored(
-    p: &Pipeline,
-    w: PendingWrite,
-    stored: &Stored,
-    ctx: &AuditContext,
-    out: &mut BatchBuilder<'_>,
-) {
-    let source_version = w.write.resource.version.clone();
-    let target_version = stored.version.clone();
-    let (parent_version, child_version) = match p.direction {
-        Direction::Pull => (source_version, target_version),
-        Direction::Push => (target_version, source_version),
-    };
-    let base = SyncBase {
-        content_hash: w.state.effective_hash().to_string(),
-        parent_version,
-        child_version,
-    };
-    match w.conflict {
-        Some(record) => out.conflict(
-            &w.event,
-            ctx,
-            record,
-            w.replaces,
-            Some(NewBase::Agreed(base)),
-        ),
-        None => out.synced(
-            &w.event,
-            ctx,
-            w.replaces,
-            base,
-            stored.outcome != WriteOutcome::Unchanged,
-        ),
-    }
-}
-
 /// Writes the target refused because it changed since we read it (412): read it again,
 /// and either agree (same content), or treat it as a conflict under the category's policy.
 pub async fn handle_rejected(
-    p: &Pipeline,
+    p: &Link,
     client: &dyn ResourceClient,
     rejected: Vec<(PendingWrite, FailureDetail)>,
     ctx: &AuditContext,
@@ -240,13 +203,13 @@ pub async fn handle_rejected(
 /// moving: the event is retried later (and decided afresh then), not looped on here and not
 /// parked as a dead letter.
 async fn store_once(
-    p: &Pipeline,
+    p: &Link,
     client: &dyn ResourceClient,
     pending: Vec<PendingWrite>,
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) -> Result<(), StateError> {
-    for (w, detail) in crate::sync::apply::store_batch(p, client, pending, ctx, out).await? {
+    for (w, detail) in store_batch(p, client, pending, ctx, out).await? {
         let doing = "the target changed again while a refused write was decided anew";
         out.retry_later(&w.event, ctx, doing, &detail)?;
     }

@@ -4,8 +4,10 @@
 
 pub mod apply;
 pub mod apply_conflict;
+pub mod candidate;
 pub mod conflict;
 pub mod event;
+pub mod link;
 pub mod navigation;
 pub mod outcome;
 pub mod pipeline;
@@ -20,4 +22,5 @@ pub mod status;
 pub mod transport;
 pub mod version;
 pub mod walk;
+pub mod write;
 pub mod write_back;

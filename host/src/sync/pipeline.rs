@@ -3,22 +3,20 @@
 //! then per route fetch, check, decide conflicts and store; the caller commits the result
 //! together with the marker.
 
-use std::sync::Arc;
-
 use sync_host_feed::ParsedEntry;
-use sync_host_runtime::{Endpoint, Event, EventFilter, Verdict};
-use sync_host_store::store::Store;
+use sync_host_runtime::{Event, Verdict};
 
 use crate::audit::SkipReason;
-use crate::state::{BatchCommit, StateError, SyncState};
+use crate::state::{BatchCommit, StateError};
 use crate::sync::apply::run_group;
-use crate::sync::conflict::{Direction, PolicySet, Side, incoming_side};
+use crate::sync::conflict::{Direction, incoming_side};
 use crate::sync::event::MalformedEntry;
 use crate::sync::event::{base_key, decode_entries, dedupe_by_resource};
+use crate::sync::link::Link;
 use crate::sync::outcome::BatchBuilder;
 use crate::sync::prefetch::{Prefetched, Stamp};
-use crate::sync::retry::{FailureKind, RetryPolicy};
-use crate::sync::routes::{Routes, group_by_route};
+use crate::sync::retry::FailureKind;
+use crate::sync::routes::group_by_route;
 
 /// A feed page decoded once: its events in feed order, and the entries that could not be read.
 #[derive(Debug, Default)]
@@ -35,49 +33,7 @@ impl DecodedPage {
     }
 }
 
-/// Everything one direction of sync needs, built once at start and shared by every batch.
-#[derive(Clone)]
-pub struct Pipeline {
-    /// This node's id.
-    pub node_id: String,
-    /// The parent's node id.
-    pub parent_node: String,
-    /// Pull or push.
-    pub direction: Direction,
-    /// Where resources are read: the parent on pull, this node on push.
-    pub source: Endpoint,
-    /// Where they are written: this node on pull, the parent on push.
-    pub target: Endpoint,
-    /// Which resource client handles which event.
-    pub routes: Routes,
-    /// Event filters for this direction, in configured order.
-    pub filters: Vec<Arc<dyn EventFilter>>,
-    /// Conflict policies.
-    pub policies: PolicySet,
-    /// Backoff for failed events.
-    pub retry: RetryPolicy,
-    /// The durable sync state.
-    pub state: SyncState,
-    /// Whether a conflict won by the target's state is also written to the source (see
-    /// `write_back`); off for the pull of a node that never writes to its parent.
-    pub write_back: bool,
-    /// The embedded store when it is the target (the pull of a node without `[local]`): a
-    /// resource it holds no record of needs no read before its write.
-    pub target_store: Option<Store>,
-}
-
-impl Pipeline {
-    /// The origin a conflict winner from `side` of this link is written under: the parent's
-    /// node id or this node's. Never the origin of whoever first wrote that content: that node
-    /// may have moved on since, and would skip the winner as an echo of its own write and keep
-    /// its newer copy for good.
-    pub fn origin_of(&self, side: Side) -> &str {
-        match side {
-            Side::Parent => &self.parent_node,
-            Side::Child => &self.node_id,
-        }
-    }
-
+impl Link {
     /// Processes one decoded feed page and returns what must be committed; `ahead` holds the
     /// source copies fetched for it while its predecessor was processed.
     pub async fn process_page(
@@ -138,10 +94,7 @@ impl Pipeline {
             if events.is_empty() {
                 break;
             }
-            let Ok(verdicts) = filter
-                .accept(self.direction, &events)
-                .await
-            else {
+            let Ok(verdicts) = filter.accept(self.direction, &events).await else {
                 return Vec::new();
             };
             events = events
@@ -258,10 +211,7 @@ impl Pipeline {
                 break;
             }
             let name = filter.info().name.clone();
-            let verdicts = match filter
-                .accept(self.direction, &events)
-                .await
-            {
+            let verdicts = match filter.accept(self.direction, &events).await {
                 Ok(verdicts) => verdicts,
                 Err(e) => {
                     for event in &events {

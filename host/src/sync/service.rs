@@ -11,8 +11,9 @@ use tracing::Instrument;
 
 use crate::audit::Timestamp;
 use crate::state::{BatchCommit, FailureKey, Marker, MarkerKey, StateError};
+use crate::sync::link::Link;
 use crate::sync::outcome::BatchBuilder;
-use crate::sync::pipeline::{DecodedPage, Pipeline};
+use crate::sync::pipeline::DecodedPage;
 use crate::sync::prefetch::Prefetched;
 use crate::sync::progress::Progress;
 use crate::sync::reader::{FeedReader, PageStep, ReadError};
@@ -46,7 +47,7 @@ pub struct RunReport {
 /// A direction's feeds and pipeline.
 #[derive(Clone)]
 pub struct SyncService {
-    pipeline: Pipeline,
+    pipeline: Link,
     /// The identity markers are kept under: the parent's node id on pull, `local` on push.
     marker_owner: String,
     feeds: Vec<Arc<FeedReader>>,
@@ -78,7 +79,7 @@ const RETRIES_PER_RUN: usize = 500;
 impl SyncService {
     /// A service reading `feeds` in order.
     pub fn new(
-        pipeline: Pipeline,
+        pipeline: Link,
         marker_owner: String,
         feeds: Vec<Arc<FeedReader>>,
         progress: Progress,
@@ -92,7 +93,7 @@ impl SyncService {
     }
 
     /// The pipeline this service runs.
-    pub fn pipeline(&self) -> &Pipeline {
+    pub fn pipeline(&self) -> &Link {
         &self.pipeline
     }
 

@@ -8,10 +8,10 @@
 use sync_host_runtime::{Failure, ResourceClient, Write};
 
 use crate::state::{ConflictRecord, StateError};
-use crate::sync::apply::{Candidate, expected_version};
+use crate::sync::candidate::{Candidate, expected_version};
 use crate::sync::conflict::{Direction, SyncBase, VersionState, incoming_side};
+use crate::sync::link::Link;
 use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
-use crate::sync::pipeline::Pipeline;
 use crate::sync::retry::FailureKind;
 
 /// The target's winning state, to be written to the source.
@@ -30,7 +30,7 @@ impl WriteBack {
     /// The write of `winner` (the target's current copy of candidate `c`) over the source's
     /// copy, guarded by the version the source had when it was read.
     pub fn new(
-        p: &Pipeline,
+        p: &Link,
         c: Candidate,
         winner_resource: sync_host_runtime::Resource,
         winner: VersionState,
@@ -58,7 +58,7 @@ impl WriteBack {
 /// Writes every winner back to the source in one call and records each conflict with the base
 /// both sides now share; a winner the source refused (it changed meanwhile) is retried later.
 pub async fn write_back(
-    p: &Pipeline,
+    p: &Link,
     client: &dyn ResourceClient,
     pending: Vec<WriteBack>,
     ctx: &AuditContext,

@@ -1,0 +1,108 @@
+//! The store stage of a route group: write intents made durable, one batched store call to
+//! the target, and every answer recorded (a write the target refused as changed since it was
+//! read goes back to the caller to be decided again).
+
+use sync_host_runtime::{
+    Event, Failure, FailureDetail, PluginError, ResourceClient, Stored, Write, WriteOutcome,
+};
+
+use crate::state::StateError;
+use crate::sync::candidate::PendingWrite;
+use crate::sync::conflict::{Direction, SyncBase};
+use crate::sync::event::failure_key;
+use crate::sync::link::Link;
+use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
+use crate::sync::retry::FailureKind;
+
+/// Records write intents, stores `pending` in one call, and records every result. Returns
+/// the writes refused with 412/409, for the caller to decide again; everything else is
+/// recorded here.
+pub async fn store_batch(
+    p: &Link,
+    client: &dyn ResourceClient,
+    pending: Vec<PendingWrite>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<Vec<(PendingWrite, FailureDetail)>, StateError> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let writes: Vec<Write> = pending.iter().map(|w| w.write.clone()).collect();
+    let intents: Vec<_> = pending
+        .iter()
+        .map(|w| {
+            let hash = w.state.effective_hash().to_string();
+            (failure_key(p.direction, &w.event), hash)
+        })
+        .collect();
+    let settling: Vec<_> = pending.iter().filter_map(|w| w.conflict.as_ref()).collect();
+    p.state.record_intents(&intents, &settling).await?;
+    let results = match client.store(&p.target, &writes).await {
+        Ok(results) => results,
+        Err(e) => {
+            let events: Vec<Event> = pending.into_iter().map(|w| w.event).collect();
+            fail_all(&events, ctx, &e, out)?;
+            return Ok(Vec::new());
+        }
+    };
+    let mut rejected = Vec::new();
+    for (w, result) in pending.into_iter().zip(results) {
+        match result {
+            Ok(stored) => record_stored(p, w, &stored, ctx, out),
+            Err(Failure::Conflict(detail)) => rejected.push((w, detail)),
+            Err(failure) => out.failed(&w.event, ctx, &failure)?,
+        }
+    }
+    Ok(rejected)
+}
+
+/// Records a write the target accepted, with the base both sides now share: the written
+/// content at the source's version and the version the target assigned.
+pub fn record_stored(
+    p: &Link,
+    w: PendingWrite,
+    stored: &Stored,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) {
+    let source_version = w.write.resource.version.clone();
+    let target_version = stored.version.clone();
+    let (parent_version, child_version) = match p.direction {
+        Direction::Pull => (source_version, target_version),
+        Direction::Push => (target_version, source_version),
+    };
+    let base = SyncBase {
+        content_hash: w.state.effective_hash().to_string(),
+        parent_version,
+        child_version,
+    };
+    match w.conflict {
+        Some(record) => out.conflict(
+            &w.event,
+            ctx,
+            record,
+            w.replaces,
+            Some(NewBase::Agreed(base)),
+        ),
+        None => out.synced(
+            &w.event,
+            ctx,
+            w.replaces,
+            base,
+            stored.outcome != WriteOutcome::Unchanged,
+        ),
+    }
+}
+
+pub fn fail_all(
+    events: &[Event],
+    ctx: &AuditContext,
+    error: &PluginError,
+    out: &mut BatchBuilder<'_>,
+) -> Result<(), StateError> {
+    let message = error.to_string();
+    for event in events {
+        out.failed_with(event, ctx, FailureKind::Plugin, None, &message)?;
+    }
+    Ok(())
+}
