@@ -1,6 +1,9 @@
 //! Operator resolution of a parked conflict: pick a side or supply a merged body; the result
 //! is written to both this node and the parent, then the conflict, the new sync base and an
-//! audit record are committed together.
+//! audit record are committed together. Like a sync batch, the writes are announced as write
+//! intents first and cleared by the commit, and a side found already holding the chosen
+//! content (a resolution that crashed between its writes and its commit, tried again) counts
+//! as written.
 
 use serde::Deserialize;
 use sync_host_runtime::{Action, Event, Failure, Resource, Write};
@@ -8,11 +11,12 @@ use sync_host_runtime::{Action, Event, Failure, Resource, Write};
 use crate::audit::Timestamp;
 use crate::node::NodeHandle;
 use crate::state::{
-    BatchCommit, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion, StateError,
+    BatchCommit, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion, FailureKey,
+    StateError,
 };
 use crate::sync::candidate::guard_over;
 use crate::sync::conflict::{Direction, Side, SyncBase};
-use crate::sync::event::base_key;
+use crate::sync::event::{base_key, failure_key};
 use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
 use crate::sync::version::version_state;
 
@@ -114,45 +118,10 @@ pub async fn resolve_conflict(
         deleted: body.is_empty(),
         body,
     };
-    let write = |side: &ConflictVersion| Write {
-        resource: resource.clone(),
-        // The version the operator saw, so a side that moved since refuses it as stale.
-        expected_version: guard_over(side.deleted, side.version.as_deref()),
-        origin: Some(node.node_id.clone()),
-    };
-    // Each side is written only if it still holds the version the operator saw, so an edit
-    // made since the conflict was recorded is refused (412), not silently overwritten. The
-    // parent goes first: it is the side most likely to have moved, and a refusal there
-    // leaves both sides untouched. A node that does not push never writes to its parent,
-    // not even to settle a conflict: the operator's choice then holds on this node only.
-    let written = async {
-        let parent_version = if services.push.is_some() {
-            let parent = services
-                .sides
-                .parent
-                .clone()
-                .ok_or(ResolveError::NoParent)?;
-            let stored = store_one(
-                route.client.as_ref(),
-                &parent,
-                write(&record.parent),
-                "the parent",
-                id,
-            );
-            stored.await?.version
-        } else {
-            record.parent.version.clone()
-        };
-        let child = store_one(
-            route.client.as_ref(),
-            &services.sides.local,
-            write(&record.child),
-            "this node",
-            id,
-        );
-        Ok::<_, ResolveError>((parent_version, child.await?.version))
-    };
-    let (parent_version, child_version) = match written.await {
+    let hash = version_state(&resource).effective_hash().to_string();
+    let client = route.client.as_ref();
+    let written = write_both(node, services, client, &record, &resource, &event).await;
+    let (parent_version, child_version) = match written {
         Err(stale @ ResolveError::Stale { .. }) => {
             // Show the operator what the sides hold now, so that deciding again can succeed
             // even when no sync meets this resource again.
@@ -169,7 +138,7 @@ pub async fn resolve_conflict(
         at: now,
     });
     let base = SyncBase {
-        content_hash: version_state(&resource).effective_hash().to_string(),
+        content_hash: hash,
         parent_version,
         child_version,
     };
@@ -190,7 +159,85 @@ pub async fn resolve_conflict(
     // The commit also closes any other open record of this resource when both sides now
     // hold the operator's choice.
     node.state.commit_batch(out.finish()).await?;
+    // The base now says what both sides hold.
+    let keys = [Direction::Push, Direction::Pull].map(|d| failure_key(d, &event));
+    node.state.clear_intents(&keys)?;
     Ok(record)
+}
+
+/// Announces and makes the writes of a resolution of `record`: `resource` to the parent (when
+/// this node pushes), then to this node. Returns both sides' versions afterwards.
+///
+/// Each side is written only if it still holds the version the operator saw, so an edit made
+/// since the conflict was recorded is refused (412), not silently overwritten. The parent goes
+/// first: it is the side most likely to have moved, and a refusal there leaves both sides
+/// untouched. A node that does not push never writes to its parent, not even to settle a
+/// conflict: the operator's choice then holds on this node only.
+///
+/// A write to the parent is announced as a push would announce it, one to this node as a
+/// pull would; a side that already holds the chosen content gets no intent (it would mark
+/// that side's own edit as this node's write), and a write that is refused takes back the
+/// intents of the sides it leaves unwritten.
+async fn write_both(
+    node: &NodeHandle,
+    services: &super::services::Services,
+    client: &dyn sync_host_runtime::ResourceClient,
+    record: &ConflictRecord,
+    resource: &Resource,
+    event: &Event,
+) -> Result<(Option<String>, Option<String>), ResolveError> {
+    let hash = version_state(resource).effective_hash().to_string();
+    let to_parent = services.push.is_some();
+    let announce = |direction, side: &ConflictVersion| -> Result<_, StateError> {
+        let key = failure_key(direction, event);
+        let fresh = side.content_hash != hash && !node.state.intents(&key)?.contains(&hash);
+        Ok(fresh.then(|| (key, hash.clone())))
+    };
+    let parent_intent = match to_parent {
+        true => announce(Direction::Push, &record.parent)?,
+        false => None,
+    };
+    let child_intent = announce(Direction::Pull, &record.child)?;
+    let intents: Vec<_> = parent_intent.iter().chain(&child_intent).cloned().collect();
+    node.state.record_intents(&intents, &[]).await?;
+    let write = |side: &ConflictVersion| Write {
+        resource: resource.clone(),
+        // The version the operator saw, so a side that moved since refuses it as stale.
+        expected_version: guard_over(side.deleted, side.version.as_deref()),
+        origin: Some(node.node_id.clone()),
+    };
+    let id = record.id;
+    let parent_version = match (to_parent, &services.sides.parent) {
+        (false, _) => record.parent.version.clone(),
+        (true, None) => return Err(ResolveError::NoParent),
+        (true, Some(parent)) => {
+            let side = ("the parent", id);
+            let stored = store_one(client, parent, write(&record.parent), (event, &hash), side);
+            match stored.await {
+                Ok(stored) => stored.version,
+                Err(e) => return withdrawn(node, &intents, e),
+            }
+        }
+    };
+    let side = ("this node", id);
+    let local = &services.sides.local;
+    match store_one(client, local, write(&record.child), (event, &hash), side).await {
+        Ok(stored) => Ok((parent_version, stored.version)),
+        Err(e) => {
+            let unwritten: Vec<_> = child_intent.into_iter().collect();
+            withdrawn(node, &unwritten, e)
+        }
+    }
+}
+
+/// Takes back `intents` and fails with `error`.
+fn withdrawn<T>(
+    node: &NodeHandle,
+    intents: &[(FailureKey, String)],
+    error: ResolveError,
+) -> Result<T, ResolveError> {
+    node.state.withdraw_intents(intents)?;
+    Err(error)
 }
 
 /// Re-reads both sides of a conflict whose resolution was refused as stale and stores the
@@ -237,12 +284,14 @@ async fn current_version(
     Some(ConflictVersion::from_state(&version_state(&resource), body))
 }
 
+/// Writes the operator's choice (`hash` the content of the conflicted resource `event`) to one
+/// side, named `side` in errors about conflict `conflict_id`.
 async fn store_one(
     client: &dyn sync_host_runtime::ResourceClient,
     target: &sync_host_runtime::Endpoint,
     write: Write,
-    side: &'static str,
-    conflict_id: u64,
+    (event, hash): (&Event, &str),
+    (side, conflict_id): (&'static str, u64),
 ) -> Result<sync_host_runtime::Stored, ResolveError> {
     let failed = |message: String| ResolveError::Write { side, message };
     let mut results = client
@@ -251,11 +300,20 @@ async fn store_one(
         .map_err(|e| failed(e.to_string()))?;
     match results.pop() {
         Some(Ok(stored)) => Ok(stored),
-        // The side no longer holds the version the operator decided against.
-        Some(Err(Failure::Conflict(_))) => Err(ResolveError::Stale {
-            side,
-            id: conflict_id,
-        }),
+        // The side no longer holds the version the operator decided against: unless what it
+        // holds now is the choice itself, an edit made since would be overwritten.
+        Some(Err(Failure::Conflict(_))) => match current_version(client, target, event).await {
+            Some(now) if now.content_hash == hash => Ok(sync_host_runtime::Stored {
+                resource_type: event.resource_type.clone(),
+                id: event.resource_id.clone(),
+                version: now.version,
+                outcome: sync_host_runtime::WriteOutcome::Unchanged,
+            }),
+            _ => Err(ResolveError::Stale {
+                side,
+                id: conflict_id,
+            }),
+        },
         Some(Err(f)) => Err(failed(failure_text(&f))),
         None => Err(failed("the client returned no result".into())),
     }

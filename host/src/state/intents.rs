@@ -59,6 +59,17 @@ impl SyncState {
             .unwrap_or_default())
     }
 
+    /// Takes back intents whose writes were never made (a write refused before it landed), so
+    /// that every intent left names content this node did write or may have written.
+    pub fn withdraw_intents(&self, intents: &[(FailureKey, String)]) -> Result<(), StateError> {
+        for (key, hash) in intents {
+            self.intents
+                .fetch_and_update(key.to_bytes(), |old| without_intent(old?, hash))?;
+        }
+        self.intents.flush()?;
+        Ok(())
+    }
+
     /// Forgets the intents of keys whose sync base a batch committed: the base now says what
     /// the target holds. Stale intents are harmless (they only ever name content this node
     /// itself wrote), so this is tidiness, not correctness.
@@ -87,6 +98,14 @@ fn with_intent(old: Option<&[u8]>, hash: &str) -> Vec<u8> {
     serde_json::to_vec(&hashes).unwrap_or_default()
 }
 
+/// The stored list `old` without `hash`; `None` (no entry) once the list is empty.
+fn without_intent(old: &[u8], hash: &str) -> Option<Vec<u8>> {
+    let mut hashes = decode_intents(old);
+    hashes.retain(|kept| kept != hash);
+    // Serializing a list of strings cannot fail.
+    (!hashes.is_empty()).then(|| serde_json::to_vec(&hashes).unwrap_or_default())
+}
+
 /// A stored list of hashes. A value that is not a JSON list is one hash, as older versions
 /// stored it.
 fn decode_intents(value: &[u8]) -> Vec<String> {
@@ -97,6 +116,14 @@ fn decode_intents(value: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_withdrawn_intent_leaves_the_others() {
+        let value = with_intent(Some(&with_intent(None, "a")), "b");
+        let left = without_intent(&value, "a").expect("one left");
+        assert_eq!(decode_intents(&left), ["b"]);
+        assert_eq!(without_intent(&left, "b"), None);
+    }
 
     #[test]
     fn a_new_intent_is_added_after_the_earlier_ones() {
