@@ -1,6 +1,7 @@
 //! The sync engine. Pure decisions (`conflict`, `retry`, `navigation`, `version`, `routes`)
-//! are kept apart from I/O (`reader`, `transport`, `service`, `scheduler`); `pipeline` and
-//! `apply` are the straight line a batch of feed entries runs through.
+//! are kept apart from I/O (`reader`, `transport`, `service`, `scheduler`); `pipeline`,
+//! `apply`, `apply_conflict`, `write` and `write_back` are the straight line a page of feed
+//! entries runs through, configured by `link` and passing `candidate` values down the line.
 
 pub mod apply;
 pub mod apply_conflict;
