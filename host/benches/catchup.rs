@@ -10,7 +10,9 @@
 //!
 //! Run: `cargo bench -p sync-host --bench catchup` (`BENCH_N=20000` for a shorter run;
 //! `BENCH_SKIP_POUCHDB=1` leaves PouchDB out; `BENCH_CATCH_UP_PAGE_MAX=100` turns the parent's
-//! spans of archive pages off).
+//! spans of archive pages off). A last run catches up over an emulated clinic link (network
+//! namespaces and `tc netem`, needing root; `BENCH_SLOW_N` resources, 10,000 by default;
+//! `BENCH_SKIP_SLOW_LINK=1` leaves it out).
 
 #[path = "catchup/bootstrap.rs"]
 mod bootstrap;
@@ -20,6 +22,8 @@ mod child;
 mod peer;
 #[path = "catchup/proc_stats.rs"]
 mod proc_stats;
+#[path = "catchup/slow_link.rs"]
+mod slow_link;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -305,9 +309,7 @@ async fn catch_up() -> anyhow::Result<()> {
         Some(_) => "sync_host=debug,sync_host_runtime=info",
         None => "info",
     };
-    // `BENCH_CHILD_BIN` runs another build as the child, for comparing two builds.
-    let child_bin = std::env::var_os("BENCH_CHILD_BIN")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_sync-host").into());
+    let child_bin = child_program();
     let stderr = match std::env::var_os("BENCH_CHILD_LOG") {
         Some(path) => Stdio::from(std::fs::File::create(path)?),
         None => Stdio::null(),
@@ -517,6 +519,20 @@ fn main() -> anyhow::Result<()> {
         if std::env::var_os("BENCH_SKIP_LATENCY").is_none() {
             latency().await?;
         }
-        catch_up().await
+        catch_up().await?;
+        if std::env::var_os("BENCH_SKIP_SLOW_LINK").is_none() {
+            let n = std::env::var("BENCH_SLOW_N")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000);
+            slow_link::run(n, child_program()).await?;
+        }
+        Ok(())
     })
+}
+
+/// The `sync-host` binary the child processes run: this build's, or `BENCH_CHILD_BIN` to
+/// compare two builds.
+fn child_program() -> std::ffi::OsString {
+    std::env::var_os("BENCH_CHILD_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_sync-host").into())
 }

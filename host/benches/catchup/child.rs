@@ -15,7 +15,17 @@ pub async fn start(
     config: &Path,
     stderr: Stdio,
 ) -> anyhow::Result<(Child, String)> {
-    let mut child = tokio::process::Command::new(program)
+    start_command(tokio::process::Command::new(program), log, config, stderr).await
+}
+
+/// As [`start`], with `command` standing for the program (`ip netns exec ... sync-host`, say).
+pub async fn start_command(
+    mut command: tokio::process::Command,
+    log: &str,
+    config: &Path,
+    stderr: Stdio,
+) -> anyhow::Result<(Child, String)> {
+    let mut child = command
         .args(["--log", log, "run", "--config"])
         .arg(config)
         .stdout(Stdio::piped())
