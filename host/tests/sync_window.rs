@@ -42,22 +42,8 @@ impl StepHook for HoldGate {
 
 /// Successful FHIR reads the parent has served (each a batched `_id` search of a page).
 async fn fhir_reads(network: &Network) -> anyhow::Result<u64> {
-    let parent = node(network, "national");
-    let text = reqwest::Client::new()
-        .get(format!("{}/metrics", parent.running.base_url()))
-        .bearer_auth(&parent.admin_token)
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
     let labels = ["method=\"GET\"", "api=\"fhir\"", "status=\"2xx\""];
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with("sync_host_http_requests_total{"))
-        .filter(|l| labels.iter().all(|label| l.contains(label)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum())
+    Ok(node(network, "national").http_requests(&labels).await?)
 }
 
 fn patient(n: usize, family: &str) -> (String, String) {

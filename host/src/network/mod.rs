@@ -73,6 +73,11 @@ pub enum NetworkError {
     },
     #[error("node `{node}`")]
     Node { node: String, source: NodeError },
+    #[error("node `{node}`: reading /metrics")]
+    Metrics {
+        node: String,
+        source: reqwest::Error,
+    },
     #[error("node `{node}` {direction}: {message}")]
     Sync {
         node: String,
@@ -88,6 +93,33 @@ pub struct NetNode {
     pub config_path: PathBuf,
     pub admin_token: String,
     pub running: RunningNode,
+}
+
+impl NetNode {
+    /// HTTP requests this node has served whose `/metrics` series carry every one of
+    /// `labels` (`method="GET"`, say), summed.
+    pub async fn http_requests(&self, labels: &[&str]) -> Result<u64, NetworkError> {
+        let failed = |source| NetworkError::Metrics {
+            node: self.spec.id.clone(),
+            source,
+        };
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", self.running.base_url()))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(failed)?
+            .text()
+            .await
+            .map_err(failed)?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("sync_host_http_requests_total{"))
+            .filter(|l| labels.iter().all(|label| l.contains(label)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum())
+    }
 }
 
 /// Started nodes, parents before children.

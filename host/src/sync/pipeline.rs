@@ -4,7 +4,7 @@
 //! together with the marker.
 
 use sync_host_feed::ParsedEntry;
-use sync_host_runtime::{Event, Verdict};
+use sync_host_runtime::{Event, PluginError, Verdict};
 
 use crate::audit::SkipReason;
 use crate::state::{BatchCommit, StateError};
@@ -89,21 +89,15 @@ impl Link {
 
     /// The events every filter accepts; none when a filter fails (the page meets the failure
     /// in its turn and records it).
-    async fn accepted_ahead(&self, mut events: Vec<Event>) -> Vec<Event> {
-        for filter in &self.filters {
-            if events.is_empty() {
-                break;
-            }
-            let Ok(verdicts) = filter.accept(self.direction, &events).await else {
-                return Vec::new();
-            };
-            events = events
-                .into_iter()
-                .zip(verdicts)
-                .filter_map(|(event, verdict)| matches!(verdict, Verdict::Accept).then_some(event))
-                .collect();
+    async fn accepted_ahead(&self, events: Vec<Event>) -> Vec<Event> {
+        match self.filtered(events).await {
+            Filtered {
+                failed: None,
+                accepted,
+                ..
+            } => accepted,
+            Filtered { .. } => Vec::new(),
         }
-        events
     }
 
     /// Runs already-decoded events (from a feed page or the retry queue) through the line.
@@ -203,39 +197,64 @@ impl Link {
     /// Runs every filter in order; an event rejected by one is not shown to the next.
     async fn run_filters(
         &self,
-        mut events: Vec<Event>,
+        events: Vec<Event>,
         out: &mut BatchBuilder<'_>,
     ) -> Result<Vec<Event>, StateError> {
+        let outcome = self.filtered(events).await;
+        for (event, by, reason) in &outcome.rejected {
+            out.filtered(event, by, reason);
+        }
+        if let Some((shown, e)) = outcome.failed {
+            let message = format!("event filter failed: {e}");
+            for event in &shown {
+                let no_context = &Default::default();
+                out.failed_with(event, no_context, FailureKind::Plugin, None, &message)?;
+            }
+        }
+        Ok(outcome.accepted)
+    }
+
+    /// Shows `events` to every filter in order; an event rejected by one is not shown to the
+    /// next, and a filter that fails stops the line with the events it was shown.
+    async fn filtered(&self, mut events: Vec<Event>) -> Filtered {
+        let mut rejected = Vec::new();
         for filter in &self.filters {
             if events.is_empty() {
                 break;
             }
-            let name = filter.info().name.clone();
             let verdicts = match filter.accept(self.direction, &events).await {
                 Ok(verdicts) => verdicts,
                 Err(e) => {
-                    for event in &events {
-                        let message = format!("event filter failed: {e}");
-                        out.failed_with(
-                            event,
-                            &Default::default(),
-                            FailureKind::Plugin,
-                            None,
-                            &message,
-                        )?;
-                    }
-                    return Ok(Vec::new());
+                    return Filtered {
+                        accepted: Vec::new(),
+                        rejected,
+                        failed: Some((events, e)),
+                    };
                 }
             };
+            let name = &filter.info().name;
             let mut kept = Vec::with_capacity(events.len());
             for (event, verdict) in events.into_iter().zip(verdicts) {
                 match verdict {
                     Verdict::Accept => kept.push(event),
-                    Verdict::Reject(reason) => out.filtered(&event, &name, &reason),
+                    Verdict::Reject(reason) => rejected.push((event, name.clone(), reason)),
                 }
             }
             events = kept;
         }
-        Ok(events)
+        Filtered {
+            accepted: events,
+            rejected,
+            failed: None,
+        }
     }
+}
+
+/// What the event filters made of a batch of events.
+struct Filtered {
+    accepted: Vec<Event>,
+    /// Each rejected event with the filter's name and its reason.
+    rejected: Vec<(Event, String, String)>,
+    /// A filter that failed, with the events it was shown.
+    failed: Option<(Vec<Event>, PluginError)>,
 }

@@ -47,7 +47,8 @@ pub struct RunReport {
 /// A direction's feeds and pipeline.
 #[derive(Clone)]
 pub struct SyncService {
-    pipeline: Link,
+    /// Shared with the task that reads and fetches the page ahead.
+    pipeline: Arc<Link>,
     /// The identity markers are kept under: the parent's node id on pull, `local` on push.
     marker_owner: String,
     feeds: Vec<Arc<FeedReader>>,
@@ -85,7 +86,7 @@ impl SyncService {
         progress: Progress,
     ) -> Self {
         Self {
-            pipeline,
+            pipeline: Arc::new(pipeline),
             marker_owner,
             feeds,
             progress,

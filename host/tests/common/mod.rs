@@ -163,20 +163,7 @@ impl TestNet {
             .net
             .node(id)
             .ok_or_else(|| anyhow::anyhow!("no node `{id}`"))?;
-        let text = reqwest::Client::new()
-            .get(format!("{}/metrics", node.running.base_url()))
-            .bearer_auth(&node.admin_token)
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
-        Ok(text
-            .lines()
-            .filter(|l| l.starts_with("sync_host_http_requests_total{"))
-            .filter(|l| labels.iter().all(|label| l.contains(label)))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum())
+        Ok(node.http_requests(labels).await?)
     }
 
     /// Stops every node.
