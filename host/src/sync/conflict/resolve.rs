@@ -244,6 +244,13 @@ mod tests {
     }
 
     proptest! {
+        // About a third of the generated pairs share content and are skipped;
+        // the reject limit must not cap a long run (`PROPTEST_CASES`).
+        #![proptest_config(ProptestConfig {
+            max_global_rejects: 1 << 20,
+            ..ProptestConfig::default()
+        })]
+
         #[test]
         fn resolution_keeps_the_loser_and_manual_never_picks(
             dir in prop_oneof![Just(Direction::Pull), Just(Direction::Push)],
