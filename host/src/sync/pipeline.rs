@@ -62,7 +62,8 @@ impl Link {
             }
         }
         let (events, _) = dedupe_by_resource(events);
-        let events = self.accepted_ahead(events).await;
+        // None pass when a filter fails: the page meets the failure in its turn and records it.
+        let events = self.filtered(events).await.accepted;
         let (groups, _) = group_by_route(&self.routes, events);
         let fetches = groups.into_iter().filter_map(|group| {
             // Read before the fetch: a write this node makes from here on moves the stamp.
@@ -85,19 +86,6 @@ impl Link {
             }
         }
         ahead
-    }
-
-    /// The events every filter accepts; none when a filter fails (the page meets the failure
-    /// in its turn and records it).
-    async fn accepted_ahead(&self, events: Vec<Event>) -> Vec<Event> {
-        match self.filtered(events).await {
-            Filtered {
-                failed: None,
-                accepted,
-                ..
-            } => accepted,
-            Filtered { .. } => Vec::new(),
-        }
     }
 
     /// Runs already-decoded events (from a feed page or the retry queue) through the line.
@@ -215,7 +203,8 @@ impl Link {
     }
 
     /// Shows `events` to every filter in order; an event rejected by one is not shown to the
-    /// next, and a filter that fails stops the line with the events it was shown.
+    /// next, and a filter that fails stops the line with the events it was shown (and none
+    /// accepted).
     async fn filtered(&self, mut events: Vec<Event>) -> Filtered {
         let mut rejected = Vec::new();
         for filter in &self.filters {
