@@ -122,10 +122,3 @@ pub enum EntryError {
         date: String,
     },
 }
-
-/// A category term that is not an action.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error(
-    "{0:?} is not a feed action (expected CREATED, UPDATED, DELETED, VOIDED, UNVOIDED, RETIRED, UNRETIRED or PURGED)"
-)]
-pub struct UnknownAction(pub String);

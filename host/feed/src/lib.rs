@@ -69,7 +69,7 @@ mod render;
 mod resource;
 mod split;
 
-pub use error::{EntryError, FeedError, UnknownAction};
+pub use error::{EntryError, FeedError};
 pub use model::{
     Action, ContentLink, Extensions, FeedEntry, FeedEntryView, FeedPage, PageLinks, ParsedEntry,
     ParsedPage,
@@ -82,6 +82,7 @@ pub use parse::{MAX_ENTRY_BYTES, MAX_ID_BYTES, parse_page};
 pub use render::render_page;
 pub use resource::{resolve_href, resource_from_href};
 pub use split::MAX_ELEMENT_DEPTH;
+pub use sync_host_types::UnknownAction;
 
 /// The XML namespace of our extension elements.
 pub const SYNC_HOST_NS: &str = "https://sync-host.dev/ns/feed/1";

@@ -1,86 +1,9 @@
 //! The data a feed page carries: pages, entries, actions, links and our extensions.
 
-use std::fmt;
-use std::str::FromStr;
-
 use time::OffsetDateTime;
 
-use crate::error::{EntryError, UnknownAction};
-
-/// What happened to the resource an entry points to.
-///
-/// Written as an upper-case category term (`CREATED`, as OpenMRS does); read
-/// case-insensitively.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// The resource was created.
-    Created,
-    /// The resource changed.
-    Updated,
-    /// The resource was deleted (a tombstone follows).
-    Deleted,
-    /// The resource was voided (OpenMRS soft delete).
-    Voided,
-    /// A voided resource was restored.
-    Unvoided,
-    /// The resource was retired (metadata soft delete).
-    Retired,
-    /// A retired resource was restored.
-    Unretired,
-    /// The resource was removed for good.
-    Purged,
-}
-
-impl Action {
-    /// Every action, in declaration order.
-    pub const ALL: [Action; 8] = [
-        Action::Created,
-        Action::Updated,
-        Action::Deleted,
-        Action::Voided,
-        Action::Unvoided,
-        Action::Retired,
-        Action::Unretired,
-        Action::Purged,
-    ];
-
-    /// The category term written for this action (`CREATED`, `UPDATED`, ...).
-    pub fn term(self) -> &'static str {
-        match self {
-            Action::Created => "CREATED",
-            Action::Updated => "UPDATED",
-            Action::Deleted => "DELETED",
-            Action::Voided => "VOIDED",
-            Action::Unvoided => "UNVOIDED",
-            Action::Retired => "RETIRED",
-            Action::Unretired => "UNRETIRED",
-            Action::Purged => "PURGED",
-        }
-    }
-
-    /// Reads a category term as an action, ignoring ASCII case and
-    /// surrounding whitespace. `None` when the term is not an action.
-    pub fn from_term(term: &str) -> Option<Action> {
-        let term = term.trim();
-        Action::ALL
-            .into_iter()
-            .find(|action| action.term().eq_ignore_ascii_case(term))
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.term())
-    }
-}
-
-impl FromStr for Action {
-    type Err = UnknownAction;
-
-    fn from_str(term: &str) -> Result<Self, Self::Err> {
-        Action::from_term(term).ok_or_else(|| UnknownAction(term.to_owned()))
-    }
-}
+use crate::error::EntryError;
+pub use sync_host_types::Action;
 
 /// A link to the resource's representation, keyed by the client that
 /// understands it (`fhir`, `rest`, or a name an implementation invents).
@@ -246,29 +169,5 @@ impl ParsedPage {
             .iter()
             .map(|entry| entry.id.as_deref())
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn actions_read_in_any_case() {
-        for action in Action::ALL {
-            assert_eq!(Action::from_term(action.term()), Some(action));
-            assert_eq!(
-                Action::from_term(&action.term().to_lowercase()),
-                Some(action)
-            );
-            assert_eq!(action.to_string().parse::<Action>(), Ok(action));
-        }
-        assert_eq!(Action::from_term(" Voided\n"), Some(Action::Voided));
-        assert_eq!(Action::from_term("patient"), None);
-        let err = "MERGED".parse::<Action>().unwrap_err();
-        assert!(
-            err.to_string().contains("\"MERGED\" is not a feed action"),
-            "{err}"
-        );
     }
 }

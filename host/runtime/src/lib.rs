@@ -65,6 +65,6 @@ pub use inspect::{
 };
 pub use loader::LoadedPlugin;
 pub use types::{
-    Action, CREATE_ONLY, Direction, Endpoint, Event, Failure, FailureDetail, Link, PluginInfo,
-    Resource, Role, Stored, Verdict, Write, WriteOutcome,
+    Action, CREATE_ONLY, Direction, Endpoint, Event, Failure, FailureDetail, FailureKind, Link,
+    PluginInfo, Resource, Role, Stored, Verdict, Write, WriteOutcome,
 };

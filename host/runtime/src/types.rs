@@ -4,16 +4,7 @@
 //! the runtime and are converted in one place (`bindings.rs`).
 
 use serde::{Deserialize, Serialize};
-
-/// Which way a sync runs: one type for the engine, its state and audit, and the plugins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Copy the parent's changes into this node.
-    Pull,
-    /// Copy this node's changes up to its parent.
-    Push,
-}
+pub use sync_host_types::{Action, Direction, FailureKind};
 
 /// Which side of a sync an endpoint is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -32,28 +23,6 @@ pub struct Endpoint {
     pub role: Role,
     /// Absolute base URL without a trailing slash.
     pub base_url: String,
-}
-
-/// What happened to a resource, as the feed reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// The resource was created.
-    Created,
-    /// The resource was updated.
-    Updated,
-    /// The resource was deleted.
-    Deleted,
-    /// The resource was voided (soft-deleted, OpenMRS style).
-    Voided,
-    /// A voided resource was restored.
-    Unvoided,
-    /// A metadata resource was retired.
-    Retired,
-    /// A retired metadata resource was restored.
-    Unretired,
-    /// The resource was removed for good.
-    Purged,
 }
 
 /// A link to a resource's representation, keyed by the client that understands it.
@@ -192,15 +161,15 @@ impl Failure {
         }
     }
 
-    /// The case name as the WIT spells it (`not-found`, `transient`, ...).
-    pub fn kind(&self) -> &'static str {
+    /// The kind of failure, whose name is the case name as the WIT spells it.
+    pub fn kind(&self) -> FailureKind {
         match self {
-            Failure::NotFound(_) => "not-found",
-            Failure::Gone(_) => "gone",
-            Failure::Conflict(_) => "conflict",
-            Failure::Unauthorized(_) => "unauthorized",
-            Failure::Invalid(_) => "invalid",
-            Failure::Transient(_) => "transient",
+            Failure::NotFound(_) => FailureKind::NotFound,
+            Failure::Gone(_) => FailureKind::Gone,
+            Failure::Conflict(_) => FailureKind::Conflict,
+            Failure::Unauthorized(_) => FailureKind::Unauthorized,
+            Failure::Invalid(_) => FailureKind::Invalid,
+            Failure::Transient(_) => FailureKind::Transient,
         }
     }
 }

@@ -196,10 +196,7 @@ async fn resolve_open_conflicts(network: &Network) -> anyhow::Result<usize> {
     for node in &network.nodes {
         let handle = &node.running.handle;
         for conflict in handle.state.conflicts(ConflictFilter::Open, 100)? {
-            let direction = match conflict.direction {
-                Direction::Pull => "pull",
-                Direction::Push => "push",
-            };
+            let direction = conflict.direction.name();
             println!(
                 "   {} found a conflict on {}/{} during {direction}: parent has version {}, child has {}",
                 node.spec.id,

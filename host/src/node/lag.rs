@@ -112,15 +112,15 @@ pub fn pull_lag(node: &NodeHandle, markers: &[(MarkerKey, Marker)]) -> Option<u6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sync_host_store::store::ChangeAction;
+    use sync_host_store::store::Action;
 
     fn change(id: &str, origin: &str, hash: &str) -> Change {
         Change {
             sequence: 1,
             action: if hash.is_empty() {
-                ChangeAction::Deleted
+                Action::Deleted
             } else {
-                ChangeAction::Updated
+                Action::Updated
             },
             category: "patient".into(),
             key: ResourceKey::fhir("Patient", id),

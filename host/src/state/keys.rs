@@ -61,10 +61,7 @@ impl BaseKey {
 impl FailureKey {
     /// sled key bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let direction = match self.direction {
-            Direction::Pull => "pull",
-            Direction::Push => "push",
-        };
+        let direction = self.direction.name();
         encode_parts(&[direction, &self.resource_type, &self.resource_id])
     }
 
@@ -79,10 +76,7 @@ impl FailureKey {
 
 impl fmt::Display for FailureKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let direction = match self.direction {
-            Direction::Pull => "pull",
-            Direction::Push => "push",
-        };
+        let direction = self.direction.name();
         write!(f, "{direction} {}/{}", self.resource_type, self.resource_id)
     }
 }

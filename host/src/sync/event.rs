@@ -2,13 +2,12 @@
 //! the resource key, the audit template, the conversions between the contract's types and the
 //! engine's own.
 
-use sync_host_feed::{Action as FeedAction, FeedEntryView, ParsedEntry};
-use sync_host_runtime::{Action, Event, Failure, Link};
+use sync_host_feed::{FeedEntryView, ParsedEntry};
+use sync_host_runtime::{Event, Link};
 
 use crate::audit::{AuditRecord, Outcome, Timestamp, excerpt};
 use crate::state::{BaseKey, FailureKey};
 use crate::sync::conflict::Direction;
-use crate::sync::retry::FailureKind;
 
 /// A feed entry that cannot become an event, with the raw text kept for the audit.
 #[derive(Debug, Clone)]
@@ -47,7 +46,7 @@ pub fn event_from_view(view: FeedEntryView, raw: String) -> Event {
         id: entry.id,
         sequence: entry.ext.sequence,
         category: entry.category.to_ascii_lowercase(),
-        action: action_from_feed(view.action),
+        action: view.action,
         resource_type: view.resource_type,
         resource_id: view.resource_id,
         links: entry
@@ -63,33 +62,6 @@ pub fn event_from_view(view: FeedEntryView, raw: String) -> Event {
         version: entry.ext.version,
         content_hash: entry.ext.content_hash,
         raw,
-    }
-}
-
-fn action_from_feed(action: FeedAction) -> Action {
-    match action {
-        FeedAction::Created => Action::Created,
-        FeedAction::Updated => Action::Updated,
-        FeedAction::Deleted => Action::Deleted,
-        FeedAction::Voided => Action::Voided,
-        FeedAction::Unvoided => Action::Unvoided,
-        FeedAction::Retired => Action::Retired,
-        FeedAction::Unretired => Action::Unretired,
-        FeedAction::Purged => Action::Purged,
-    }
-}
-
-/// The lower-case action name used in audit records.
-pub fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::Created => "created",
-        Action::Updated => "updated",
-        Action::Deleted => "deleted",
-        Action::Voided => "voided",
-        Action::Unvoided => "unvoided",
-        Action::Retired => "retired",
-        Action::Unretired => "unretired",
-        Action::Purged => "purged",
     }
 }
 
@@ -116,7 +88,7 @@ pub fn audit_template(node: &str, direction: Direction, event: &Event) -> AuditR
         time: Timestamp::now(),
         node: node.to_string(),
         direction,
-        action: action_name(event.action).to_string(),
+        action: event.action.name().to_string(),
         category: event.category.clone(),
         resource_type: event.resource_type.clone(),
         resource_id: event.resource_id.clone(),
@@ -126,18 +98,6 @@ pub fn audit_template(node: &str, direction: Direction, event: &Event) -> AuditR
         plugin: None,
         outcome: Outcome::Applied,
         duration_ms: 0,
-    }
-}
-
-/// The engine's class of a plugin-reported failure.
-pub fn failure_kind(failure: &Failure) -> FailureKind {
-    match failure {
-        Failure::NotFound(_) => FailureKind::NotFound,
-        Failure::Gone(_) => FailureKind::Gone,
-        Failure::Conflict(_) => FailureKind::Conflict,
-        Failure::Unauthorized(_) => FailureKind::Unauthorized,
-        Failure::Invalid(_) => FailureKind::Invalid,
-        Failure::Transient(_) => FailureKind::Transient,
     }
 }
 
@@ -177,6 +137,7 @@ pub fn dedupe_by_resource(events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sync_host_runtime::Action;
 
     fn event(id: &str, resource: &str) -> Event {
         Event {

@@ -9,7 +9,7 @@ use crate::state::{
     SyncState,
 };
 use crate::sync::conflict::{Direction, SyncBase};
-use crate::sync::event::{MalformedEntry, audit_template, base_key, failure_key, failure_kind};
+use crate::sync::event::{MalformedEntry, audit_template, base_key, failure_key};
 use crate::sync::retry::{FailureKind, RetryDecision, RetryPolicy};
 
 /// The base a settled conflict leaves for its resource.
@@ -198,13 +198,7 @@ impl<'a> BatchBuilder<'a> {
         failure: &Failure,
     ) -> Result<(), StateError> {
         let detail = failure.detail();
-        self.failed_with(
-            event,
-            ctx,
-            failure_kind(failure),
-            detail.status,
-            &detail.message,
-        )
+        self.failed_with(event, ctx, failure.kind(), detail.status, &detail.message)
     }
 
     /// A write the other side refused for now (it changed again, or refused a winner): retried

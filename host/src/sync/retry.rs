@@ -8,26 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Timestamp;
 use crate::sync::conflict::Direction;
-
-/// Why one resource could not be fetched or stored (mirrors the plugin contract's `failure`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureKind {
-    /// 404 at the source or target.
-    NotFound,
-    /// 410: the resource existed and was deleted.
-    Gone,
-    /// 412 or 409: the target changed since the expected version.
-    Conflict,
-    /// 401 or 403: credentials refused.
-    Unauthorized,
-    /// Other 4xx or an unusable body: retrying cannot help.
-    Invalid,
-    /// 5xx, timeout, connection error.
-    Transient,
-    /// The plugin trapped, ran past its deadline or its memory cap.
-    Plugin,
-}
+pub use sync_host_runtime::FailureKind;
 
 /// What to do with a failed event, before timing is considered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use sync_host_store::hash::content_hash;
 use sync_host_store::store::{
-    ChangeAction, Kind, Precondition, ResourceKey, Store, StoreConfig, StoreError, WriteOutcome,
+    Action, Kind, Precondition, ResourceKey, Store, StoreConfig, StoreError, WriteOutcome,
     WriteRequest,
 };
 
@@ -114,13 +114,13 @@ async fn versions_history_and_deletes() {
     let after_all = history[0].last_updated + time::Duration::hours(1);
     assert!(store.history(&key, Some(after_all), 10).unwrap().is_empty());
 
-    let actions: Vec<ChangeAction> = store
+    let actions: Vec<Action> = store
         .changes(None, 0, 100)
         .unwrap()
         .iter()
         .map(|change| change.action)
         .collect();
-    use ChangeAction::*;
+    use Action::*;
     assert_eq!(actions, [Created, Updated, Deleted, Created]);
 }
 
@@ -249,13 +249,13 @@ async fn rest_fixture_void_and_unvoid_are_logged() {
     store.write(put(&key, &unvoided)).await.unwrap();
     store.write(put(&key, &voided)).await.unwrap();
     store.write(put(&key, &unvoided)).await.unwrap();
-    let actions: Vec<ChangeAction> = store
+    let actions: Vec<Action> = store
         .changes(Some("patient"), 0, 10)
         .unwrap()
         .iter()
         .map(|c| c.action)
         .collect();
-    use ChangeAction::*;
+    use Action::*;
     assert_eq!(actions, [Created, Voided, Unvoided]);
     assert_eq!(
         store.vread(&key, 2).unwrap().unwrap().body.unwrap(),

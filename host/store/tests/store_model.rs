@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use sync_host_store::store::{
-    ChangeAction, Kind, Precondition, ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest,
+    Action, Kind, Precondition, ResourceKey, Store, StoreConfig, WriteOutcome, WriteRequest,
 };
 
 #[derive(Debug, Clone)]
@@ -33,16 +33,16 @@ fn key(id: u8, rest: bool) -> ResourceKey {
 type ModelState = HashMap<ResourceKey, (u64, u8, bool)>;
 
 /// The action the model expects, or `None` when nothing is logged.
-fn expect(model: &mut ModelState, op: &Op) -> Option<(ResourceKey, u64, ChangeAction)> {
+fn expect(model: &mut ModelState, op: &Op) -> Option<(ResourceKey, u64, Action)> {
     match *op {
         Op::Put { id, rest, content } => {
             let key = key(id, rest);
             let entry = model.get(&key).copied();
             let (version, action) = match entry {
                 Some((_, old, false)) if old == content => return None,
-                Some((version, _, false)) => (version + 1, ChangeAction::Updated),
-                Some((version, _, true)) => (version + 1, ChangeAction::Created),
-                None => (1, ChangeAction::Created),
+                Some((version, _, false)) => (version + 1, Action::Updated),
+                Some((version, _, true)) => (version + 1, Action::Created),
+                None => (1, Action::Created),
             };
             model.insert(key.clone(), (version, content, false));
             Some((key, version, action))
@@ -52,7 +52,7 @@ fn expect(model: &mut ModelState, op: &Op) -> Option<(ResourceKey, u64, ChangeAc
             match model.get(&key).copied() {
                 Some((version, content, false)) => {
                     model.insert(key.clone(), (version + 1, content, true));
-                    Some((key, version + 1, ChangeAction::Deleted))
+                    Some((key, version + 1, Action::Deleted))
                 }
                 _ => None,
             }

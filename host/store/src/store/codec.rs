@@ -7,7 +7,7 @@
 
 use time::OffsetDateTime;
 
-use super::types::{Change, ChangeAction, Kind, ResourceKey, StoreError, VersionRecord};
+use super::types::{Action, Change, Kind, ResourceKey, StoreError, VersionRecord};
 
 /// Leading byte of every encoded value, so the layout can evolve.
 const FORMAT: u8 = 1;
@@ -114,15 +114,15 @@ fn utf8(bytes: &[u8]) -> Result<String, StoreError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("text is not UTF-8"))
 }
 
-fn action_code(action: ChangeAction) -> u8 {
-    ChangeAction::ALL
+fn action_code(action: Action) -> u8 {
+    Action::ALL
         .iter()
         .position(|&candidate| candidate == action)
         .unwrap_or(0) as u8
 }
 
-fn action_from_code(code: u8) -> Result<ChangeAction, StoreError> {
-    ChangeAction::ALL
+fn action_from_code(code: u8) -> Result<Action, StoreError> {
+    Action::ALL
         .get(usize::from(code))
         .copied()
         .ok_or_else(|| corrupt("unknown action"))

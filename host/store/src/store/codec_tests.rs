@@ -17,9 +17,9 @@ fn sample(deleted: bool) -> VersionRecord {
         origin: "clinic-1".into(),
         sequence: 42,
         action: if deleted {
-            ChangeAction::Deleted
+            Action::Deleted
         } else {
-            ChangeAction::Updated
+            Action::Updated
         },
     }
 }
@@ -56,7 +56,7 @@ fn changes_round_trip() {
     let record = sample(false);
     let change = Change {
         sequence: 9,
-        action: ChangeAction::Voided,
+        action: Action::Voided,
         category: "patient".into(),
         key: record.key.clone(),
         version_id: 3,

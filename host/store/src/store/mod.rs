@@ -20,7 +20,7 @@ use tokio::sync::watch;
 pub use gather::serve_together;
 pub use plan::{format_instant, truncate_to_millis};
 pub use types::{
-    Change, ChangeAction, Kind, Precondition, ResourceKey, StoreConfig, StoreError, VersionRecord,
+    Action, Change, Kind, Precondition, ResourceKey, StoreConfig, StoreError, VersionRecord,
     WriteOutcome, WriteRequest,
 };
 

@@ -5,8 +5,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::types::{
-    ChangeAction, Kind, Precondition, ResourceKey, StoreError, VersionRecord, WriteOutcome,
-    WriteRequest,
+    Action, Kind, Precondition, ResourceKey, StoreError, VersionRecord, WriteOutcome, WriteRequest,
 };
 use crate::{hash, json};
 
@@ -191,7 +190,7 @@ fn tombstone(request: &Prepared, old: &VersionRecord, context: &Context<'_>) -> 
         content_hash: String::new(),
         origin: origin(request, context),
         sequence: context.sequence,
-        action: ChangeAction::Deleted,
+        action: Action::Deleted,
     }
 }
 
@@ -216,9 +215,9 @@ fn decide_content(
     }
     let version_id = current.map_or(1, |record| record.version_id + 1);
     let action = match (live, request.key.kind) {
-        (None, _) => ChangeAction::Created,
+        (None, _) => Action::Created,
         (Some(old), Kind::Rest) => flag_action(old.body.as_deref(), body),
-        (Some(_), Kind::Fhir) => ChangeAction::Updated,
+        (Some(_), Kind::Fhir) => Action::Updated,
     };
     // A version relayed from another node keeps the time it was edited at its origin, so that
     // newest-wins compares edit times rather than the times the hops happened to store it.
@@ -250,24 +249,19 @@ fn decide_content(
 
 /// The action of a REST update: a `voided` or `retired` flag that flips is what the feed must
 /// say, so that un-voids propagate too. `voided` wins when both flip.
-fn flag_action(old: Option<&str>, new: &PreparedBody) -> ChangeAction {
+fn flag_action(old: Option<&str>, new: &PreparedBody) -> Action {
     // The old body was validated when it was written; an unreadable flag counts as unset.
     let was = |flag: &str| {
         old.and_then(|body| json::bool_field(body, flag).ok().flatten())
             .unwrap_or(false)
     };
     let flags = [
-        (
-            was("voided"),
-            new.voided,
-            ChangeAction::Voided,
-            ChangeAction::Unvoided,
-        ),
+        (was("voided"), new.voided, Action::Voided, Action::Unvoided),
         (
             was("retired"),
             new.retired,
-            ChangeAction::Retired,
-            ChangeAction::Unretired,
+            Action::Retired,
+            Action::Unretired,
         ),
     ];
     for (before, after, set, cleared) in flags {
@@ -277,14 +271,14 @@ fn flag_action(old: Option<&str>, new: &PreparedBody) -> ChangeAction {
             _ => {}
         }
     }
-    ChangeAction::Updated
+    Action::Updated
 }
 
 /// The outcome reported for a new version.
 pub(crate) fn outcome_of(record: &VersionRecord) -> WriteOutcome {
     match record.action {
-        ChangeAction::Created => WriteOutcome::Created(record.clone()),
-        ChangeAction::Deleted => WriteOutcome::Deleted(record.clone()),
+        Action::Created => WriteOutcome::Created(record.clone()),
+        Action::Deleted => WriteOutcome::Deleted(record.clone()),
         _ => WriteOutcome::Updated(record.clone()),
     }
 }

@@ -35,7 +35,7 @@ fn first_write_creates_version_one_with_server_meta() {
     let body = r#"{"resourceType":"Observation","id":"o1","value":72.50}"#;
     let record = new_version(decide(&request(key, Some(body)), None, &context()).unwrap());
     assert_eq!(record.version_id, 1);
-    assert_eq!(record.action, ChangeAction::Created);
+    assert_eq!(record.action, Action::Created);
     assert_eq!(record.origin, "node-a");
     assert_eq!(record.sequence, 10);
     assert_eq!(
@@ -63,10 +63,7 @@ fn same_content_is_unchanged_and_different_content_updates() {
     );
     let second =
         new_version(decide(&request(key, Some(r#"{"a":2}"#)), Some(&first), &context()).unwrap());
-    assert_eq!(
-        (second.version_id, second.action),
-        (2, ChangeAction::Updated)
-    );
+    assert_eq!((second.version_id, second.action), (2, Action::Updated));
 }
 
 #[test]
@@ -75,11 +72,11 @@ fn delete_then_write_recreates() {
     let first = new_version(decide(&request(key.clone(), Some("{}")), None, &context()).unwrap());
     let gone = new_version(decide(&request(key.clone(), None), Some(&first), &context()).unwrap());
     assert!(gone.deleted && gone.body.is_none() && gone.content_hash.is_empty());
-    assert_eq!((gone.version_id, gone.action), (2, ChangeAction::Deleted));
+    assert_eq!((gone.version_id, gone.action), (2, Action::Deleted));
     let again = decide(&request(key.clone(), None), Some(&gone), &context()).unwrap();
     assert_eq!(again, Decision::Nothing(WriteOutcome::AlreadyGone));
     let back = new_version(decide(&request(key, Some("{}")), Some(&gone), &context()).unwrap());
-    assert_eq!((back.version_id, back.action), (3, ChangeAction::Created));
+    assert_eq!((back.version_id, back.action), (3, Action::Created));
 }
 
 #[test]
@@ -150,7 +147,7 @@ fn rest_flags_log_void_and_unvoid() {
         )
         .unwrap(),
     );
-    assert_eq!(voided.action, ChangeAction::Voided);
+    assert_eq!(voided.action, Action::Voided);
     let back = new_version(
         decide(
             &request(key.clone(), Some(r#"{"x":1}"#)),
@@ -159,7 +156,7 @@ fn rest_flags_log_void_and_unvoid() {
         )
         .unwrap(),
     );
-    assert_eq!(back.action, ChangeAction::Unvoided);
+    assert_eq!(back.action, Action::Unvoided);
     let retired = new_version(
         decide(
             &request(key, Some(r#"{"x":1,"retired":true}"#)),
@@ -168,7 +165,7 @@ fn rest_flags_log_void_and_unvoid() {
         )
         .unwrap(),
     );
-    assert_eq!(retired.action, ChangeAction::Retired);
+    assert_eq!(retired.action, Action::Retired);
 }
 
 #[test]

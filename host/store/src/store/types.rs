@@ -5,6 +5,8 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+pub use sync_host_types::Action;
+
 use crate::json::JsonError;
 
 /// How the store is set up for one node.
@@ -83,64 +85,6 @@ impl fmt::Display for ResourceKey {
     }
 }
 
-/// What a change did to a resource, as published in the feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeAction {
-    /// First version, or a new version after a delete.
-    Created,
-    /// A new version with different content.
-    Updated,
-    /// A tombstone.
-    Deleted,
-    /// A REST document's `voided` flag turned true.
-    Voided,
-    /// A REST document's `voided` flag turned false again.
-    Unvoided,
-    /// A REST document's `retired` flag turned true.
-    Retired,
-    /// A REST document's `retired` flag turned false again.
-    Unretired,
-}
-
-impl ChangeAction {
-    /// All actions, in code order.
-    pub const ALL: [ChangeAction; 7] = [
-        ChangeAction::Created,
-        ChangeAction::Updated,
-        ChangeAction::Deleted,
-        ChangeAction::Voided,
-        ChangeAction::Unvoided,
-        ChangeAction::Retired,
-        ChangeAction::Unretired,
-    ];
-
-    /// The Atom category term: `CREATED`, `UPDATED`, ...
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeAction::Created => "CREATED",
-            ChangeAction::Updated => "UPDATED",
-            ChangeAction::Deleted => "DELETED",
-            ChangeAction::Voided => "VOIDED",
-            ChangeAction::Unvoided => "UNVOIDED",
-            ChangeAction::Retired => "RETIRED",
-            ChangeAction::Unretired => "UNRETIRED",
-        }
-    }
-
-    /// Parses an Atom category term, case-insensitively.
-    pub fn parse(term: &str) -> Option<ChangeAction> {
-        Self::ALL
-            .into_iter()
-            .find(|action| action.as_str().eq_ignore_ascii_case(term))
-    }
-}
-
-impl fmt::Display for ChangeAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// One version of a resource (the current one, or one kept in history).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRecord {
@@ -162,7 +106,7 @@ pub struct VersionRecord {
     /// Change-log sequence of the change that made this version.
     pub sequence: u64,
     /// What that change did.
-    pub action: ChangeAction,
+    pub action: Action,
 }
 
 /// What a write requires of the resource's current state.
@@ -224,7 +168,7 @@ pub struct Change {
     /// Node-wide monotonic sequence, contiguous from 1.
     pub sequence: u64,
     /// What the change did.
-    pub action: ChangeAction,
+    pub action: Action,
     /// Feed category: the resource type in lower case.
     pub category: String,
     /// Which resource.

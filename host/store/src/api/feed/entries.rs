@@ -1,24 +1,11 @@
 //! Turning change-log entries into Atom feed entries and pages: ids, titles, the JSON links to
 //! the resource (`fhir` or `rest`, relative to the node's base URL) and our extensions.
 
-use sync_host_feed::{Action, ContentLink, Extensions, FeedEntry, FeedPage, PageLinks};
+use sync_host_feed::{ContentLink, Extensions, FeedEntry, FeedPage, PageLinks};
 use time::OffsetDateTime;
 
 use crate::config::ApiConfig;
-use crate::store::{Change, ChangeAction, Kind};
-
-/// The feed action of a change-log action.
-pub fn feed_action(action: ChangeAction) -> Action {
-    match action {
-        ChangeAction::Created => Action::Created,
-        ChangeAction::Updated => Action::Updated,
-        ChangeAction::Deleted => Action::Deleted,
-        ChangeAction::Voided => Action::Voided,
-        ChangeAction::Unvoided => Action::Unvoided,
-        ChangeAction::Retired => Action::Retired,
-        ChangeAction::Unretired => Action::Unretired,
-    }
-}
+use crate::store::{Change, Kind};
 
 /// The link a client follows to fetch the changed resource, relative to the node's base URL.
 pub fn content_link(change: &Change, config: &ApiConfig) -> ContentLink {
@@ -51,7 +38,7 @@ pub fn feed_entry(change: &Change, node_id: &str, config: &ApiConfig) -> FeedEnt
         updated: change.at,
         published: change.at,
         category: change.category.clone(),
-        action: Some(feed_action(change.action)),
+        action: Some(change.action),
         tags: Vec::new(),
         links: vec![content_link(change, config)],
         ext: Extensions {

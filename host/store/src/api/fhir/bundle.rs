@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use super::version_path;
 use crate::api::headers::{fhir_instant, version_etag};
-use crate::store::{ChangeAction, VersionRecord};
+use crate::store::{Action, VersionRecord};
 
 /// A Bundle being written.
 #[derive(Debug, Serialize)]
@@ -129,8 +129,8 @@ pub fn search_entry(resource_base: &str, record: &VersionRecord) -> EntryOut {
 /// A history entry: the version (absent for deletes), how it came about, and its tag.
 pub fn history_entry(resource_base: &str, record: &VersionRecord) -> EntryOut {
     let (method, status) = match record.action {
-        ChangeAction::Deleted => ("DELETE", "200 OK"),
-        ChangeAction::Created => ("POST", "201 Created"),
+        Action::Deleted => ("DELETE", "200 OK"),
+        Action::Created => ("POST", "201 Created"),
         _ => ("PUT", "200 OK"),
     };
     let url = if method == "POST" {
