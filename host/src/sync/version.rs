@@ -18,6 +18,10 @@ struct Meta {
     last_updated: Option<String>,
 }
 
+/// Starts the digest of the exact bytes that stands in for the content hash of a body the
+/// hash cannot read.
+pub const RAW_HASH_PREFIX: &str = "raw:";
+
 /// Why a fetched body cannot be synced.
 #[derive(Debug, thiserror::Error)]
 #[error("the body of {resource_type}/{id} is not a JSON document: {reason}")]
@@ -63,7 +67,7 @@ pub fn version_state(resource: &Resource) -> VersionState {
     let content_hash = sync_host_store::hash::content_hash(&resource.body).unwrap_or_else(|_| {
         use sha2::Digest;
         format!(
-            "raw:{}",
+            "{RAW_HASH_PREFIX}{}",
             hex::encode(sha2::Sha256::digest(resource.body.as_bytes()))
         )
     });

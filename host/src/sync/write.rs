@@ -6,6 +6,8 @@ use sync_host_runtime::{
     Event, Failure, FailureDetail, PluginError, ResourceClient, Stored, Write, WriteOutcome,
 };
 
+use sync_host_store::store::HashOffer;
+
 use crate::state::StateError;
 use crate::sync::candidate::PendingWrite;
 use crate::sync::conflict::{Direction, SyncBase};
@@ -13,6 +15,7 @@ use crate::sync::event::failure_key;
 use crate::sync::link::Link;
 use crate::sync::outcome::{AuditContext, BatchBuilder, NewBase};
 use crate::sync::retry::FailureKind;
+use crate::sync::version::RAW_HASH_PREFIX;
 
 /// Records write intents, stores `pending` in one call, and records every result. Returns
 /// the writes refused with 412/409, for the caller to decide again; everything else is
@@ -37,6 +40,10 @@ pub async fn store_batch(
         .collect();
     let settling: Vec<_> = pending.iter().filter_map(|w| w.conflict.as_ref()).collect();
     p.state.record_intents(&intents, &settling).await?;
+    let _offered = p
+        .target_store
+        .as_ref()
+        .map(|s| s.offer_hashes(hash_offers(&pending)));
     let results = match client.store(&p.target, &writes).await {
         Ok(results) => results,
         Err(e) => {
@@ -54,6 +61,22 @@ pub async fn store_batch(
         }
     }
     Ok(rejected)
+}
+
+/// The content hashes the engine computed for the live bodies it is about to write, offered
+/// to the embedded target store so it does not compute them again.
+fn hash_offers(pending: &[PendingWrite]) -> Vec<HashOffer> {
+    pending
+        .iter()
+        .filter(|w| !w.write.resource.deleted && !w.state.deleted)
+        .filter(|w| !w.state.content_hash.starts_with(RAW_HASH_PREFIX))
+        .map(|w| HashOffer {
+            resource_type: w.write.resource.resource_type.clone(),
+            id: w.write.resource.id.clone(),
+            body: w.write.resource.body.clone(),
+            hash: w.state.content_hash.clone(),
+        })
+        .collect()
 }
 
 /// Records a write the target accepted, with the base both sides now share: the written

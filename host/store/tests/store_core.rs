@@ -358,3 +358,37 @@ async fn relayed_fhir_versions_keep_their_origin_edit_time() {
     assert!(local.last_updated > record.last_updated);
     assert!(!local.body.unwrap().contains(stamp));
 }
+
+#[tokio::test]
+async fn a_write_uses_an_offered_hash_only_for_the_offered_bytes() {
+    use sync_host_store::store::HashOffer;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, 0);
+    let body = fixture("fhir2/observation-example.json");
+    let key = ResourceKey::fhir("Observation", "f001");
+    // A marker instead of the real hash shows which one the store kept.
+    let offer = |body: &str| HashOffer {
+        resource_type: "Observation".into(),
+        id: "f001".into(),
+        body: body.into(),
+        hash: "offered".into(),
+    };
+    let offered = store.offer_hashes(vec![offer(&body)]);
+    store.write(put(&key, &body)).await.unwrap();
+    assert_eq!(store.read(&key).unwrap().unwrap().content_hash, "offered");
+    drop(offered);
+
+    let other = body.replacen("\"final\"", "\"amended\"", 1);
+    assert_ne!(other, body);
+    let _offered = store.offer_hashes(vec![offer(&body)]);
+    store.write(put(&key, &other)).await.unwrap();
+    let stored = store.read(&key).unwrap().unwrap();
+    assert_eq!(stored.content_hash, content_hash(&other).unwrap());
+
+    // A withdrawn offer is not used by a later write of the same bytes.
+    let third = other.replacen("\"amended\"", "\"corrected\"", 1);
+    drop(store.offer_hashes(vec![offer(&third)]));
+    store.write(put(&key, &third)).await.unwrap();
+    let stored = store.read(&key).unwrap().unwrap();
+    assert_eq!(stored.content_hash, content_hash(&third).unwrap());
+}

@@ -7,6 +7,7 @@ mod apply;
 mod codec;
 mod committer;
 mod gather;
+mod hash_memo;
 pub mod import;
 mod plan;
 mod query;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 pub use gather::serve_together;
+pub use hash_memo::{HashOffer, OfferedHashes};
 pub use plan::{format_instant, truncate_to_millis};
 pub use types::{
     Action, Change, Kind, Precondition, ResourceKey, StoreConfig, StoreError, VersionRecord,
@@ -26,6 +28,7 @@ pub use types::{
 
 use apply::Trees;
 use committer::Committer;
+use hash_memo::HashMemo;
 
 /// The store's page cache.
 const STORE_CACHE_BYTES: u64 = 128 * 1024 * 1024;
@@ -42,6 +45,7 @@ struct Inner {
     trees: Trees,
     node_id: String,
     changes: watch::Receiver<u64>,
+    hashes: HashMemo,
 }
 
 impl Store {
@@ -72,13 +76,18 @@ impl Store {
                 trees,
                 node_id: config.node_id,
                 changes: receiver,
+                hashes: HashMemo::default(),
             }),
         })
     }
 
     /// Writes one resource. Durable when it returns (concurrent writers share one flush).
     pub async fn write(&self, request: WriteRequest) -> Result<WriteOutcome, StoreError> {
-        let prepared = plan::prepare(request)?;
+        let offered = match &request.body {
+            Some(body) => self.inner.hashes.take(&request.key, body),
+            None => None,
+        };
+        let prepared = plan::prepare_with(request, offered)?;
         let mut outcomes = self.inner.committer.commit(vec![prepared]).await?;
         outcomes
             .pop()
@@ -115,6 +124,16 @@ impl Store {
             .map(|(request, hash)| plan::prepare_with(request, Some(hash)))
             .collect::<Result<_, _>>()?;
         self.inner.committer.commit(prepared).await
+    }
+
+    /// Offers content hashes already computed for writes about to be made in this process
+    /// (see [`HashOffer`]), so that [`Store::write`] does not hash those bodies again. The
+    /// offers are withdrawn when the returned value is dropped.
+    pub fn offer_hashes(&self, offers: Vec<HashOffer>) -> OfferedHashes<'_> {
+        OfferedHashes {
+            memo: &self.inner.hashes,
+            keys: self.inner.hashes.offer(offers),
+        }
     }
 
     /// Every current version (live or tombstone), in key order.
