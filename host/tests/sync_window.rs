@@ -1,7 +1,8 @@
 //! The page window of a catch-up: while one page waits for its commit, the next page is already
-//! read and its resources fetched from the parent. The test holds a page right before its
-//! commit, watches the parent answer the next page's fetch, changes a resource of that page
-//! only then, and checks what the child made of the copy it fetched ahead.
+//! read and its resources fetched from the parent, and the feed page after it is read. The
+//! tests hold a page right before its commit and watch what the parent answers meanwhile; one
+//! changes a resource of the next page only once it was fetched, and checks what the child made
+//! of the copy it fetched ahead.
 
 #[path = "support_faults/mod.rs"]
 mod support;
@@ -46,6 +47,26 @@ async fn fhir_reads(network: &Network) -> anyhow::Result<u64> {
     Ok(node(network, "national").http_requests(&labels).await?)
 }
 
+/// Feed pages the parent has served.
+async fn feed_reads(network: &Network) -> anyhow::Result<u64> {
+    let labels = ["method=\"GET\"", "api=\"feed\"", "status=\"2xx\""];
+    Ok(node(network, "national").http_requests(&labels).await?)
+}
+
+/// A gate that holds the first commit of a run until released, installed on the clinic.
+fn hold_first_commit(network: &Network) -> (Arc<HoldGate>, oneshot::Receiver<()>) {
+    let (held_tx, held) = oneshot::channel();
+    let gate = Arc::new(HoldGate {
+        point: DurablePoint::BeforeCommit,
+        held: Mutex::new(Some(held_tx)),
+        release: Notify::new(),
+    });
+    handle(network, "clinic")
+        .state
+        .set_step_hook(Some(gate.clone()));
+    (gate, held)
+}
+
 fn patient(n: usize, family: &str) -> (String, String) {
     let id = format!("p{n:02}");
     let body = sample::patient(&id, "Amina", family, "1990-01-01");
@@ -78,14 +99,8 @@ async fn the_next_page_is_fetched_while_a_page_waits_for_its_commit() -> anyhow:
         let (id, body) = patient(n, "First");
         sample::put_fhir(store(&network, "national"), "Patient", &id, body).await?;
     }
-    let (held_tx, held) = oneshot::channel();
-    let gate = Arc::new(HoldGate {
-        point: DurablePoint::BeforeCommit,
-        held: Mutex::new(Some(held_tx)),
-        release: Notify::new(),
-    });
+    let (gate, held) = hold_first_commit(&network);
     let clinic = handle(&network, "clinic");
-    clinic.state.set_step_hook(Some(gate.clone()));
     let before = fhir_reads(&network).await?;
 
     let steer = async {
@@ -120,6 +135,63 @@ async fn the_next_page_is_fetched_while_a_page_waits_for_its_commit() -> anyhow:
     );
     for n in (0..30).filter(|n| *n != 27) {
         assert_eq!(applied(&format!("p{n:02}")), 1, "p{n:02} applied once");
+    }
+    network.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_page_after_the_next_is_read_while_a_page_waits_for_its_commit()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // 90 patients make four pages of up to 25.
+    let network = Network::start(dir.path(), parent_and_child(0)).await?;
+    for n in 0..90 {
+        let (id, body) = patient(n, "First");
+        sample::put_fhir(store(&network, "national"), "Patient", &id, body).await?;
+    }
+    let (gate, held) = hold_first_commit(&network);
+    let before = feed_reads(&network).await?;
+    // A fresh child reads `recent`, follows its `first` link to page 1 and works on it; while
+    // page 1 waits for its commit it reads page 2 (and fetches its copies) and page 3.
+    let steer = async {
+        let outcome = match held.await {
+            Ok(()) => {
+                let started = Instant::now();
+                loop {
+                    let read = feed_reads(&network).await? - before;
+                    if read >= 4 {
+                        break Ok(());
+                    }
+                    if started.elapsed() > Duration::from_secs(30) {
+                        break Err(anyhow::anyhow!(
+                            "{read} feed pages read while page 1 waited: not the one after the next"
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            Err(_) => Err(anyhow::anyhow!("the first page never reached its commit")),
+        };
+        gate.release.notify_one();
+        outcome
+    };
+    let (round, steered) = tokio::join!(network.sync_round(), steer);
+    steered?;
+    round?;
+    let clinic = handle(&network, "clinic");
+    clinic.state.set_step_hook(None);
+    network.sync_until_quiet(5).await?;
+    assert!(differences(&network, TYPES)?.is_empty());
+    let records = audit(clinic);
+    for n in 0..90 {
+        let id = format!("p{n:02}");
+        let applied = records
+            .iter()
+            .filter(|r| r.direction == Direction::Pull && r.resource_id == id)
+            .filter(|r| matches!(r.outcome, Outcome::Applied))
+            .count();
+        assert_eq!(applied, 1, "{id} applied once");
     }
     network.shutdown().await;
     Ok(())

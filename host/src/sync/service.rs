@@ -74,6 +74,13 @@ impl PageAhead {
     }
 }
 
+/// A feed page read ahead of its turn, or the error reading it gave, kept until its turn.
+type StepAhead = Result<PageStep, ReadError>;
+
+/// What the task working ahead hands back: the walk, the next page with its source copies,
+/// and the feed page after it when that was read meanwhile.
+type Ahead = (PageWalk, Result<PageAhead, ReadError>, Option<StepAhead>);
+
 /// How many due retries one run replays at most, so a long dead period cannot starve the feed.
 const RETRIES_PER_RUN: usize = 500;
 
@@ -131,10 +138,11 @@ impl SyncService {
     }
 
     /// Reads `feed` from its marker to its newest page. Each page is decided and committed in
-    /// feed order; while one is, the next is read, decoded and its source copies fetched on a
-    /// task of its own (a window of one page), so the source's answers and this node's work
-    /// overlap. The page ahead changes nothing durable: a crash or a cancel anywhere leaves the
-    /// marker at the last committed page.
+    /// feed order; while page N is, page N+1 is decoded and its source copies fetched on a
+    /// task of its own, and the feed page N+2 is read meanwhile, so the source's answers and
+    /// this node's work overlap and a slow link carries one round trip per page instead of
+    /// two. Work ahead changes nothing durable: a crash or a cancel anywhere leaves the marker
+    /// at the last committed page.
     async fn catch_up(
         &self,
         feed: &Arc<FeedReader>,
@@ -154,11 +162,14 @@ impl SyncService {
             step = feed.read_step(marker.as_ref(), None, &mut walk) => step?,
         };
         let mut current = PageAhead::decoded(first);
+        let mut read_ahead: Option<StepAhead> = None;
         loop {
             let next = current.step.next.clone();
+            // A page already read counts in the walk; the limit stops reading further only.
             let ahead = match &next {
-                Some(next) if !walk.is_full() => {
-                    Some(self.start_ahead(feed, next, std::mem::take(&mut walk)))
+                Some(next) if read_ahead.is_some() || !walk.is_full() => {
+                    let walk = std::mem::take(&mut walk);
+                    Some(self.start_ahead(feed, next, read_ahead.take(), walk))
                 }
                 _ => None,
             };
@@ -181,7 +192,7 @@ impl SyncService {
                 }
                 return Ok(());
             };
-            let (returned_walk, step) = tokio::select! {
+            let (returned_walk, step, after) = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Ok(()),
                 done = ahead => match done {
@@ -193,25 +204,45 @@ impl SyncService {
             };
             walk = returned_walk;
             current = step?;
+            read_ahead = after;
         }
     }
 
-    /// Starts reading, decoding and fetching the page at `next` on its own task.
+    /// Starts working ahead on its own task: reads the page at `next` unless `read` holds it
+    /// already, decodes it and fetches its source copies, and meanwhile reads the feed page
+    /// after it (within the walk's limit).
     fn start_ahead(
         &self,
         feed: &Arc<FeedReader>,
         next: &str,
+        read: Option<StepAhead>,
         mut walk: PageWalk,
-    ) -> AbortOnDropHandle<(PageWalk, Result<PageAhead, ReadError>)> {
+    ) -> AbortOnDropHandle<Ahead> {
         let (feed, next, pipeline) = (feed.clone(), next.to_string(), self.pipeline.clone());
         let task = async move {
-            let step = match feed.read_step(None, Some(next), &mut walk).await {
-                Ok(step) => step,
-                Err(e) => return (walk, Err(e)),
+            let step = match read {
+                Some(step) => step,
+                None => feed.read_step(None, Some(next), &mut walk).await,
             };
-            let mut ahead = PageAhead::decoded(step);
-            ahead.copies = pipeline.fetch_ahead(&ahead.page).await;
-            (walk, Ok(ahead))
+            let mut ahead = match step {
+                Ok(step) => PageAhead::decoded(step),
+                Err(e) => return (walk, Err(e), None),
+            };
+            let after = ahead.step.next.clone().filter(|_| !walk.is_full());
+            let fetching = pipeline.fetch_ahead(&ahead.page);
+            let after = match after {
+                Some(after) => {
+                    let reading = feed.read_step(None, Some(after), &mut walk);
+                    let (copies, read) = tokio::join!(fetching, reading);
+                    ahead.copies = copies;
+                    Some(read)
+                }
+                None => {
+                    ahead.copies = fetching.await;
+                    None
+                }
+            };
+            (walk, Ok(ahead), after)
         };
         AbortOnDropHandle::new(tokio::spawn(task.instrument(tracing::Span::current())))
     }
