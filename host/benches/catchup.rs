@@ -357,11 +357,13 @@ async fn catch_up() -> anyhow::Result<()> {
         profiler.wait()?;
     }
     let rss = proc_stats::rss_kib(pid);
+    let rss_anon = proc_stats::rss_anon_kib(pid);
     let cpu = proc_stats::cpu_seconds(pid);
     let written = proc_stats::disk_bytes_written(pid);
     child.kill().await.ok();
     let _ = child.wait().await;
     let data_bytes = proc_stats::dir_bytes(&child_dir.join("data-process"));
+    let store_bytes = proc_stats::dir_bytes(&child_dir.join("data-process").join("store"));
     let rate = n as f64 / elapsed.as_secs_f64();
     println!(
         "catch-up of {n} FHIR resources by a fresh child process (plugins, audit, durable markers):"
@@ -392,15 +394,18 @@ async fn catch_up() -> anyhow::Result<()> {
     }
     if let Some(kib) = rss {
         println!(
-            "  child resident memory      {:>10.1} MiB after the catch-up (target < 150 MiB)",
-            kib as f64 / 1024.0
+            "  child resident memory      {:>10.1} MiB after the catch-up (target < 150 MiB; {:.1} MiB of it anonymous)",
+            kib as f64 / 1024.0,
+            rss_anon.unwrap_or(0) as f64 / 1024.0
         );
     }
     let json = bytes as f64;
     println!(
-        "  child data directory       {:>10.2}x the JSON  ({:.1} MB; target <= 1.5x)",
+        "  child data directory       {:>10.2}x the JSON  ({:.1} MB; target <= 1.5x; store {:.2}x, sync state and audit {:.2}x)",
         data_bytes as f64 / json,
-        data_bytes as f64 / 1e6
+        data_bytes as f64 / 1e6,
+        store_bytes as f64 / json,
+        data_bytes.saturating_sub(store_bytes) as f64 / json
     );
     if let Some(written) = written {
         println!(
