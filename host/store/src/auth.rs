@@ -1,7 +1,7 @@
 //! Who may call the store's HTTP API: clients with their own bearer tokens and scopes, token
 //! checks in constant time, and which origin a write is attributed to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -104,9 +104,15 @@ pub enum AuthError {
 }
 
 /// The clients allowed to call the API. There are no default clients.
+///
+/// Looked up by the digest of the presented token, so a request costs the same with one client
+/// or ten thousand: a parent serving a whole country's clinics checks every request.
 #[derive(Debug, Default)]
 pub struct Clients {
-    entries: Vec<(TokenDigest, Arc<AuthenticatedClient>)>,
+    /// Clients by the first bytes of their token's digest; the full digest is compared in
+    /// constant time within a bucket (almost always a bucket of one).
+    buckets: HashMap<u64, Vec<(TokenDigest, Arc<AuthenticatedClient>)>>,
+    count: usize,
 }
 
 /// Sha256 of a token: comparing fixed-length digests keeps the comparison constant-time
@@ -117,10 +123,21 @@ fn digest(token: &str) -> TokenDigest {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// The bucket of a digest. A digest's bytes are uniform, and an attacker who cannot find
+/// preimages cannot aim a token at a bucket, so the lookup's timing says nothing of any token.
+fn bucket_of(digest: &TokenDigest) -> u64 {
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(prefix)
+}
+
 impl Clients {
     /// Builds the client list, rejecting empty tokens, clients without scopes and duplicates.
     pub fn new(clients: Vec<Client>) -> Result<Clients, AuthError> {
-        let mut entries: Vec<(TokenDigest, Arc<AuthenticatedClient>)> = Vec::new();
+        let mut names = HashSet::with_capacity(clients.len());
+        let mut buckets: HashMap<u64, Vec<(TokenDigest, Arc<AuthenticatedClient>)>> =
+            HashMap::with_capacity(clients.len());
+        let count = clients.len();
         for client in clients {
             if client.token.expose().is_empty() {
                 return Err(AuthError::EmptyToken(client.name));
@@ -128,31 +145,30 @@ impl Clients {
             if client.scopes.is_empty() {
                 return Err(AuthError::NoScopes(client.name));
             }
+            if !names.insert(client.name.clone()) {
+                return Err(AuthError::DuplicateName(client.name));
+            }
             let token = digest(client.token.expose());
-            for (other_token, other) in &entries {
-                if other.name == client.name {
-                    return Err(AuthError::DuplicateName(client.name));
-                }
-                if *other_token == token {
-                    return Err(AuthError::DuplicateToken(other.name.clone(), client.name));
-                }
+            let bucket = buckets.entry(bucket_of(&token)).or_default();
+            if let Some((_, other)) = bucket.iter().find(|(other, _)| *other == token) {
+                return Err(AuthError::DuplicateToken(other.name.clone(), client.name));
             }
             let identity = AuthenticatedClient {
                 name: client.name,
                 scopes: client.scopes,
                 is_child_node: client.is_child_node,
             };
-            entries.push((token, Arc::new(identity)));
+            bucket.push((token, Arc::new(identity)));
         }
-        Ok(Clients { entries })
+        Ok(Clients { buckets, count })
     }
 
-    /// The client owning `token`. Every client is compared, in constant time, so the answer's
-    /// timing does not reveal which client (if any) matched.
+    /// The client owning `token`. The digest is compared in constant time with every client
+    /// of its bucket, so the answer's timing does not reveal which client (if any) matched.
     pub fn authenticate(&self, token: &str) -> Option<Arc<AuthenticatedClient>> {
         let presented = digest(token);
         let mut found = None;
-        for (candidate, client) in &self.entries {
+        for (candidate, client) in self.buckets.get(&bucket_of(&presented))? {
             if bool::from(candidate.ct_eq(&presented)) {
                 found = Some(Arc::clone(client));
             }
@@ -162,12 +178,12 @@ impl Clients {
 
     /// Number of configured clients.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.count
     }
 
     /// Whether no client is configured (then every request is refused).
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.count == 0
     }
 }
 
@@ -229,6 +245,35 @@ mod tests {
         assert_eq!(clients.authenticate("r-token").unwrap().name, "reader");
         assert!(clients.authenticate("r-toke").is_none());
         assert!(clients.authenticate("").is_none());
+    }
+
+    #[test]
+    fn ten_thousand_clients_each_resolve_to_their_own() {
+        let clients: Vec<Client> = (0..10_000)
+            .map(|i| {
+                client(
+                    &format!("clinic-{i}"),
+                    &format!("token-{i}"),
+                    &[Scope::Read],
+                    true,
+                )
+            })
+            .collect();
+        let clients = Clients::new(clients).unwrap();
+        assert_eq!(clients.len(), 10_000);
+        for i in (0..10_000).step_by(97) {
+            let found = clients.authenticate(&format!("token-{i}")).unwrap();
+            assert_eq!(found.name, format!("clinic-{i}"));
+        }
+        assert!(clients.authenticate("token-10000").is_none());
+        let twice = vec![
+            client("a", "same", &[Scope::Read], false),
+            client("b", "same", &[Scope::Read], false),
+        ];
+        assert_eq!(
+            Clients::new(twice).unwrap_err(),
+            AuthError::DuplicateToken("a".into(), "b".into())
+        );
     }
 
     #[test]
