@@ -20,6 +20,7 @@ pub async fn run(config_path: &Path, sync: bool) -> anyhow::Result<ExitCode> {
     let node_id = config.node.id.clone();
     let span = tracing::info_span!("node", node = %node_id);
     let _entered = span.enter();
+    sync_host::node::limits::raise_open_files();
     let running = RunningNode::start(config)
         .await
         .with_context(|| format!("node {node_id} could not start"))?;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod clients;
 pub mod in_process;
 pub mod lag;
+pub mod limits;
 mod maintenance;
 pub mod metrics;
 pub mod resolve;

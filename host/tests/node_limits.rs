@@ -1,0 +1,73 @@
+//! Process limits of a node as an operator starts it: a node started with the common low soft
+//! limit on open files raises it to the hard limit and says so in its log.
+#![cfg(target_os = "linux")]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use sync_host::network::toml_string;
+
+const ADMIN_TOKEN: &str = "admin-0123456789abcdef0123456789abcdef";
+
+fn write_config(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let quote = |name: &str| toml_string(&dir.join(name).display().to_string());
+    std::fs::write(dir.join("admin.token"), format!("{ADMIN_TOKEN}\n"))?;
+    let text = format!(
+        "[node]\nid = \"n1\"\ndata_dir = {}\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[server.clients]]\nname = \"operator\"\ntoken = {{ file = {} }}\nscopes = [\"admin\"]\n",
+        quote("data"),
+        quote("admin.token"),
+    );
+    let path = dir.join("node.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// The soft and hard "Max open files" of process `pid`.
+fn open_file_limits(pid: u32) -> anyhow::Result<(String, String)> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .ok_or_else(|| anyhow::anyhow!("no open-file limit in {limits}"))?;
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let soft = fields.next().unwrap_or_default().to_string();
+    let hard = fields.next().unwrap_or_default().to_string();
+    Ok((soft, hard))
+}
+
+#[test]
+fn a_node_started_with_a_low_soft_limit_raises_it_to_the_hard_limit() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = write_config(dir.path())?;
+    let log = dir.path().join("node.log");
+    // The shell lowers the soft limit, as many systems set it, and becomes the node.
+    let mut node = Command::new("bash")
+        .arg("-c")
+        .arg(r#"ulimit -Sn 256 && exec "$0" --log info serve --config "$1""#)
+        .arg(env!("CARGO_BIN_EXE_sync-host"))
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()?;
+    let stdout = node
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first)?;
+    let limits = open_file_limits(node.id());
+    node.kill()?;
+    node.wait()?;
+    anyhow::ensure!(
+        first.contains("listening on"),
+        "node did not start: {first:?}"
+    );
+    let (soft, hard) = limits?;
+    assert_eq!(soft, hard, "soft limit raised to the hard one");
+    assert_ne!(soft, "256");
+    let logged = std::fs::read_to_string(&log)?;
+    assert!(logged.contains("open-file limit"), "{logged}");
+    Ok(())
+}
