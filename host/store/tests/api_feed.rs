@@ -1,7 +1,8 @@
 //! The Atom feeds over a real loopback server: 1,050 changes at page size 100 give 11 pages with
 //! the right links, every page parses with feed-rs, entries match what was written (in commit
-//! order across types for `all`), spans of archive pages asked for with `?count=`, ETag/304,
-//! and long-poll wakes on a write.
+//! order across types for `all`), spans of archive pages asked for with `?count=`, ETag/304
+//! (tags that name the store, `Vary` on who asks and the encoding), and long-poll wakes on a
+//! write.
 
 mod common;
 
@@ -268,6 +269,46 @@ async fn etags_give_304_and_archive_pages_keep_theirs() {
     let (headers, _) = fetch(&server, "/ws/atomfeed/all/3").await;
     assert_eq!(headers["etag"].to_str().unwrap(), archive_tag);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn two_stores_never_share_a_page_tag_and_pages_vary_on_who_asks() {
+    let (first, second) = (start().await, start().await);
+    for server in [&first, &second] {
+        for n in 0..150 {
+            let id = format!("p{n}");
+            server
+                .send_fhir(
+                    Method::PUT,
+                    &format!("/ws/fhir2/R4/Patient/{id}"),
+                    &patient(&id, "A"),
+                )
+                .await;
+        }
+    }
+    let (one, _) = fetch(&first, "/ws/atomfeed/all/1").await;
+    let (other, _) = fetch(&second, "/ws/atomfeed/all/1").await;
+    assert_ne!(
+        one["etag"], other["etag"],
+        "same page name, same count, other store"
+    );
+    let (recent, _) = fetch(&first, "/ws/atomfeed/all/recent").await;
+    let revalidated = first
+        .request(Method::GET, "/ws/atomfeed/all/1", Some(WRITER))
+        .header("if-none-match", one["etag"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    for headers in [&one, &recent, revalidated.headers()] {
+        let vary = headers["vary"].to_str().unwrap().to_ascii_lowercase();
+        assert!(
+            vary.contains("authorization") && vary.contains("accept-encoding"),
+            "{vary}"
+        );
+    }
+    first.stop().await;
+    second.stop().await;
 }
 
 #[tokio::test]

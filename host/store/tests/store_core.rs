@@ -392,3 +392,15 @@ async fn a_write_uses_an_offered_hash_only_for_the_offered_bytes() {
     let stored = store.read(&key).unwrap().unwrap();
     assert_eq!(stored.content_hash, content_hash(&third).unwrap());
 }
+
+#[tokio::test]
+async fn a_store_keeps_its_identity_and_another_store_has_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, 0);
+    let id = store.store_id().to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    drop(store);
+    assert_eq!(open(&dir, 0).store_id(), id, "the same store reopened");
+    let other_dir = tempfile::tempdir().unwrap();
+    assert_ne!(open(&other_dir, 0).store_id(), id);
+}

@@ -15,6 +15,8 @@ use super::types::{Change, StoreError, VersionRecord, WriteOutcome};
 pub(crate) const SEQUENCE_COUNTER: &[u8] = b"s";
 /// Prefix of per-category entry counters in the `counters` tree.
 pub(crate) const CATEGORY_COUNTER_PREFIX: &[u8] = b"c";
+/// Key of the store's identity, a random id made when the store is created.
+const STORE_ID: &[u8] = b"i";
 
 /// The sled trees of a store.
 #[derive(Clone)]
@@ -45,6 +47,20 @@ impl Trees {
             db,
         })
     }
+}
+
+/// The store's identity: a random id made when the store is first opened and kept for its
+/// life, so that tags naming its content (archive page ETags) are never reused by another
+/// store or by this one restored from an older backup under the same name.
+pub(crate) fn store_identity(trees: &Trees) -> Result<String, StoreError> {
+    if let Some(id) = trees.counters.get(STORE_ID)? {
+        return String::from_utf8(id.to_vec())
+            .map_err(|_| StoreError::Storage("the store id is not UTF-8".into()));
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    trees.counters.insert(STORE_ID, id.as_bytes())?;
+    trees.db.flush()?;
+    Ok(id)
 }
 
 /// Counter key of a category's entry count.

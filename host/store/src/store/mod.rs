@@ -44,6 +44,7 @@ struct Inner {
     committer: Committer,
     trees: Trees,
     node_id: String,
+    store_id: String,
     changes: watch::Receiver<u64>,
     hashes: HashMemo,
 }
@@ -61,6 +62,7 @@ impl Store {
                 StoreError::Storage(format!("cannot open {}: {error}", path.display()))
             })?;
         let trees = Trees::open(db)?;
+        let store_id = apply::store_identity(&trees)?;
         let last_sequence = query::last_sequence(&trees)?;
         let (sender, receiver) = watch::channel(last_sequence);
         let committer = Committer::start(
@@ -75,6 +77,7 @@ impl Store {
                 committer,
                 trees,
                 node_id: config.node_id,
+                store_id,
                 changes: receiver,
                 hashes: HashMemo::default(),
             }),
@@ -254,6 +257,11 @@ impl Store {
     /// Wakes when new changes are committed; the value is the last committed sequence.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.changes.clone()
+    }
+
+    /// The store's identity: random, made when the store was created, never reused.
+    pub fn store_id(&self) -> &str {
+        &self.inner.store_id
     }
 
     /// This node's id.

@@ -77,7 +77,7 @@ async fn page(
             Some(wanted) => widen_to_span(plan, wanted, state.config.catch_up_page_max, size),
             None => plan,
         };
-        let etag = page_etag(&category, &plan, size);
+        let etag = page_etag(state.store.store_id(), &category, &plan, size);
         let unchanged = if_none_match(&headers).is_some_and(|tags| none_match_hits(tags, &etag));
         if !unchanged {
             return render(&state, &headers, &category, request, &plan, &etag);
@@ -159,6 +159,12 @@ fn add_cache_headers(headers: &mut HeaderMap, etag: &str, plan: &PagePlan) {
     if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, value);
     }
+    // Who asks decides whether they may see the page (and, with data scopes, what it holds),
+    // and the bytes depend on the encoding asked for: a shared cache must key on both.
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Authorization, Accept-Encoding"),
+    );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(cache_control(plan)),

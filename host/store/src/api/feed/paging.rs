@@ -96,18 +96,23 @@ pub fn span_count(count: Option<&str>) -> Result<Option<usize>, ApiError> {
     }
 }
 
-/// The ETag of a page. Archive pages never change, so their tag depends only on (category,
-/// number, size); the newest page's tag also depends on how many entries it holds.
-pub fn page_etag(category: &str, plan: &PagePlan, page_size: usize) -> String {
+/// The ETag of a page of the store `store_id`. Archive pages never change, so their tag
+/// depends only on the store, the category, the number and the size; the newest page's tag also
+/// depends on how many entries it holds. The store's id keeps another store's page of the same
+/// name from ever carrying the same tag.
+pub fn page_etag(store_id: &str, category: &str, plan: &PagePlan, page_size: usize) -> String {
     if plan.last_number > plan.number {
         format!(
-            "\"{category}-{}-{page_size}-to-{}\"",
+            "\"{store_id}-{category}-{}-{page_size}-to-{}\"",
             plan.number, plan.last_number
         )
     } else if plan.is_archive {
-        format!("\"{category}-{}-{page_size}\"", plan.number)
+        format!("\"{store_id}-{category}-{}-{page_size}\"", plan.number)
     } else {
-        format!("W/\"{category}-{}-{page_size}-{}\"", plan.number, plan.len)
+        format!(
+            "W/\"{store_id}-{category}-{}-{page_size}-{}\"",
+            plan.number, plan.len
+        )
     }
 }
 
@@ -176,14 +181,23 @@ mod tests {
         let archive = plan_page(PageRequest::Number(1), 150, 100).unwrap();
         let later = plan_page(PageRequest::Number(1), 900, 100).unwrap();
         assert_eq!(
-            page_etag("all", &archive, 100),
-            page_etag("all", &later, 100)
+            page_etag("s1", "all", &archive, 100),
+            page_etag("s1", "all", &later, 100)
         );
         let recent = plan_page(PageRequest::Recent, 150, 100).unwrap();
         let grown = plan_page(PageRequest::Recent, 151, 100).unwrap();
         assert_ne!(
-            page_etag("all", &recent, 100),
-            page_etag("all", &grown, 100)
+            page_etag("s1", "all", &recent, 100),
+            page_etag("s1", "all", &grown, 100)
+        );
+    }
+
+    #[test]
+    fn another_store_never_tags_its_page_alike() {
+        let archive = plan_page(PageRequest::Number(1), 250, 100).unwrap();
+        assert_ne!(
+            page_etag("s1", "all", &archive, 100),
+            page_etag("s2", "all", &archive, 100)
         );
     }
 
@@ -225,7 +239,10 @@ mod tests {
         assert_eq!(links.via.as_deref(), Some("/f/all/7"));
         assert_eq!(links.prev_archive.as_deref(), Some("/f/all/2"));
         assert_eq!(links.next_archive.as_deref(), Some("/f/all/8"));
-        assert_ne!(page_etag("all", &span, 100), page_etag("all", &third, 100));
+        assert_ne!(
+            page_etag("s1", "all", &span, 100),
+            page_etag("s1", "all", &third, 100)
+        );
         assert_eq!(cache_control(&span), cache_control(&third));
     }
 
