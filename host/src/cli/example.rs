@@ -45,6 +45,8 @@ history_retention = 10
 # page_size = 100            # feed entries per page
 # catch_up_page_max = 1000   # most entries one answer gives a catching-up child
 # max_body_bytes = 4194304
+# long_poll_max_waiters = 4096    # long-polls held at once; more are answered at once
+# long_poll_max_per_client = 8
 
 # Every caller has its own token and scopes (read, write, admin). No defaults exist.
 # Tokens must be at least 32 bytes without surrounding white space: `sync-host token`

@@ -160,6 +160,7 @@ impl RunningNode {
                     store: store.clone(),
                     config: server.api.clone(),
                     clients: Arc::clone(&clients),
+                    long_polls: Default::default(),
                 });
                 let local = LocalSide::Embedded {
                     store: store.clone(),

@@ -298,7 +298,14 @@ impl FeedReader {
         let url = format!("{}?wait={wait}", self.paths.absolute(self.paths.recent()));
         let started = Instant::now();
         match self.transport.get(&url, etag.as_deref()).await {
-            Ok(PageResponse::NotModified) => false,
+            Ok(PageResponse::NotModified) => {
+                // A parent at its bound of long-polls answers at once rather than hold the
+                // wait; asking again at once would turn the wait into a busy loop.
+                if started.elapsed() < Duration::from_secs(1) {
+                    tokio::time::sleep(max_wait.saturating_sub(started.elapsed())).await;
+                }
+                false
+            }
             Ok(PageResponse::Page { etag: new_etag, .. }) => {
                 let unchanged = new_etag.is_some() && new_etag == etag;
                 let supported = new_etag.is_some();

@@ -47,6 +47,7 @@ async fn start() -> anyhow::Result<Server> {
         store: store.clone(),
         config: ApiConfig::default(),
         clients: Arc::new(clients),
+        long_polls: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

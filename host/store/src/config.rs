@@ -27,6 +27,11 @@ pub struct ApiConfig {
     /// Longest time a `recent` feed request with `?wait=` may be held open.
     #[serde(rename = "long_poll_max_secs", with = "whole_seconds")]
     pub long_poll_max: Duration,
+    /// Most `recent?wait=` long-polls held open at once; one more is answered at once, as if
+    /// it had not asked to wait. Each holds a connection (a file descriptor) meanwhile.
+    pub long_poll_max_waiters: usize,
+    /// Most long-polls one client holds open at once.
+    pub long_poll_max_per_client: usize,
     /// Longest time any request may take before the server answers 503. Must exceed
     /// `long_poll_max`, otherwise long-polls would be cut off.
     #[serde(rename = "request_timeout_secs", with = "whole_seconds")]
@@ -49,6 +54,8 @@ impl Default for ApiConfig {
             catch_up_page_max: 1000,
             max_body_bytes: 4 * 1024 * 1024,
             long_poll_max: Duration::from_secs(30),
+            long_poll_max_waiters: 4096,
+            long_poll_max_per_client: 8,
             request_timeout: Duration::from_secs(60),
         }
     }
@@ -132,6 +139,16 @@ impl ApiConfig {
         }
         if self.page_size == 0 {
             return Err(ApiConfigError::Zero { key: "page_size" });
+        }
+        if self.long_poll_max_waiters == 0 {
+            return Err(ApiConfigError::Zero {
+                key: "long_poll_max_waiters",
+            });
+        }
+        if self.long_poll_max_per_client == 0 {
+            return Err(ApiConfigError::Zero {
+                key: "long_poll_max_per_client",
+            });
         }
         if self.catch_up_page_max == 0 {
             return Err(ApiConfigError::Zero {

@@ -2,13 +2,13 @@
 //! the right links, every page parses with feed-rs, entries match what was written (in commit
 //! order across types for `all`), spans of archive pages asked for with `?count=`, ETag/304
 //! (tags that name the store, `Vary` on who asks and the encoding), and long-poll wakes on a
-//! write.
+//! write, within the node's and each client's bound of long-polls.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, WRITER, patient, start};
+use common::{CHILD, READER, TestServer, WRITER, patient, start, start_with};
 use feed_rs::model::Feed;
 use reqwest::{Method, StatusCode};
 use sync_host_store::store::{Precondition, ResourceKey, WriteRequest};
@@ -404,4 +404,88 @@ async fn shutdown_ends_pending_long_polls() {
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
     println!("server stopped {stopped_after:?} after shutdown with a long-poll pending");
     assert!(stopped_after < Duration::from_secs(5), "{stopped_after:?}");
+}
+
+/// Starts a long-poll of `recent` by `token` that waits up to 20 s; answers with the time taken.
+async fn long_poll(server: &TestServer, token: &str, tag: &str) -> (StatusCode, Duration) {
+    let started = Instant::now();
+    let response = server
+        .request(Method::GET, "/ws/atomfeed/all/recent?wait=20", Some(token))
+        .header("if-none-match", tag)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), started.elapsed())
+}
+
+#[tokio::test]
+async fn long_polls_beyond_the_bounds_are_answered_at_once_and_the_rest_keep_working() {
+    let config = sync_host_store::config::ApiConfig {
+        long_poll_max_waiters: 2,
+        long_poll_max_per_client: 1,
+        ..Default::default()
+    };
+    let server = start_with(config).await;
+    server
+        .send_fhir(
+            Method::PUT,
+            "/ws/fhir2/R4/Patient/first",
+            &patient("first", "A"),
+        )
+        .await;
+    let (headers, _) = fetch(&server, "/ws/atomfeed/all/recent").await;
+    let tag = headers["etag"].to_str().unwrap().to_owned();
+    // The writer and the child each hold a long-poll: the node's bound of two is reached.
+    let held = async {
+        tokio::join!(
+            long_poll(&server, WRITER, &tag),
+            long_poll(&server, CHILD, &tag)
+        )
+    };
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        // Beyond the client's bound, and beyond the node's: both answered at once.
+        let again = long_poll(&server, CHILD, &tag).await;
+        let third = long_poll(&server, READER, &tag).await;
+        let health = server.get("/healthz").await.status();
+        let read = server.get("/ws/fhir2/R4/Patient/first").await.status();
+        let write = server
+            .send_fhir(
+                Method::PUT,
+                "/ws/fhir2/R4/Patient/second",
+                &patient("second", "B"),
+            )
+            .await
+            .status();
+        (again, third, health, read, write)
+    };
+    let (((writer, w_took), (child, c_took)), (again, third, health, read, write)) =
+        tokio::join!(held, meanwhile);
+    for (status, took) in [again, third] {
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert!(
+            took < Duration::from_secs(5),
+            "answered at once, not held: {took:?}"
+        );
+    }
+    assert_eq!((health, read), (StatusCode::OK, StatusCode::OK));
+    assert!(write.is_success(), "{write}");
+    // The write woke the two that were held.
+    assert_eq!((writer, child), (StatusCode::OK, StatusCode::OK));
+    assert!(w_took >= Duration::from_millis(1000) && c_took >= Duration::from_millis(1000));
+    assert!(w_took < Duration::from_secs(15) && c_took < Duration::from_secs(15));
+    // Their places are free again.
+    let (status, _) = tokio::join!(long_poll(&server, READER, &tag), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server
+            .send_fhir(
+                Method::PUT,
+                "/ws/fhir2/R4/Patient/third",
+                &patient("third", "C"),
+            )
+            .await;
+    })
+    .0;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
 }

@@ -33,6 +33,7 @@ fn state(dir: &tempfile::TempDir) -> ApiState {
         store,
         config: ApiConfig::default(),
         clients: Arc::new(clients),
+        long_polls: Default::default(),
     }
 }
 

@@ -52,6 +52,8 @@ pub struct ApiState {
     pub config: ApiConfig,
     /// The clients allowed to call the API.
     pub clients: Arc<Clients>,
+    /// The long-polls held open now, bounded by `config`.
+    pub long_polls: Arc<feed::LongPolls>,
 }
 
 /// The whole API: `/healthz` without authentication, everything else behind a bearer token.

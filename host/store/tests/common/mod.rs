@@ -73,6 +73,7 @@ pub async fn start_with(config: ApiConfig) -> TestServer {
         store: store.clone(),
         config: config.clone(),
         clients: Arc::new(clients),
+        long_polls: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

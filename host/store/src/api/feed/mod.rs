@@ -5,6 +5,9 @@
 
 pub mod entries;
 pub mod paging;
+mod waiters;
+
+pub use waiters::{Bounds, LongPolls, Waiting};
 
 use std::sync::Arc;
 
@@ -21,6 +24,7 @@ use super::fhir::public_origin;
 use super::fhir::search::query_pairs;
 use super::headers::{if_none_match, none_match_hits};
 use super::{ApiState, Closing};
+use crate::auth::AuthenticatedClient;
 use crate::config::ApiConfig;
 use entries::{feed_entry, feed_page};
 use paging::{
@@ -45,6 +49,7 @@ async fn page(
     Path((category, page)): Path<(String, String)>,
     RawQuery(raw_query): RawQuery,
     closing: Option<Extension<Closing>>,
+    client: Option<Extension<Arc<AuthenticatedClient>>>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     check_category(&category)?;
@@ -63,7 +68,11 @@ async fn page(
         ),
         PageRequest::Number(_) => (None, span_count(param("count"))?),
     };
-    let deadline = wait.map(|wait| Instant::now() + wait);
+    // A wait beyond the node's or the client's bound of long-polls is answered at once.
+    let waiting = wait.and_then(|_| admit_long_poll(&state, client.as_deref()));
+    let deadline = wait
+        .filter(|_| waiting.is_some())
+        .map(|wait| Instant::now() + wait);
     // Subscribe before counting so a change committed in between still wakes the wait.
     let mut changes = state.store.subscribe();
     let mut closing = closing.map(|Extension(Closing(closing))| closing);
@@ -90,6 +99,26 @@ async fn page(
             return Ok(not_modified(&etag, &plan));
         }
     }
+}
+
+/// A place among the long-polls for `client`, or `None` (logged) when a bound is reached.
+fn admit_long_poll(state: &ApiState, client: Option<&Arc<AuthenticatedClient>>) -> Option<Waiting> {
+    let name = client.map_or("", |client| client.name.as_str());
+    let bounds = Bounds {
+        node: state.config.long_poll_max_waiters,
+        per_client: state.config.long_poll_max_per_client,
+    };
+    let admitted = state.long_polls.enter(name, bounds);
+    if admitted.is_none() {
+        tracing::debug!(
+            client = name,
+            held = state.long_polls.held(),
+            node_bound = bounds.node,
+            client_bound = bounds.per_client,
+            "long-poll bound reached; answering at once"
+        );
+    }
+    admitted
 }
 
 /// Waits until the store commits a change, the server starts shutting down, or `deadline`
