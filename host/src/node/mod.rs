@@ -161,6 +161,7 @@ impl RunningNode {
                     config: server.api.clone(),
                     clients: Arc::clone(&clients),
                     long_polls: Default::default(),
+                    pages: Default::default(),
                 });
                 let local = LocalSide::Embedded {
                     store: store.clone(),

@@ -2,7 +2,8 @@
 //! connections and Atom feed pages (100 entries) served per second, each printed next to a
 //! baseline (`GET /healthz`) measured in the same run with the same client; and the token
 //! check of a request with 1, 1,000 and 10,000 clients configured, next to the sha256 of one
-//! token that every check makes.
+//! token that every check makes; and 1,000 long-polls woken by one write (wake-up p50/p99,
+//! the write's own answer time, renders made), next to a `GET /healthz` round trip.
 //!
 //! Run with `cargo bench -p sync-host-store --bench api`.
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sync_host_store::api::feed::entries;
+use sync_host_store::api::feed::{LongPolls, RenderedPages, entries};
 use sync_host_store::api::{ApiState, router, serve};
 use sync_host_store::auth::{Client, Clients, Scope, Secret};
 use sync_host_store::config::ApiConfig;
@@ -19,12 +20,16 @@ use sync_host_store::store::{Precondition, ResourceKey, Store, StoreConfig, Writ
 const TOKEN: &str = "bench-token-0123456789";
 /// Request numbers, unique across measurements so every PUT writes a new resource.
 static NEXT_REQUEST: AtomicUsize = AtomicUsize::new(0);
+/// Long-polls woken by one write in the wake-up measurement.
+const WAITERS: usize = 1000;
 /// How long each measurement runs.
 const WINDOW: Duration = Duration::from_secs(3);
 
 struct Server {
     base: String,
     store: Store,
+    long_polls: Arc<LongPolls>,
+    pages: Arc<RenderedPages>,
     _dir: tempfile::TempDir,
 }
 
@@ -43,11 +48,18 @@ async fn start() -> anyhow::Result<Server> {
         scopes: [Scope::Read, Scope::Write].into(),
         is_child_node: false,
     }])?;
+    let long_polls = Arc::new(LongPolls::default());
+    let pages = Arc::new(RenderedPages::default());
     let state = ApiState {
         store: store.clone(),
-        config: ApiConfig::default(),
+        // One bench client stands for every child, so it may hold every long-poll.
+        config: ApiConfig {
+            long_poll_max_per_client: WAITERS,
+            ..ApiConfig::default()
+        },
         clients: Arc::new(clients),
-        long_polls: Default::default(),
+        long_polls: Arc::clone(&long_polls),
+        pages: Arc::clone(&pages),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -55,6 +67,8 @@ async fn start() -> anyhow::Result<Server> {
     Ok(Server {
         base,
         store,
+        long_polls,
+        pages,
         _dir: dir,
     })
 }
@@ -199,6 +213,82 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     measure_token_checks()?;
+    measure_wake_up(&server).await?;
+    Ok(())
+}
+
+/// One write with `WAITERS` long-polls of `recent` waiting: when each got its page, how long
+/// the write itself took to be answered, and how many renders served them all.
+async fn measure_wake_up(server: &Server) -> anyhow::Result<()> {
+    // Each long-poll holds a socket at both ends, in this one process.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let http = reqwest::Client::new();
+    let recent = format!("{}/ws/atomfeed/all/recent", server.base);
+    let tag = http.get(&recent).bearer_auth(TOKEN).send().await?.headers()["etag"]
+        .to_str()?
+        .to_owned();
+    let waiters: Vec<_> = (0..WAITERS)
+        .map(|_| {
+            let (http, url, tag) = (http.clone(), format!("{recent}?wait=30"), tag.clone());
+            tokio::spawn(async move {
+                let response = http
+                    .get(url)
+                    .bearer_auth(TOKEN)
+                    .header("if-none-match", tag)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "status {}",
+                    response.status()
+                );
+                response.bytes().await?;
+                Ok(Instant::now())
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while server.long_polls.held() < WAITERS {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "only {} long-polls held",
+            server.long_polls.held()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let baseline = {
+        let started = Instant::now();
+        http.get(format!("{}/healthz", server.base))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        started.elapsed()
+    };
+    let renders = server.pages.renders();
+    let written_at = Instant::now();
+    one_request(
+        &http,
+        &server.base,
+        Work::PutPatient,
+        NEXT_REQUEST.fetch_add(1, Ordering::Relaxed),
+    )
+    .await?;
+    let write = written_at.elapsed();
+    let mut woken = Vec::with_capacity(WAITERS);
+    for waiter in waiters {
+        woken.push(waiter.await?? - written_at);
+    }
+    woken.sort();
+    let at = |q: f64| woken[((woken.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    println!(
+        "{WAITERS} long-polls, one write: woken p50 {:.1} ms, p99 {:.1} ms; the write answered in {:.1} ms; {} render(s)   baseline GET /healthz {:.2} ms",
+        at(0.5),
+        at(0.99),
+        write.as_secs_f64() * 1e3,
+        server.pages.renders() - renders,
+        baseline.as_secs_f64() * 1e3
+    );
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //! the right links, every page parses with feed-rs, entries match what was written (in commit
 //! order across types for `all`), spans of archive pages asked for with `?count=`, ETag/304
 //! (tags that name the store, `Vary` on who asks and the encoding), and long-poll wakes on a
-//! write, within the node's and each client's bound of long-polls.
+//! write, within the node's and each client's bound of long-polls, every waiter served one
+//! render of the page.
 
 mod common;
 
@@ -487,5 +488,62 @@ async fn long_polls_beyond_the_bounds_are_answered_at_once_and_the_rest_keep_wor
     })
     .0;
     assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn one_write_wakes_every_long_poll_with_one_render_of_the_page() {
+    const WAITERS: usize = 50;
+    // One client stands for many children here, so it may hold them all.
+    let config = sync_host_store::config::ApiConfig {
+        long_poll_max_per_client: WAITERS,
+        ..Default::default()
+    };
+    let server = start_with(config).await;
+    server
+        .send_fhir(
+            Method::PUT,
+            "/ws/fhir2/R4/Patient/first",
+            &patient("first", "A"),
+        )
+        .await;
+    let (headers, _) = fetch(&server, "/ws/atomfeed/all/recent").await;
+    let tag = headers["etag"].to_str().unwrap().to_owned();
+    let before = server.pages.renders();
+    let waiters = futures::future::join_all((0..WAITERS).map(|_| async {
+        let response = server
+            .request(Method::GET, "/ws/atomfeed/all/recent?wait=20", Some(CHILD))
+            .header("if-none-match", &tag)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }));
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let started = Instant::now();
+        let status = server
+            .send_fhir(
+                Method::PUT,
+                "/ws/fhir2/R4/Patient/second",
+                &patient("second", "B"),
+            )
+            .await
+            .status();
+        (status, started.elapsed())
+    };
+    let (answers, (written, _took)) = tokio::join!(waiters, writer);
+    assert!(written.is_success());
+    let first = &answers[0].1;
+    assert!(first.contains("Patient/second"), "{first}");
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK);
+        assert_eq!(body, first, "every waiter got the same page");
+    }
+    assert_eq!(
+        server.pages.renders() - before,
+        1,
+        "rendered once for {WAITERS} waiters"
+    );
     server.stop().await;
 }

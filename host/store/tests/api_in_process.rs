@@ -34,6 +34,7 @@ fn state(dir: &tempfile::TempDir) -> ApiState {
         config: ApiConfig::default(),
         clients: Arc::new(clients),
         long_polls: Default::default(),
+        pages: Default::default(),
     }
 }
 

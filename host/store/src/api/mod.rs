@@ -54,6 +54,8 @@ pub struct ApiState {
     pub clients: Arc<Clients>,
     /// The long-polls held open now, bounded by `config`.
     pub long_polls: Arc<feed::LongPolls>,
+    /// Feed pages rendered once for every reader.
+    pub pages: Arc<feed::RenderedPages>,
 }
 
 /// The whole API: `/healthz` without authentication, everything else behind a bearer token.

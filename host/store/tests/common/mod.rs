@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::{Method, RequestBuilder, Response};
+use sync_host_store::api::feed::RenderedPages;
 use sync_host_store::api::{ApiState, router, serve};
 use sync_host_store::auth::{Client, Clients, Scope, Secret};
 use sync_host_store::config::ApiConfig;
@@ -33,6 +34,8 @@ pub struct TestServer {
     pub config: ApiConfig,
     /// A plain HTTP client.
     pub http: reqwest::Client,
+    /// The feed pages the server rendered, shared with it.
+    pub pages: Arc<RenderedPages>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -69,11 +72,13 @@ pub async fn start_with(config: ApiConfig) -> TestServer {
         client("reader", READER, &[Scope::Read], false),
     ])
     .expect("clients");
+    let pages = Arc::new(RenderedPages::default());
     let state = ApiState {
         store: store.clone(),
         config: config.clone(),
         clients: Arc::new(clients),
         long_polls: Default::default(),
+        pages: Arc::clone(&pages),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -88,6 +93,7 @@ pub async fn start_with(config: ApiConfig) -> TestServer {
         store,
         config,
         http: reqwest::Client::new(),
+        pages,
         shutdown: Some(shutdown),
         task: Some(task),
         _dir: dir,

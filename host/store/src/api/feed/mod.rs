@@ -5,8 +5,10 @@
 
 pub mod entries;
 pub mod paging;
+mod rendered;
 mod waiters;
 
+pub use rendered::{PageKey, RenderedPages};
 pub use waiters::{Bounds, LongPolls, Waiting};
 
 use std::sync::Arc;
@@ -89,7 +91,7 @@ async fn page(
         let etag = page_etag(state.store.store_id(), &category, &plan, size);
         let unchanged = if_none_match(&headers).is_some_and(|tags| none_match_hits(tags, &etag));
         if !unchanged {
-            return render(&state, &headers, &category, request, &plan, &etag);
+            return render(&state, &headers, &category, request, &plan, &etag).await;
         }
         let woke = match deadline {
             Some(deadline) => wait_for_change(&mut changes, closing.as_mut(), deadline).await,
@@ -143,7 +145,8 @@ async fn wait_for_change(
     }
 }
 
-fn render(
+/// The page `plan` of `category`, rendered once for every reader asking for it.
+async fn render(
     state: &ApiState,
     headers: &HeaderMap,
     category: &str,
@@ -151,23 +154,21 @@ fn render(
     plan: &PagePlan,
     etag: &str,
 ) -> Result<Response, FhirError> {
-    let store_category = (category != ALL_CATEGORY).then_some(category);
-    let changes = state
-        .store
-        .changes_by_position(store_category, plan.start, plan.len)?;
-    let node_id = state.store.node_id();
-    let entries = changes
-        .iter()
-        .map(|change| feed_entry(change, node_id, &state.config))
-        .collect();
     let category_url = format!(
         "{}{}/{category}",
         public_origin(headers),
         state.config.feed_base
     );
-    let links = page_links(&category_url, request, plan);
-    let page = feed_page(node_id, category, plan.number, links, entries);
-    let xml = sync_host_feed::render_page(&page);
+    let key = PageKey {
+        category_url,
+        category: category.to_owned(),
+        request,
+        plan: *plan,
+    };
+    let xml = state
+        .pages
+        .get_or_render(key.clone(), || render_page(state, &key))
+        .await?;
     let mut response = (StatusCode::OK, xml).into_response();
     let response_headers = response.headers_mut();
     response_headers.insert(
@@ -176,6 +177,23 @@ fn render(
     );
     add_cache_headers(response_headers, etag, plan);
     Ok(response)
+}
+
+/// Reads the changes of the page named `key` and renders it.
+fn render_page(state: &ApiState, key: &PageKey) -> Result<bytes::Bytes, FhirError> {
+    let category = key.category.as_str();
+    let store_category = (category != ALL_CATEGORY).then_some(category);
+    let changes = state
+        .store
+        .changes_by_position(store_category, key.plan.start, key.plan.len)?;
+    let node_id = state.store.node_id();
+    let entries = changes
+        .iter()
+        .map(|change| feed_entry(change, node_id, &state.config))
+        .collect();
+    let links = page_links(&key.category_url, key.request, &key.plan);
+    let page = feed_page(node_id, category, key.plan.number, links, entries);
+    Ok(sync_host_feed::render_page(&page).into())
 }
 
 fn not_modified(etag: &str, plan: &PagePlan) -> Response {

@@ -14,7 +14,7 @@ use sync_host_feed::PageLinks;
 use crate::api::error::ApiError;
 
 /// Which page a request names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PageRequest {
     /// `{category}/recent`: the newest, partial page.
     Recent,
@@ -23,7 +23,7 @@ pub enum PageRequest {
 }
 
 /// A page to serve, worked out from the category's size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PagePlan {
     /// The page number (1-based).
     pub number: u64,
