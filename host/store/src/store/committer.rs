@@ -146,15 +146,17 @@ fn commit_group(
     groups.fetch_add(1, Ordering::Relaxed);
     let last_sequence = counters.sequence;
     tracing::trace!(units = group.len(), last_sequence, "store group committed");
+    for (job, result) in group.into_iter().zip(results) {
+        // A writer that gave up waiting is not an error for anyone else.
+        let _ = job.reply.send(result);
+    }
+    // Writers hear back first: a write wakes every long-polling reader, and its answer must
+    // not queue behind theirs.
     changes.send_if_modified(|seen| {
         let advanced = last_sequence > *seen;
         *seen = (*seen).max(last_sequence);
         advanced
     });
-    for (job, result) in group.into_iter().zip(results) {
-        // A writer that gave up waiting is not an error for anyone else.
-        let _ = job.reply.send(result);
-    }
 }
 
 /// Answers every writer of a group with `error`: none of their writes is acknowledged (after a
