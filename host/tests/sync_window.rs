@@ -67,6 +67,16 @@ fn hold_first_commit(network: &Network) -> (Arc<HoldGate>, oneshot::Receiver<()>
     (gate, held)
 }
 
+/// A parent and a fresh child, the parent holding patients `p00` to `count - 1`.
+async fn tree_with_patients(dir: &std::path::Path, count: usize) -> anyhow::Result<Network> {
+    let network = Network::start(dir, parent_and_child(0)).await?;
+    for n in 0..count {
+        let (id, body) = patient(n, "First");
+        sample::put_fhir(store(&network, "national"), "Patient", &id, body).await?;
+    }
+    Ok(network)
+}
+
 fn patient(n: usize, family: &str) -> (String, String) {
     let id = format!("p{n:02}");
     let body = sample::patient(&id, "Amina", family, "1990-01-01");
@@ -94,11 +104,7 @@ async fn the_next_page_is_fetched_while_a_page_waits_for_its_commit() -> anyhow:
     let dir = tempfile::tempdir()?;
     // Pages of 5 served up to 25 at a time: patients 0-24 are the first page the child reads,
     // 25-29 the second.
-    let network = Network::start(dir.path(), parent_and_child(0)).await?;
-    for n in 0..30 {
-        let (id, body) = patient(n, "First");
-        sample::put_fhir(store(&network, "national"), "Patient", &id, body).await?;
-    }
+    let network = tree_with_patients(dir.path(), 30).await?;
     let (gate, held) = hold_first_commit(&network);
     let clinic = handle(&network, "clinic");
     let before = fhir_reads(&network).await?;
@@ -145,11 +151,7 @@ async fn the_feed_page_after_the_next_is_read_while_a_page_waits_for_its_commit(
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     // 90 patients make four pages of up to 25.
-    let network = Network::start(dir.path(), parent_and_child(0)).await?;
-    for n in 0..90 {
-        let (id, body) = patient(n, "First");
-        sample::put_fhir(store(&network, "national"), "Patient", &id, body).await?;
-    }
+    let network = tree_with_patients(dir.path(), 90).await?;
     let (gate, held) = hold_first_commit(&network);
     let before = feed_reads(&network).await?;
     // A fresh child reads `recent`, follows its `first` link to page 1 and works on it; while

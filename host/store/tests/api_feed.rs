@@ -407,6 +407,21 @@ async fn shutdown_ends_pending_long_polls() {
     assert!(stopped_after < Duration::from_secs(5), "{stopped_after:?}");
 }
 
+/// A server with `config` holding one patient, and the tag of its `all/recent` page.
+async fn serving_one_patient(config: sync_host_store::config::ApiConfig) -> (TestServer, String) {
+    let server = start_with(config).await;
+    server
+        .send_fhir(
+            Method::PUT,
+            "/ws/fhir2/R4/Patient/first",
+            &patient("first", "A"),
+        )
+        .await;
+    let (headers, _) = fetch(&server, "/ws/atomfeed/all/recent").await;
+    let tag = headers["etag"].to_str().unwrap().to_owned();
+    (server, tag)
+}
+
 /// Starts a long-poll of `recent` by `token` that waits up to 20 s; answers with the time taken.
 async fn long_poll(server: &TestServer, token: &str, tag: &str) -> (StatusCode, Duration) {
     let started = Instant::now();
@@ -426,16 +441,7 @@ async fn long_polls_beyond_the_bounds_are_answered_at_once_and_the_rest_keep_wor
         long_poll_max_per_client: 1,
         ..Default::default()
     };
-    let server = start_with(config).await;
-    server
-        .send_fhir(
-            Method::PUT,
-            "/ws/fhir2/R4/Patient/first",
-            &patient("first", "A"),
-        )
-        .await;
-    let (headers, _) = fetch(&server, "/ws/atomfeed/all/recent").await;
-    let tag = headers["etag"].to_str().unwrap().to_owned();
+    let (server, tag) = serving_one_patient(config).await;
     // The writer and the child each hold a long-poll: the node's bound of two is reached.
     let held = async {
         tokio::join!(
@@ -499,16 +505,7 @@ async fn one_write_wakes_every_long_poll_with_one_render_of_the_page() {
         long_poll_max_per_client: WAITERS,
         ..Default::default()
     };
-    let server = start_with(config).await;
-    server
-        .send_fhir(
-            Method::PUT,
-            "/ws/fhir2/R4/Patient/first",
-            &patient("first", "A"),
-        )
-        .await;
-    let (headers, _) = fetch(&server, "/ws/atomfeed/all/recent").await;
-    let tag = headers["etag"].to_str().unwrap().to_owned();
+    let (server, tag) = serving_one_patient(config).await;
     let before = server.pages.renders();
     let waiters = futures::future::join_all((0..WAITERS).map(|_| async {
         let response = server
