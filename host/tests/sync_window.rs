@@ -41,16 +41,36 @@ impl StepHook for HoldGate {
     }
 }
 
-/// Successful FHIR reads the parent has served (each a batched `_id` search of a page).
-async fn fhir_reads(network: &Network) -> anyhow::Result<u64> {
-    let labels = ["method=\"GET\"", "api=\"fhir\"", "status=\"2xx\""];
-    Ok(node(network, "national").http_requests(&labels).await?)
+/// Successful FHIR reads (each a batched `_id` search of a page).
+const FHIR_READS: [&str; 3] = ["method=\"GET\"", "api=\"fhir\"", "status=\"2xx\""];
+/// Feed pages served.
+const FEED_READS: [&str; 3] = ["method=\"GET\"", "api=\"feed\"", "status=\"2xx\""];
+
+/// Requests matching `labels` the parent has served.
+async fn served(network: &Network, labels: &[&str]) -> anyhow::Result<u64> {
+    Ok(node(network, "national").http_requests(labels).await?)
 }
 
-/// Feed pages the parent has served.
-async fn feed_reads(network: &Network) -> anyhow::Result<u64> {
-    let labels = ["method=\"GET\"", "api=\"feed\"", "status=\"2xx\""];
-    Ok(node(network, "national").http_requests(&labels).await?)
+/// Waits, up to 30 s, until the parent has served `at_least` requests matching `labels`;
+/// otherwise fails saying `missed` and how many it served.
+async fn until_served(
+    network: &Network,
+    labels: &[&str],
+    at_least: u64,
+    missed: &str,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let count = served(network, labels).await?;
+        if count >= at_least {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "{missed} ({count} served, {at_least} awaited)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A gate that holds the first commit of a run until released, installed on the clinic.
@@ -65,6 +85,43 @@ fn hold_first_commit(network: &Network) -> (Arc<HoldGate>, oneshot::Receiver<()>
         .state
         .set_step_hook(Some(gate.clone()));
     (gate, held)
+}
+
+/// Runs a sync round whose first commit on the clinic is held until `while_held` is done,
+/// then lets the tree settle and checks that it converged.
+async fn round_with_first_commit_held<F, Fut>(
+    network: &Network,
+    while_held: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let (gate, held) = hold_first_commit(network);
+    let steer = async {
+        let outcome = match held.await {
+            Ok(()) => while_held().await,
+            Err(_) => Err(anyhow::anyhow!("the first page never reached its commit")),
+        };
+        gate.release.notify_one();
+        outcome
+    };
+    let (round, steered) = tokio::join!(network.sync_round(), steer);
+    steered?;
+    round?;
+    handle(network, "clinic").state.set_step_hook(None);
+    network.sync_until_quiet(5).await?;
+    assert!(differences(network, TYPES)?.is_empty());
+    Ok(())
+}
+
+/// How many of `records` applied resource `id` on pull.
+fn applied_on_pull(records: &[sync_host::audit::AuditRecord], id: &str) -> usize {
+    records
+        .iter()
+        .filter(|r| r.direction == Direction::Pull && r.resource_id == id)
+        .filter(|r| matches!(r.outcome, Outcome::Applied))
+        .count()
 }
 
 /// A parent and a fresh child, the parent holding patients `p00` to `count - 1`.
@@ -86,14 +143,8 @@ fn patient(n: usize, family: &str) -> (String, String) {
 /// Waits, with page 1 held before its commit, until the parent has answered the fetch of
 /// page 2 as well, then changes a patient of page 2.
 async fn change_page_two_once_fetched(network: &Network, before: u64) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while fhir_reads(network).await? < before + 2 {
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(30),
-            "page 2 was not fetched while page 1 waited for its commit"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let missed = "page 2 was not fetched while page 1 waited for its commit";
+    until_served(network, &FHIR_READS, before + 2, missed).await?;
     let (id, body) = patient(27, "Changed");
     sample::put_fhir(store(network, "national"), "Patient", &id, body).await?;
     Ok(())
@@ -105,32 +156,11 @@ async fn the_next_page_is_fetched_while_a_page_waits_for_its_commit() -> anyhow:
     // Pages of 5 served up to 25 at a time: patients 0-24 are the first page the child reads,
     // 25-29 the second.
     let network = tree_with_patients(dir.path(), 30).await?;
-    let (gate, held) = hold_first_commit(&network);
-    let clinic = handle(&network, "clinic");
-    let before = fhir_reads(&network).await?;
-
-    let steer = async {
-        let outcome = match held.await {
-            Ok(()) => change_page_two_once_fetched(&network, before).await,
-            Err(_) => Err(anyhow::anyhow!("the first page never reached its commit")),
-        };
-        gate.release.notify_one();
-        outcome
-    };
-    let (round, steered) = tokio::join!(network.sync_round(), steer);
-    steered?;
-    round?;
-    clinic.state.set_step_hook(None);
-    network.sync_until_quiet(5).await?;
-    assert!(differences(&network, TYPES)?.is_empty());
-
-    let applied = |id: &str| {
-        audit(clinic)
-            .iter()
-            .filter(|r| r.direction == Direction::Pull && r.resource_id == id)
-            .filter(|r| matches!(r.outcome, Outcome::Applied))
-            .count()
-    };
+    let before = served(&network, &FHIR_READS).await?;
+    round_with_first_commit_held(&network, || change_page_two_once_fetched(&network, before))
+        .await?;
+    let records = audit(handle(&network, "clinic"));
+    let applied = |id: &str| applied_on_pull(&records, id);
     // The copy of p27 was fetched before the change, so its first entry applied the state it
     // announced; the change came down with its own entry after. A fetch in turn would have
     // seen the change, skipped the first entry as superseded and applied once.
@@ -152,48 +182,16 @@ async fn the_feed_page_after_the_next_is_read_while_a_page_waits_for_its_commit(
     let dir = tempfile::tempdir()?;
     // 90 patients make four pages of up to 25.
     let network = tree_with_patients(dir.path(), 90).await?;
-    let (gate, held) = hold_first_commit(&network);
-    let before = feed_reads(&network).await?;
+    let before = served(&network, &FEED_READS).await?;
     // A fresh child reads `recent`, follows its `first` link to page 1 and works on it; while
     // page 1 waits for its commit it reads page 2 (and fetches its copies) and page 3.
-    let steer = async {
-        let outcome = match held.await {
-            Ok(()) => {
-                let started = Instant::now();
-                loop {
-                    let read = feed_reads(&network).await? - before;
-                    if read >= 4 {
-                        break Ok(());
-                    }
-                    if started.elapsed() > Duration::from_secs(30) {
-                        break Err(anyhow::anyhow!(
-                            "{read} feed pages read while page 1 waited: not the one after the next"
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-            Err(_) => Err(anyhow::anyhow!("the first page never reached its commit")),
-        };
-        gate.release.notify_one();
-        outcome
-    };
-    let (round, steered) = tokio::join!(network.sync_round(), steer);
-    steered?;
-    round?;
-    let clinic = handle(&network, "clinic");
-    clinic.state.set_step_hook(None);
-    network.sync_until_quiet(5).await?;
-    assert!(differences(&network, TYPES)?.is_empty());
-    let records = audit(clinic);
+    let missed = "page 1 waited without the feed page after the next being read";
+    let page_three_read = || until_served(&network, &FEED_READS, before + 4, missed);
+    round_with_first_commit_held(&network, page_three_read).await?;
+    let records = audit(handle(&network, "clinic"));
     for n in 0..90 {
         let id = format!("p{n:02}");
-        let applied = records
-            .iter()
-            .filter(|r| r.direction == Direction::Pull && r.resource_id == id)
-            .filter(|r| matches!(r.outcome, Outcome::Applied))
-            .count();
-        assert_eq!(applied, 1, "{id} applied once");
+        assert_eq!(applied_on_pull(&records, &id), 1, "{id} applied once");
     }
     network.shutdown().await;
     Ok(())

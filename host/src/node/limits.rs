@@ -8,26 +8,15 @@
 /// A node with fewer descriptors than this is told how many children it can hold.
 const COMFORTABLE_OPEN_FILES: u64 = 8192;
 
-/// The open-file limits before and after [`raise_open_files`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OpenFiles {
-    /// The soft limit the process started with.
-    pub before: u64,
-    /// The soft limit now.
-    pub soft: u64,
-    /// The hard limit, the most the soft limit may be raised to without privileges.
-    pub hard: u64,
-}
-
 /// Raises this process's soft open-file limit to its hard limit and logs both. A limit that
 /// cannot be read or raised is logged and left as it is: the node still runs, with fewer
 /// connections.
-pub fn raise_open_files() -> Option<OpenFiles> {
+pub fn raise_open_files() {
     let (before, hard) = match rlimit::Resource::NOFILE.get() {
         Ok(limits) => limits,
         Err(error) => {
             tracing::warn!(%error, "cannot read the open-file limit");
-            return None;
+            return;
         }
     };
     let soft = match rlimit::increase_nofile_limit(hard) {
@@ -37,9 +26,9 @@ pub fn raise_open_files() -> Option<OpenFiles> {
             before
         }
     };
-    let limits = OpenFiles { before, soft, hard };
     if soft < COMFORTABLE_OPEN_FILES {
         tracing::warn!(
+            before,
             soft,
             hard,
             "open-file limit is low: this node can hold about {} child connections at once; raise the hard limit (LimitNOFILE= in a systemd unit, nofile in limits.conf)",
@@ -48,7 +37,6 @@ pub fn raise_open_files() -> Option<OpenFiles> {
     } else {
         tracing::info!(before, soft, hard, "open-file limit");
     }
-    Some(limits)
 }
 
 #[cfg(test)]
@@ -57,10 +45,10 @@ mod tests {
 
     #[test]
     fn the_soft_limit_ends_at_the_hard_limit() {
-        let limits = raise_open_files().expect("limits readable on this system");
-        assert!(limits.soft >= limits.before);
-        assert!(limits.soft <= limits.hard);
+        let (before, _) = rlimit::Resource::NOFILE.get().unwrap();
+        raise_open_files();
         let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
-        assert_eq!((soft, hard), (limits.soft, limits.hard));
+        assert!(soft >= before);
+        assert_eq!(soft, hard);
     }
 }

@@ -297,12 +297,15 @@ impl FeedReader {
         let wait = long_poll.min(max_wait).as_secs().max(1);
         let url = format!("{}?wait={wait}", self.paths.absolute(self.paths.recent()));
         let started = Instant::now();
+        // What is left of `max_wait`, slept when the publisher did not hold the wait for us.
+        let wait_out = || tokio::time::sleep(max_wait.saturating_sub(started.elapsed()));
+        let at_once = || started.elapsed() < Duration::from_secs(1);
         match self.transport.get(&url, etag.as_deref()).await {
             Ok(PageResponse::NotModified) => {
                 // A parent at its bound of long-polls answers at once rather than hold the
                 // wait; asking again at once would turn the wait into a busy loop.
-                if started.elapsed() < Duration::from_secs(1) {
-                    tokio::time::sleep(max_wait.saturating_sub(started.elapsed())).await;
+                if at_once() {
+                    wait_out().await;
                 }
                 false
             }
@@ -312,14 +315,14 @@ impl FeedReader {
                 if let Ok(mut state) = self.recent.lock() {
                     state.etag = new_etag;
                 }
-                if !supported || (unchanged && started.elapsed() < Duration::from_secs(1)) {
-                    tokio::time::sleep(max_wait.saturating_sub(started.elapsed())).await;
+                if !supported || (unchanged && at_once()) {
+                    wait_out().await;
                 }
                 true
             }
             Err(e) => {
                 tracing::debug!(feed = %self.name, error = %e, "long-poll failed; waiting");
-                tokio::time::sleep(max_wait.saturating_sub(started.elapsed())).await;
+                wait_out().await;
                 true
             }
         }

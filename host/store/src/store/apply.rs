@@ -51,7 +51,7 @@ impl Trees {
 
 /// The store's identity: a random id made when the store is first opened and kept for its
 /// life, so that tags naming its content (archive page ETags) are never reused by another
-/// store or by this one restored from an older backup under the same name.
+/// store. A copy of the files (a backup restored) keeps the id of the store it copies.
 pub(crate) fn store_identity(trees: &Trees) -> Result<String, StoreError> {
     if let Some(id) = trees.counters.get(STORE_ID)? {
         return String::from_utf8(id.to_vec())
