@@ -40,6 +40,7 @@ data_dir = "/var/lib/sync-host"
 listen = "127.0.0.1:8080"
 # Old versions kept per resource besides the current one (0 keeps all).
 history_retention = 10
+# listen_backlog = 4096   # connections queued for accept (the kernel caps it at somaxconn)
 
 # [server.api]
 # page_size = 100            # feed entries per page
@@ -47,6 +48,7 @@ history_retention = 10
 # max_body_bytes = 4194304
 # long_poll_max_waiters = 4096    # long-polls held at once; more are answered at once
 # long_poll_max_per_client = 8
+# long_poll_coalesce_ms = 5       # quiet time before woken long-polls are answered
 
 # Every caller has its own token and scopes (read, write, admin). No defaults exist.
 # Tokens must be at least 32 bytes without surrounding white space: `sync-host token`

@@ -13,6 +13,10 @@ use crate::sync::conflict::Policy;
 pub struct ServerSection {
     /// Address to listen on, e.g. `127.0.0.1:8080` (`:0` picks a free port).
     pub listen: String,
+    /// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`): a fleet
+    /// of children reconnecting at once after the node restarts must not overflow it.
+    #[serde(default = "default_backlog")]
+    pub listen_backlog: u32,
     /// URL bases, page size and limits of the API.
     #[serde(default)]
     pub api: sync_host_store::config::ApiConfig,
@@ -26,6 +30,10 @@ pub struct ServerSection {
 
 fn default_history() -> usize {
     10
+}
+
+fn default_backlog() -> u32 {
+    4096
 }
 
 /// `[[server.clients]]`: one caller of this node's API with its own token.

@@ -97,6 +97,9 @@ fn server(config: &NodeConfig) -> Problem {
     if let Some(problem) = listen_problem(&server.listen) {
         return refuse("server.listen", &problem);
     }
+    if server.listen_backlog == 0 {
+        return refuse("server.listen_backlog", "must be greater than zero");
+    }
     if let Err(e) = server.api.validate() {
         return refuse("server.api", &e.to_string());
     }

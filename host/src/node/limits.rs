@@ -1,9 +1,15 @@
 //! Process limits a node serving many children needs: the open-file limit, raised at start-up
-//! from the soft limit most systems default to (1024) to the hard limit the operator allows.
+//! from the soft limit most systems default to (1024) to the hard limit the operator allows,
+//! and a listen backlog sized for a fleet.
 //!
 //! Every long-polling child holds a connection, and each is a file descriptor; at the common
 //! soft limit a parent with a thousand children runs out, `accept` fails, and `/healthz` and
-//! writes time out with them.
+//! writes time out with them. When the node restarts, its children all reconnect at once; a
+//! backlog of the default 128 overflows and the kernel drops their connection attempts.
+
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpSocket};
 
 /// A node with fewer descriptors than this is told how many children it can hold.
 const COMFORTABLE_OPEN_FILES: u64 = 8192;
@@ -39,6 +45,37 @@ pub fn raise_open_files() {
     }
 }
 
+/// Where the kernel caps every listen backlog.
+const SOMAXCONN: &str = "/proc/sys/net/core/somaxconn";
+
+/// A listener on `address` (an IP address with a port, checked when the config was loaded)
+/// whose accept queue holds `backlog` connections, or as many as the kernel allows (logged
+/// when that is fewer).
+pub fn listen(address: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    let address: SocketAddr = address
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // A restarted node binds again at once, while its old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    let kernel_cap = std::fs::read_to_string(SOMAXCONN)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok());
+    match kernel_cap {
+        Some(cap) if cap < backlog => tracing::warn!(
+            backlog,
+            somaxconn = cap,
+            "the kernel caps the listen backlog below the configured one; raise net.core.somaxconn"
+        ),
+        _ => tracing::debug!(backlog, "listen backlog"),
+    }
+    socket.listen(backlog)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +87,17 @@ mod tests {
         let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
         assert!(soft >= before);
         assert_eq!(soft, hard);
+    }
+
+    #[tokio::test]
+    async fn a_listener_takes_connections_and_rejects_a_name_for_an_address() {
+        let listener = listen("127.0.0.1:0", 4096).unwrap();
+        let address = listener.local_addr().unwrap();
+        let (connected, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(address), listener.accept());
+        connected.unwrap();
+        accepted.unwrap();
+        let error = listen("localhost:80", 16).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     }
 }

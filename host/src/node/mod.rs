@@ -134,12 +134,12 @@ impl RunningNode {
             &internal,
             &config.path,
         )?);
-        let listener = tokio::net::TcpListener::bind(&server.listen)
-            .await
-            .map_err(|source| NodeError::Listen {
+        let listener = limits::listen(&server.listen, server.listen_backlog).map_err(|source| {
+            NodeError::Listen {
                 address: server.listen.clone(),
                 source,
-            })?;
+            }
+        })?;
         let address = listener.local_addr().map_err(|source| NodeError::Listen {
             address: server.listen.clone(),
             source,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Settings of the HTTP API that serves the store (FHIR, REST documents and the Atom feed).
 ///
 /// Durations are written in configuration files as whole seconds (`long_poll_max_secs`,
-/// `request_timeout_secs`).
+/// `request_timeout_secs`) or milliseconds (`long_poll_coalesce_ms`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
@@ -32,6 +32,11 @@ pub struct ApiConfig {
     pub long_poll_max_waiters: usize,
     /// Most long-polls one client holds open at once.
     pub long_poll_max_per_client: usize,
+    /// How long the store must stay quiet after a change before woken long-polls are
+    /// answered, so a burst of writes reaches each waiter in one answer (0 answers at once).
+    /// A burst extends the wait by at most ten of these.
+    #[serde(rename = "long_poll_coalesce_ms", with = "whole_millis")]
+    pub long_poll_coalesce: Duration,
     /// Longest time any request may take before the server answers 503. Must exceed
     /// `long_poll_max`, otherwise long-polls would be cut off.
     #[serde(rename = "request_timeout_secs", with = "whole_seconds")]
@@ -40,6 +45,9 @@ pub struct ApiConfig {
 
 /// Largest `_count` a client may ask for; larger values are clamped.
 pub const MAX_COUNT: usize = 1000;
+
+/// Largest `long_poll_coalesce_ms` accepted: a woken child waits at most ten of these.
+pub const MAX_COALESCE_MS: usize = 1000;
 
 /// Largest `catch_up_page_max` accepted: a span of feed entries stays a few MiB.
 pub const MAX_CATCH_UP_PAGE: usize = 10_000;
@@ -56,6 +64,7 @@ impl Default for ApiConfig {
             long_poll_max: Duration::from_secs(30),
             long_poll_max_waiters: 4096,
             long_poll_max_per_client: 8,
+            long_poll_coalesce: Duration::from_millis(5),
             request_timeout: Duration::from_secs(60),
         }
     }
@@ -150,6 +159,15 @@ impl ApiConfig {
                 key: "long_poll_max_per_client",
             });
         }
+        let coalesce_ms =
+            usize::try_from(self.long_poll_coalesce.as_millis()).unwrap_or(usize::MAX);
+        if coalesce_ms > MAX_COALESCE_MS {
+            return Err(ApiConfigError::TooLarge {
+                key: "long_poll_coalesce_ms",
+                max: MAX_COALESCE_MS,
+                value: coalesce_ms,
+            });
+        }
         if self.catch_up_page_max == 0 {
             return Err(ApiConfigError::Zero {
                 key: "catch_up_page_max",
@@ -189,6 +207,21 @@ mod whole_seconds {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         u64::deserialize(deserializer).map(Duration::from_secs)
+    }
+}
+
+/// Serde adapter writing a `Duration` as a whole number of milliseconds.
+mod whole_millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
     }
 }
 
@@ -245,5 +278,8 @@ mod tests {
             config.validate(),
             Err(ApiConfigError::TimeoutTooShort { .. })
         ));
+        let config: ApiConfig = serde_json::from_str(r#"{"long_poll_coalesce_ms": 5000}"#).unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("long_poll_coalesce_ms"), "{error}");
     }
 }

@@ -15,8 +15,7 @@ use super::types::{Change, StoreError, VersionRecord, WriteOutcome};
 pub(crate) const SEQUENCE_COUNTER: &[u8] = b"s";
 /// Prefix of per-category entry counters in the `counters` tree.
 pub(crate) const CATEGORY_COUNTER_PREFIX: &[u8] = b"c";
-/// Key of the store's identity, a random id made when the store is created.
-const STORE_ID: &[u8] = b"i";
+// `b"i"` is taken: earlier versions kept a store id made once under it.
 
 /// The sled trees of a store.
 #[derive(Clone)]
@@ -49,18 +48,13 @@ impl Trees {
     }
 }
 
-/// The store's identity: a random id made when the store is first opened and kept for its
-/// life, so that tags naming its content (archive page ETags) are never reused by another
-/// store. A copy of the files (a backup restored) keeps the id of the store it copies.
-pub(crate) fn store_identity(trees: &Trees) -> Result<String, StoreError> {
-    if let Some(id) = trees.counters.get(STORE_ID)? {
-        return String::from_utf8(id.to_vec())
-            .map_err(|_| StoreError::Storage("the store id is not UTF-8".into()));
-    }
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    trees.counters.insert(STORE_ID, id.as_bytes())?;
-    trees.db.flush()?;
-    Ok(id)
+/// A random id for one opening of a store, named by the tags of its content (feed page
+/// ETags). A different store has another, and so has the same files opened again: a backup
+/// restored and then written to holds other content under the same page names than the store
+/// it was copied from, and must not answer `304` to a reader holding that store's pages. The
+/// price is one full read of `recent` by each reader after a restart.
+pub(crate) fn instance_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Counter key of a category's entry count.

@@ -44,7 +44,7 @@ struct Inner {
     committer: Committer,
     trees: Trees,
     node_id: String,
-    store_id: String,
+    instance_id: String,
     changes: watch::Receiver<u64>,
     hashes: HashMemo,
 }
@@ -62,7 +62,7 @@ impl Store {
                 StoreError::Storage(format!("cannot open {}: {error}", path.display()))
             })?;
         let trees = Trees::open(db)?;
-        let store_id = apply::store_identity(&trees)?;
+        let instance_id = apply::instance_id();
         let last_sequence = query::last_sequence(&trees)?;
         let (sender, receiver) = watch::channel(last_sequence);
         let committer = Committer::start(
@@ -77,7 +77,7 @@ impl Store {
                 committer,
                 trees,
                 node_id: config.node_id,
-                store_id,
+                instance_id,
                 changes: receiver,
                 hashes: HashMemo::default(),
             }),
@@ -259,9 +259,9 @@ impl Store {
         self.inner.changes.clone()
     }
 
-    /// The store's identity: random, made when the store was created, never reused.
-    pub fn store_id(&self) -> &str {
-        &self.inner.store_id
+    /// The id of this opening of the store: random, made at every open, never reused.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
     }
 
     /// This node's id.

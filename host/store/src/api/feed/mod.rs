@@ -3,15 +3,17 @@
 //! archive pages, spans of archive pages for a catch-up (`?count=`) and an optional long-poll
 //! on `recent`.
 
+mod encoding;
 pub mod entries;
 pub mod paging;
 mod rendered;
 mod waiters;
 
-pub use rendered::{PageKey, RenderedPages};
+pub use rendered::{PageKey, Rendered, RenderedPages};
 pub use waiters::{Bounds, LongPolls, Waiting};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +30,7 @@ use super::headers::{if_none_match, none_match_hits};
 use super::{ApiState, Closing};
 use crate::auth::AuthenticatedClient;
 use crate::config::ApiConfig;
+use encoding::{accepts_gzip, gzip_tag};
 use entries::{feed_entry, feed_page};
 use paging::{
     PagePlan, PageRequest, cache_control, page_etag, page_links, plan_page, span_count,
@@ -80,6 +83,7 @@ async fn page(
     let mut closing = closing.map(|Extension(Closing(closing))| closing);
     let store_category = (category != ALL_CATEGORY).then_some(category.as_str());
     let size = state.config.page_size;
+    let gzip = accepts_gzip(&headers);
     loop {
         let count = state.store.change_count(store_category)?;
         let plan = plan_page(request, count, size)
@@ -88,20 +92,57 @@ async fn page(
             Some(wanted) => widen_to_span(plan, wanted, state.config.catch_up_page_max, size),
             None => plan,
         };
-        let etag = page_etag(state.store.store_id(), &category, &plan, size);
-        let unchanged = if_none_match(&headers).is_some_and(|tags| none_match_hits(tags, &etag));
+        let plain_tag = page_etag(state.store.instance_id(), &category, &plan, size);
+        let gzip_tag = gzip_tag(&plain_tag);
+        // A reader holding either form of the page (plain or compressed) has it.
+        let unchanged = if_none_match(&headers).is_some_and(|tags| {
+            none_match_hits(tags, &plain_tag) || none_match_hits(tags, &gzip_tag)
+        });
+        let etag = if gzip { gzip_tag } else { plain_tag };
         if !unchanged {
-            return render(&state, &headers, &category, request, &plan, &etag).await;
+            let (key, page) = render(&state, &headers, &category, request, &plan).await?;
+            let body = if gzip {
+                state.pages.gzip(&key, &page).await
+            } else {
+                page.xml.clone()
+            };
+            return Ok(page_response(body, gzip, &etag, &plan));
         }
         let woke = match deadline {
             Some(deadline) => wait_for_change(&mut changes, closing.as_mut(), deadline).await,
             None => false,
         };
+        if woke {
+            settle(&mut changes, state.config.long_poll_coalesce, deadline).await;
+        }
         if !woke {
             return Ok(not_modified(&etag, &plan));
         }
     }
 }
+
+/// After a change woke a long-poll, waits until the store has been quiet for `quiet` (at most
+/// [`SETTLE_ROUNDS`] times that, and never past `deadline`), so that a burst of writes wakes
+/// each waiter once with all of them, and every waiter asks for the same page: one render
+/// serves them all.
+async fn settle(changes: &mut watch::Receiver<u64>, quiet: Duration, deadline: Option<Instant>) {
+    if quiet.is_zero() {
+        return;
+    }
+    let until = Instant::now() + quiet * SETTLE_ROUNDS;
+    let until = deadline.map_or(until, |deadline| until.min(deadline));
+    while Instant::now() < until {
+        let next_quiet = (Instant::now() + quiet).min(until);
+        match tokio::time::timeout_at(next_quiet, changes.changed()).await {
+            Ok(Ok(())) => continue,
+            // Quiet for the whole window, or the store is gone: answer with what is there.
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
+}
+
+/// How many quiet windows a burst may extend a woken long-poll's wait by.
+const SETTLE_ROUNDS: u32 = 10;
 
 /// A place among the long-polls for `client`, or `None` (logged) when a bound is reached.
 fn admit_long_poll(state: &ApiState, client: Option<&Arc<AuthenticatedClient>>) -> Option<Waiting> {
@@ -145,15 +186,14 @@ async fn wait_for_change(
     }
 }
 
-/// The page `plan` of `category`, rendered once for every reader asking for it.
+/// The page `plan` of `category` and its name, rendered once for every reader asking for it.
 async fn render(
     state: &ApiState,
     headers: &HeaderMap,
     category: &str,
     request: PageRequest,
     plan: &PagePlan,
-    etag: &str,
-) -> Result<Response, FhirError> {
+) -> Result<(PageKey, Arc<Rendered>), FhirError> {
     let category_url = format!(
         "{}{}/{category}",
         public_origin(headers),
@@ -165,18 +205,27 @@ async fn render(
         request,
         plan: *plan,
     };
-    let xml = state
+    let page = state
         .pages
         .get_or_render(key.clone(), || render_page(state, &key))
         .await?;
-    let mut response = (StatusCode::OK, xml).into_response();
-    let response_headers = response.headers_mut();
-    response_headers.insert(
+    Ok((key, page))
+}
+
+/// A `200` carrying `body`, the page (already compressed when `gzip`).
+fn page_response(body: bytes::Bytes, gzip: bool, etag: &str, plan: &PagePlan) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/atom+xml; charset=utf-8"),
     );
-    add_cache_headers(response_headers, etag, plan);
-    Ok(response)
+    if gzip {
+        // Already compressed: the server's compression layer leaves it as it is.
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    add_cache_headers(headers, etag, plan);
+    response
 }
 
 /// Reads the changes of the page named `key` and renders it.

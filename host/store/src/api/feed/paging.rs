@@ -96,21 +96,21 @@ pub fn span_count(count: Option<&str>) -> Result<Option<usize>, ApiError> {
     }
 }
 
-/// The ETag of a page of the store `store_id`. Archive pages never change, so their tag
-/// depends only on the store, the category, the number and the size; the newest page's tag also
-/// depends on how many entries it holds. The store's id keeps another store's page of the same
-/// name from ever carrying the same tag.
-pub fn page_etag(store_id: &str, category: &str, plan: &PagePlan, page_size: usize) -> String {
+/// The ETag of a page of the store opened as `instance_id`. Archive pages never change, so
+/// their tag depends only on the store's opening, the category, the number and the size; the
+/// newest page's tag also depends on how many entries it holds. The instance id keeps another
+/// store's page of the same name, or a restored copy's, from ever carrying the same tag.
+pub fn page_etag(instance_id: &str, category: &str, plan: &PagePlan, page_size: usize) -> String {
     if plan.last_number > plan.number {
         format!(
-            "\"{store_id}-{category}-{}-{page_size}-to-{}\"",
+            "\"{instance_id}-{category}-{}-{page_size}-to-{}\"",
             plan.number, plan.last_number
         )
     } else if plan.is_archive {
-        format!("\"{store_id}-{category}-{}-{page_size}\"", plan.number)
+        format!("\"{instance_id}-{category}-{}-{page_size}\"", plan.number)
     } else {
         format!(
-            "W/\"{store_id}-{category}-{}-{page_size}-{}\"",
+            "W/\"{instance_id}-{category}-{}-{page_size}-{}\"",
             plan.number, plan.len
         )
     }
