@@ -1,5 +1,6 @@
 //! Unauthenticated traffic cannot grow a node's metrics: methods and paths a caller makes up
-//! fall into a fixed, small label set, and the node keeps serving.
+//! fall into a fixed, small label set, and the node keeps serving. The feed's figures are there
+//! under fixed names.
 
 use reqwest::{Method, StatusCode};
 use sync_host::network::{Network, NodeSpec};
@@ -47,6 +48,17 @@ async fn made_up_methods_and_paths_do_not_become_metric_labels() -> anyhow::Resu
         series.iter().any(|s| s.contains("method=\"other\"")),
         "{text}"
     );
+    // The feed's figures are read at scrape time, under fixed names without labels.
+    for name in [
+        "sync_host_feed_long_polls 0",
+        "sync_host_feed_page_renders_total ",
+        "sync_host_feed_page_compressions_total ",
+    ] {
+        assert!(
+            text.lines().any(|line| line.starts_with(name)),
+            "{name}:\n{text}"
+        );
+    }
     let health = http.get(format!("{base}/healthz")).send().await?.status();
     assert_eq!(health, StatusCode::OK);
     network.shutdown().await;

@@ -1,5 +1,6 @@
 //! Prometheus metrics of a node at `/metrics` (admin scope): HTTP requests by API and status
-//! class, and the sync state's queues read at scrape time.
+//! class, and the sync state's queues and the feed's long-polls and renders read at scrape
+//! time.
 
 use std::sync::Arc;
 
@@ -44,8 +45,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Metrics over `state`, served to `clients` with the admin scope.
-    pub fn new(state: SyncState, clients: Arc<Clients>) -> Arc<Self> {
+    /// Metrics over `state` and, with an embedded store, its `feed`, served to `clients` with
+    /// the admin scope.
+    pub fn new(
+        state: SyncState,
+        clients: Arc<Clients>,
+        feed: Option<super::feed_metrics::FeedMetrics>,
+    ) -> Arc<Self> {
         let mut registry = Registry::with_prefix("sync_host");
         let requests = Family::<RequestLabels, Counter>::default();
         let queues = Family::<QueueLabels, Gauge>::default();
@@ -59,6 +65,9 @@ impl Metrics {
             "Items in the sync state's queues",
             queues.clone(),
         );
+        if let Some(feed) = feed {
+            registry.register_collector(Box::new(feed));
+        }
         Arc::new(Self {
             registry,
             requests,

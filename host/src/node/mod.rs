@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod clients;
+mod feed_metrics;
 pub mod in_process;
 pub mod lag;
 pub mod limits;
@@ -145,6 +146,10 @@ impl RunningNode {
             source,
         })?;
         let base_url = format!("http://{address}");
+        let feed = feed_metrics::FeedMetrics {
+            long_polls: Default::default(),
+            pages: Default::default(),
+        };
         // With an external local server the embedded store is not opened at all.
         let (store, api, local) = match &config.local {
             Some(external) => (None, health_only(), LocalSide::External(external.clone())),
@@ -160,8 +165,8 @@ impl RunningNode {
                     store: store.clone(),
                     config: server.api.clone(),
                     clients: Arc::clone(&clients),
-                    long_polls: Default::default(),
-                    pages: Default::default(),
+                    long_polls: Arc::clone(&feed.long_polls),
+                    pages: Arc::clone(&feed.pages),
                 });
                 let local = LocalSide::Embedded {
                     store: store.clone(),
@@ -199,7 +204,11 @@ impl RunningNode {
         let app = api.merge(admin::router(handle.clone(), Arc::clone(&clients)));
         let app = metrics::instrument(
             app,
-            metrics::Metrics::new(state.clone(), Arc::clone(&clients)),
+            metrics::Metrics::new(
+                state.clone(),
+                Arc::clone(&clients),
+                store.is_some().then_some(feed),
+            ),
         );
         // Clinics sit on slow links: answers are compressed for clients that accept it (feed
         // pages and FHIR bodies shrink several times). In-process calls never ask for it.
