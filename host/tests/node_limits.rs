@@ -1,5 +1,6 @@
-//! Process limits of a node as an operator starts it: a node started with the common low soft
-//! limit on open files raises it to the hard limit and says so in its log.
+//! A node as an operator or a supervisor starts it: started with the common low soft limit on
+//! open files it raises it to the hard limit and says so in its log; with its stdout closed
+//! after start-up it still stops gracefully on SIGTERM.
 #![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader};
@@ -69,5 +70,33 @@ fn a_node_started_with_a_low_soft_limit_raises_it_to_the_hard_limit() -> anyhow:
     assert_ne!(soft, "256");
     let logged = std::fs::read_to_string(&log)?;
     assert!(logged.contains("open-file limit"), "{logged}");
+    Ok(())
+}
+
+#[test]
+fn a_node_whose_stdout_was_closed_still_stops_gracefully() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = write_config(dir.path())?;
+    let mut node = Command::new(env!("CARGO_BIN_EXE_sync-host"))
+        .args(["--log", "warn", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = node
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first)?;
+    anyhow::ensure!(
+        first.contains("listening on"),
+        "node did not start: {first:?}"
+    );
+    // The reader is gone: the node's next line goes to a closed pipe.
+    let term = Command::new("kill").arg(node.id().to_string()).status()?;
+    anyhow::ensure!(term.success(), "kill failed");
+    let status = node.wait()?;
+    assert!(status.success(), "the node stopped with {status}");
     Ok(())
 }

@@ -24,11 +24,21 @@ pub async fn run(config_path: &Path, sync: bool) -> anyhow::Result<ExitCode> {
     let running = RunningNode::start(config)
         .await
         .with_context(|| format!("node {node_id} could not start"))?;
-    println!("node {node_id} listening on {}", running.base_url());
+    announce(&format!(
+        "node {node_id} listening on {}",
+        running.base_url()
+    ));
     wait_for_stop_signal().await?;
-    println!("stopping node {node_id}...");
+    announce(&format!("stopping node {node_id}..."));
     running.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a line for whoever started the node. A supervisor may have closed stdout; the node
+/// must still run and shut down gracefully (its audit flushed), so a failed print is ignored.
+fn announce(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 async fn wait_for_stop_signal() -> anyhow::Result<()> {
