@@ -6,7 +6,9 @@
 //!
 //! Run: `cargo bench -p sync-host --bench fleet`. Sizes: `BENCH_FLEET_CLIENTS` (10,000),
 //! `BENCH_FLEET_RESOURCES` (10,000), `BENCH_FLEET_POLLERS` (1,000), `BENCH_FLEET_HELD`
-//! (5,000), `BENCH_FLEET_READERS` (100), `BENCH_FLEET_SECS` (10).
+//! (5,000), `BENCH_FLEET_READERS` (100), `BENCH_FLEET_SECS` (10);
+//! `BENCH_FLEET_LEAST_INTERVAL_MS` sets the parent's `long_poll_least_interval_ms` (its
+//! default otherwise).
 
 #[path = "fleet/load.rs"]
 mod load;
@@ -61,12 +63,19 @@ fn main() -> anyhow::Result<()> {
 async fn run(sizes: Sizes) -> anyhow::Result<()> {
     let program = std::path::Path::new(env!("CARGO_BIN_EXE_sync-host"));
     let started = std::time::Instant::now();
-    let parent = Parent::start(program, sizes.resources, sizes.clients).await?;
+    let least_interval = std::env::var("BENCH_FLEET_LEAST_INTERVAL_MS").ok();
+    let api_toml = least_interval
+        .as_ref()
+        .map(|ms| format!("long_poll_least_interval_ms = {ms}\n"))
+        .unwrap_or_default();
+    let parent = Parent::start(program, sizes.resources, sizes.clients, &api_toml).await?;
     println!(
-        "parent: `sync-host serve`, {} child clients configured, {} resources, ready in {:.1} s",
+        "parent: `sync-host serve`, {} child clients configured, {} resources, ready in {:.1} s; \
+         long_poll_least_interval_ms = {}",
         sizes.clients,
         sizes.resources,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        least_interval.as_deref().unwrap_or("default")
     );
     let http = load::http()?;
     let idle = idle(&http, &parent).await?;
@@ -129,6 +138,9 @@ async fn waking(http: &reqwest::Client, parent: &Parent, sizes: &Sizes) -> anyho
     let (mut writes, mut wake) = (Latencies::default(), Latencies::default());
     let (mut woken, mut failed, mut cpu) = (0, 0, 0.0);
     for round in 0..ROUNDS {
+        // One write into a quiet tree: every child was answered long enough ago that the
+        // parent's least interval between two answers to it does not hold it back.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let result =
             load::wake_round(http, parent, sizes.pollers, &format!("wake-{round}")).await?;
         writes.record(result.write);

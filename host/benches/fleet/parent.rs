@@ -30,7 +30,13 @@ pub const LONG_POLL_MAX_WAITERS: usize = 10_000;
 impl Parent {
     /// Writes the config and tokens of a parent with `clients` child clients, imports
     /// `resources` FHIR resources into its store with `store import`, and starts it.
-    pub async fn start(program: &Path, resources: usize, clients: usize) -> anyhow::Result<Self> {
+    /// `api_toml` is added to the parent's `[server.api]`.
+    pub async fn start(
+        program: &Path,
+        resources: usize,
+        clients: usize,
+        api_toml: &str,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let tokens = dir.path().join("tokens");
         std::fs::create_dir_all(&tokens)?;
@@ -44,7 +50,7 @@ impl Parent {
         let (operator, operator_file) = token_file("operator")?;
         let mut config = format!(
             "[node]\nid = \"national\"\ndata_dir = {}\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n\
-             [server.api]\nlong_poll_max_waiters = {LONG_POLL_MAX_WAITERS}\n\n",
+             [server.api]\nlong_poll_max_waiters = {LONG_POLL_MAX_WAITERS}\n{api_toml}\n",
             quoted(&dir.path().join("data"))
         );
         client_entry(&mut config, "operator", &operator_file, "\"admin\"", false);

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 /// Settings of the HTTP API that serves the store (FHIR, REST documents and the Atom feed).
 ///
 /// Durations are written in configuration files as whole seconds (`long_poll_max_secs`,
-/// `request_timeout_secs`) or milliseconds (`long_poll_coalesce_ms`).
+/// `request_timeout_secs`) or milliseconds (`long_poll_coalesce_ms`,
+/// `long_poll_least_interval_ms`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
@@ -37,6 +38,11 @@ pub struct ApiConfig {
     /// A burst extends the wait by at most ten of these.
     #[serde(rename = "long_poll_coalesce_ms", with = "whole_millis")]
     pub long_poll_coalesce: Duration,
+    /// Least time between two long-poll answers to the same client: a child answered a
+    /// moment ago gets the writes that follow together, after this, instead of one answer per
+    /// write. It bounds what a steady stream of writes costs a node with many children.
+    #[serde(rename = "long_poll_least_interval_ms", with = "whole_millis")]
+    pub long_poll_least_interval: Duration,
     /// Longest time any request may take before the server answers 503. Must exceed
     /// `long_poll_max`, otherwise long-polls would be cut off.
     #[serde(rename = "request_timeout_secs", with = "whole_seconds")]
@@ -48,6 +54,9 @@ pub const MAX_COUNT: usize = 1000;
 
 /// Largest `long_poll_coalesce_ms` accepted: a woken child waits at most ten of these.
 pub const MAX_COALESCE_MS: usize = 1000;
+
+/// Largest `long_poll_least_interval_ms` accepted.
+pub const MAX_LEAST_INTERVAL_MS: usize = 10_000;
 
 /// Largest `catch_up_page_max` accepted: a span of feed entries stays a few MiB.
 pub const MAX_CATCH_UP_PAGE: usize = 10_000;
@@ -65,6 +74,7 @@ impl Default for ApiConfig {
             long_poll_max_waiters: 4096,
             long_poll_max_per_client: 8,
             long_poll_coalesce: Duration::from_millis(5),
+            long_poll_least_interval: Duration::from_millis(250),
             request_timeout: Duration::from_secs(60),
         }
     }
@@ -159,14 +169,23 @@ impl ApiConfig {
                 key: "long_poll_max_per_client",
             });
         }
-        let coalesce_ms =
-            usize::try_from(self.long_poll_coalesce.as_millis()).unwrap_or(usize::MAX);
-        if coalesce_ms > MAX_COALESCE_MS {
-            return Err(ApiConfigError::TooLarge {
-                key: "long_poll_coalesce_ms",
-                max: MAX_COALESCE_MS,
-                value: coalesce_ms,
-            });
+        let millis = [
+            (
+                "long_poll_coalesce_ms",
+                self.long_poll_coalesce,
+                MAX_COALESCE_MS,
+            ),
+            (
+                "long_poll_least_interval_ms",
+                self.long_poll_least_interval,
+                MAX_LEAST_INTERVAL_MS,
+            ),
+        ];
+        for (key, value, max) in millis {
+            let value = usize::try_from(value.as_millis()).unwrap_or(usize::MAX);
+            if value > max {
+                return Err(ApiConfigError::TooLarge { key, max, value });
+            }
         }
         if self.catch_up_page_max == 0 {
             return Err(ApiConfigError::Zero {

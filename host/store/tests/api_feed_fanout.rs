@@ -1,7 +1,8 @@
 //! Serving many readers of the Atom feed over a real loopback server: a long-poll answers
 //! soon after a write and ends on shutdown, a burst of writes wakes each waiter once with all
-//! of them, long-polls stay within the node's and each client's bound, and every waiter is
-//! served one render and one compression of the page.
+//! of them, a client answered a moment ago gets the next writes together, long-polls stay
+//! within the node's and each client's bound, and every waiter is served one render and one
+//! compression of the page.
 
 mod common;
 
@@ -376,5 +377,68 @@ async fn a_page_is_compressed_once_for_every_reader_that_accepts_gzip() {
             "{tag} {accept}"
         );
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_answered_a_moment_ago_gets_the_writes_that_follow_together() {
+    let config = sync_host_store::config::ApiConfig {
+        long_poll_coalesce: Duration::ZERO,
+        long_poll_least_interval: Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let (server, tag) = serving_one_patient(config).await;
+    let put = |id: &'static str| {
+        let server = &server;
+        async move {
+            let path = format!("/ws/fhir2/R4/Patient/{id}");
+            let status = server
+                .send_fhir(Method::PUT, &path, &patient(id, "S"))
+                .await;
+            assert!(status.status().is_success());
+        }
+    };
+    let poll = |token: &'static str, tag: String| {
+        let server = &server;
+        async move {
+            let response = server
+                .request(Method::GET, "/ws/atomfeed/all/recent?wait=20", Some(token))
+                .header("if-none-match", &tag)
+                .send()
+                .await
+                .unwrap();
+            let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+            (response.text().await.unwrap(), tag, Instant::now())
+        }
+    };
+    // The child is answered for the first write...
+    let ((_, child_tag, first_answer), ()) = tokio::join!(poll(CHILD, tag.clone()), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        put("one").await;
+    });
+    // ...asks again at once; two writes follow. The reader, never answered, gets the first of
+    // them at once; the child gets both, in one answer, once its interval has passed.
+    let (child, reader, ()) = tokio::join!(
+        poll(CHILD, child_tag),
+        poll(READER, tag_of(&server, "/ws/atomfeed/all/recent").await),
+        async {
+            put("two").await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            put("three").await;
+        }
+    );
+    let (child_page, _, child_at) = child;
+    let (reader_page, _, reader_at) = reader;
+    assert!(child_page.contains("Patient/two") && child_page.contains("Patient/three"));
+    assert!(reader_page.contains("Patient/two") && !reader_page.contains("Patient/three"));
+    let child_after = child_at.duration_since(first_answer);
+    assert!(
+        child_after >= Duration::from_millis(1400),
+        "answered again {child_after:?} after its last answer"
+    );
+    assert!(
+        reader_at < child_at,
+        "the reader was not held by the child's interval"
+    );
     server.stop().await;
 }

@@ -286,7 +286,16 @@ async fn reopening_keeps_data_and_continues_sequences() {
 async fn subscribers_wake_on_commit() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir, 0);
+    store
+        .write(put(&ResourceKey::fhir("Patient", "before"), "{}"))
+        .await
+        .unwrap();
     let mut changes = store.subscribe();
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(200), changes.changed());
+    assert!(
+        quiet.await.is_err(),
+        "a commit before subscribing does not wake"
+    );
     let writer = store.clone();
     let task = tokio::spawn(async move {
         writer
@@ -298,7 +307,7 @@ async fn subscribers_wake_on_commit() {
         .await
         .expect("woken within 5 s")
         .unwrap();
-    assert_eq!(*changes.borrow(), 1);
+    assert_eq!(*changes.borrow(), 2, "the sequence of the second commit");
     task.await.unwrap();
 }
 

@@ -254,9 +254,14 @@ impl Store {
         query::categories(&self.inner.trees)
     }
 
-    /// Wakes when new changes are committed; the value is the last committed sequence.
+    /// Wakes when changes are committed after this call; the value is the last committed
+    /// sequence.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.inner.changes.clone()
+        let mut changes = self.inner.changes.clone();
+        // A clone has seen what the store's own receiver saw, the sequence at opening; without
+        // this every commit since then would wake the new subscriber at once.
+        changes.mark_unchanged();
+        changes
     }
 
     /// The id of this opening of the store: random, made at every open, never reused.

@@ -5,6 +5,7 @@
 
 mod encoding;
 pub mod entries;
+mod long_poll;
 pub mod paging;
 mod rendered;
 mod waiters;
@@ -13,15 +14,12 @@ pub use rendered::{PageKey, Rendered, RenderedPages};
 pub use waiters::{Bounds, LongPolls, Waiting};
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::error::{ApiError, FhirError};
 use super::fhir::public_origin;
@@ -32,6 +30,7 @@ use crate::auth::AuthenticatedClient;
 use crate::config::ApiConfig;
 use encoding::{accepts_gzip, gzip_tag};
 use entries::{feed_entry, feed_page};
+use long_poll::LongPoll;
 use paging::{
     PagePlan, PageRequest, cache_control, page_etag, page_links, plan_page, span_count,
     wait_duration, widen_to_span,
@@ -74,13 +73,9 @@ async fn page(
         PageRequest::Number(_) => (None, span_count(param("count"))?),
     };
     // A wait beyond the node's or the client's bound of long-polls is answered at once.
-    let waiting = wait.and_then(|_| admit_long_poll(&state, client.as_deref()));
-    let deadline = wait
-        .filter(|_| waiting.is_some())
-        .map(|wait| Instant::now() + wait);
-    // Subscribe before counting so a change committed in between still wakes the wait.
-    let mut changes = state.store.subscribe();
-    let mut closing = closing.map(|Extension(Closing(closing))| closing);
+    let closing = closing.map(|Extension(Closing(closing))| closing);
+    let mut long_poll =
+        wait.and_then(|wait| LongPoll::admit(&state, client.as_deref(), wait, closing));
     let store_category = (category != ALL_CATEGORY).then_some(category.as_str());
     let size = state.config.page_size;
     let gzip = accepts_gzip(&headers);
@@ -106,83 +101,18 @@ async fn page(
             } else {
                 page.xml.clone()
             };
+            if let Some(long_poll) = &long_poll {
+                long_poll.answered();
+            }
             return Ok(page_response(body, gzip, &etag, &plan));
         }
-        let woke = match deadline {
-            Some(deadline) => wait_for_change(&mut changes, closing.as_mut(), deadline).await,
+        let woke = match long_poll.as_mut() {
+            Some(long_poll) => long_poll.next_change().await,
             None => false,
         };
-        if woke {
-            settle(&mut changes, state.config.long_poll_coalesce, deadline).await;
-        }
         if !woke {
             return Ok(not_modified(&etag, &plan));
         }
-    }
-}
-
-/// After a change woke a long-poll, waits until the store has been quiet for `quiet` (at most
-/// [`SETTLE_ROUNDS`] times that, and never past `deadline`), so that a burst of writes wakes
-/// each waiter once with all of them, and every waiter asks for the same page: one render
-/// serves them all.
-async fn settle(changes: &mut watch::Receiver<u64>, quiet: Duration, deadline: Option<Instant>) {
-    if quiet.is_zero() {
-        return;
-    }
-    let until = Instant::now() + quiet * SETTLE_ROUNDS;
-    let until = deadline.map_or(until, |deadline| until.min(deadline));
-    while Instant::now() < until {
-        let next_quiet = (Instant::now() + quiet).min(until);
-        match tokio::time::timeout_at(next_quiet, changes.changed()).await {
-            Ok(Ok(())) => continue,
-            // Quiet for the whole window, or the store is gone: answer with what is there.
-            Ok(Err(_)) | Err(_) => return,
-        }
-    }
-}
-
-/// How many quiet windows a burst may extend a woken long-poll's wait by.
-const SETTLE_ROUNDS: u32 = 10;
-
-/// A place among the long-polls for `client`, or `None` (logged) when a bound is reached.
-fn admit_long_poll(state: &ApiState, client: Option<&Arc<AuthenticatedClient>>) -> Option<Waiting> {
-    let name = client.map_or("", |client| client.name.as_str());
-    let bounds = Bounds {
-        node: state.config.long_poll_max_waiters,
-        per_client: state.config.long_poll_max_per_client,
-    };
-    let admitted = state.long_polls.enter(name, bounds);
-    if admitted.is_none() {
-        tracing::debug!(
-            client = name,
-            held = state.long_polls.held(),
-            node_bound = bounds.node,
-            client_bound = bounds.per_client,
-            "long-poll bound reached; answering at once"
-        );
-    }
-    admitted
-}
-
-/// Waits until the store commits a change, the server starts shutting down, or `deadline`
-/// passes; true only when a change came.
-async fn wait_for_change(
-    changes: &mut watch::Receiver<u64>,
-    closing: Option<&mut watch::Receiver<bool>>,
-    deadline: Instant,
-) -> bool {
-    let shutdown = async {
-        match closing {
-            // Ending the wait on shutdown keeps graceful shutdown from waiting out long-polls.
-            Some(closing) => {
-                let _ = closing.wait_for(|closing| *closing).await;
-            }
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        changed = tokio::time::timeout_at(deadline, changes.changed()) => matches!(changed, Ok(Ok(()))),
-        () = shutdown => false,
     }
 }
 

@@ -1,10 +1,12 @@
 //! The long-polls a node holds open at once, bounded for the node and for each client: a
 //! `recent?wait=` beyond either bound is answered at once instead of waiting, so a fleet of
 //! children can never tie up every connection and descriptor (`/healthz`, writes and plain
-//! reads keep working), and a single client cannot take the node's whole allowance.
+//! reads keep working), and a single client cannot take the node's whole allowance. It also
+//! remembers when each client was last answered, to pace its next answer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 /// Counts of the long-polls being held.
 #[derive(Debug, Default)]
@@ -16,6 +18,9 @@ pub struct LongPolls {
 struct Held {
     total: usize,
     per_client: HashMap<String, usize>,
+    /// When each client that long-polls was last given a page by one. Keyed by
+    /// authenticated client names, so it holds at most one entry per configured client.
+    last_answered: HashMap<String, Instant>,
 }
 
 /// The bounds a long-poll is admitted under.
@@ -73,6 +78,25 @@ pub struct Waiting {
     client: String,
 }
 
+impl Waiting {
+    /// When a long-poll of this client was last given a page.
+    pub fn last_answered(&self) -> Option<Instant> {
+        self.polls.lock().last_answered.get(&self.client).copied()
+    }
+
+    /// Notes that this long-poll is given a page now.
+    pub fn answered(&self) {
+        let mut held = self.polls.lock();
+        match held.last_answered.get_mut(&self.client) {
+            Some(at) => *at = Instant::now(),
+            None => {
+                held.last_answered
+                    .insert(self.client.clone(), Instant::now());
+            }
+        }
+    }
+}
+
 impl Drop for Waiting {
     fn drop(&mut self) {
         self.polls.leave(&self.client);
@@ -99,5 +123,24 @@ mod tests {
         drop(a1);
         assert_eq!(polls.held(), 2);
         assert!(polls.enter("a", bounds).is_some());
+    }
+
+    #[test]
+    fn the_last_answer_is_remembered_per_client() {
+        let polls = Arc::new(LongPolls::default());
+        let bounds = Bounds {
+            node: 4,
+            per_client: 2,
+        };
+        let a = polls.enter("a", bounds).unwrap();
+        assert_eq!(a.last_answered(), None);
+        a.answered();
+        drop(a);
+        let again = polls.enter("a", bounds).unwrap();
+        assert!(
+            again.last_answered().is_some(),
+            "kept after the place is given back"
+        );
+        assert_eq!(polls.enter("b", bounds).unwrap().last_answered(), None);
     }
 }
