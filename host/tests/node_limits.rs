@@ -1,6 +1,7 @@
 //! A node as an operator or a supervisor starts it: started with the common low soft limit on
 //! open files it raises it to the hard limit and says so in its log; with its stdout closed
-//! after start-up it still stops gracefully on SIGTERM.
+//! after start-up it still stops gracefully on SIGTERM; a flood of requests with a wrong token
+//! is answered but logged only within a budget, so it cannot fill the disk.
 #![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader};
@@ -98,5 +99,50 @@ fn a_node_whose_stdout_was_closed_still_stops_gracefully() -> anyhow::Result<()>
     anyhow::ensure!(term.success(), "kill failed");
     let status = node.wait()?;
     assert!(status.success(), "the node stopped with {status}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_tokens_is_answered_and_logged_within_a_budget() -> anyhow::Result<()> {
+    const REQUESTS: usize = 300;
+    let dir = tempfile::tempdir()?;
+    let config = write_config(dir.path())?;
+    let log = dir.path().join("node.log");
+    let mut node = Command::new(env!("CARGO_BIN_EXE_sync-host"))
+        .args(["--log", "warn", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()?;
+    let stdout = node
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first)?;
+    let url = first
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(url.starts_with("http"), "node did not start: {first:?}");
+    let http = reqwest::Client::new();
+    for n in 0..REQUESTS {
+        let status = http
+            .get(format!("{url}/ws/fhir2/R4/Patient/p{n}"))
+            .bearer_auth(format!("wrong-token-{n:04}-0123456789abcdef0123456789"))
+            .send()
+            .await?
+            .status();
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    }
+    Command::new("kill").arg(node.id().to_string()).status()?;
+    node.wait()?;
+    let logged = std::fs::read_to_string(&log)?;
+    let warnings = logged.matches("unknown bearer token").count();
+    assert!(
+        (1..=20).contains(&warnings),
+        "{warnings} warnings for {REQUESTS} refusals:\n{logged}"
+    );
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Middleware in front of every route but `/healthz`: bearer-token authentication, scope check,
-//! and the request timeout.
+//! and the request timeout. Refusals are logged within a budget per minute.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -11,6 +12,7 @@ use tracing::Instrument;
 
 use super::ApiState;
 use super::error::{ApiError, ErrorStyle};
+use super::log_budget::{LogBudget, Verdict};
 use crate::auth::{bearer_token, required_scope};
 
 /// The error style of a request path: REST errors under the REST base, FHIR otherwise.
@@ -62,15 +64,22 @@ pub async fn authenticate(
         return error.into_styled_response(style);
     };
     let Some(client) = state.clients.authenticate(token) else {
-        tracing::warn!(path = %loggable_path(request.uri().path()),
-            "request with an unknown bearer token");
+        static BUDGET: LogBudget = LogBudget::new();
+        if let Verdict::Log { suppressed } = BUDGET.spend(Instant::now()) {
+            tracing::warn!(path = %loggable_path(request.uri().path()), suppressed,
+                "request with an unknown bearer token");
+        }
         let error = ApiError::Unauthorized("the bearer token is not valid".into());
         return error.into_styled_response(style);
     };
     let scope = required_scope(request.method());
     if !client.has_scope(scope) {
-        tracing::warn!(client = %client.name, %scope, method = %request.method(),
-            path = %loggable_path(request.uri().path()), "request without the needed scope");
+        static BUDGET: LogBudget = LogBudget::new();
+        if let Verdict::Log { suppressed } = BUDGET.spend(Instant::now()) {
+            tracing::warn!(client = %client.name, %scope, method = %request.method(),
+                path = %loggable_path(request.uri().path()), suppressed,
+                "request without the needed scope");
+        }
         let error = ApiError::Forbidden(format!(
             "client `{}` lacks the `{scope}` scope needed for {} requests",
             client.name,

@@ -24,6 +24,7 @@ pub mod feed;
 pub mod fhir;
 pub mod guard;
 pub mod headers;
+mod log_budget;
 pub mod rest;
 pub mod splice;
 

@@ -23,6 +23,7 @@ const SETTLE_ROUNDS: u32 = 10;
 /// A long-poll admitted and waiting.
 pub struct LongPoll {
     place: Waiting,
+    admitted: std::time::Instant,
     deadline: Instant,
     changes: watch::Receiver<u64>,
     closing: Option<watch::Receiver<bool>>,
@@ -57,6 +58,7 @@ impl LongPoll {
         };
         Some(LongPoll {
             place,
+            admitted: std::time::Instant::now(),
             deadline: Instant::now() + wait,
             changes: state.store.subscribe(),
             closing,
@@ -72,9 +74,12 @@ impl LongPoll {
             return false;
         }
         self.settle().await;
+        // Only an answer before this long-poll was asked for paces it: another long-poll of
+        // the same client answered while this one waited is no reason to hold this one.
         let paced = self
             .place
             .last_answered()
+            .filter(|last| *last <= self.admitted)
             .map(|last| last + self.least_interval)
             .filter(|not_before| *not_before > Instant::now().into_std());
         if let Some(not_before) = paced {
