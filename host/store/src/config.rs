@@ -43,6 +43,9 @@ pub struct ApiConfig {
     /// write. It bounds what a steady stream of writes costs a node with many children.
     #[serde(rename = "long_poll_least_interval_ms", with = "whole_millis")]
     pub long_poll_least_interval: Duration,
+    /// Long-polls the node must hold for `long_poll_least_interval_ms` to apply: with fewer
+    /// children waiting there is little to save, and each change reaches them at once.
+    pub long_poll_pace_from: usize,
     /// Longest time any request may take before the server answers 503. Must exceed
     /// `long_poll_max`, otherwise long-polls would be cut off.
     #[serde(rename = "request_timeout_secs", with = "whole_seconds")]
@@ -75,6 +78,7 @@ impl Default for ApiConfig {
             long_poll_max_per_client: 8,
             long_poll_coalesce: Duration::from_millis(5),
             long_poll_least_interval: Duration::from_millis(250),
+            long_poll_pace_from: 100,
             request_timeout: Duration::from_secs(60),
         }
     }

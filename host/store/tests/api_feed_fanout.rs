@@ -1,6 +1,7 @@
 //! Serving many readers of the Atom feed over a real loopback server: a long-poll answers
 //! soon after a write and ends on shutdown, a burst of writes wakes each waiter once with all
-//! of them, a client answered a moment ago gets the next writes together, long-polls stay
+//! of them, a client answered a moment ago gets the next writes together (when many
+//! long-polls are held; in a small tree at once), long-polls stay
 //! within the node's and each client's bound, and every waiter is served one render and one
 //! compression of the page.
 
@@ -226,6 +227,7 @@ async fn one_write_wakes_every_long_poll_with_one_render_of_the_page() {
     let config = sync_host_store::config::ApiConfig {
         long_poll_max_per_client: WAITERS,
         long_poll_least_interval: Duration::from_secs(5),
+        long_poll_pace_from: 1,
         ..Default::default()
     };
     let (server, tag) = serving_one_patient(config).await;
@@ -395,6 +397,7 @@ async fn a_client_answered_a_moment_ago_gets_the_writes_that_follow_together() {
     let config = sync_host_store::config::ApiConfig {
         long_poll_coalesce: Duration::ZERO,
         long_poll_least_interval: Duration::from_millis(1500),
+        long_poll_pace_from: 1,
         ..Default::default()
     };
     let (server, tag) = serving_one_patient(config).await;
@@ -450,5 +453,39 @@ async fn a_client_answered_a_moment_ago_gets_the_writes_that_follow_together() {
         reader_at < child_at,
         "the reader was not held by the child's interval"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn in_a_small_tree_a_child_answered_a_moment_ago_is_answered_at_once() {
+    // Fewer long-polls held than `long_poll_pace_from`: the interval does not apply.
+    let config = sync_host_store::config::ApiConfig {
+        long_poll_least_interval: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let (server, mut tag) = serving_one_patient(config).await;
+    for round in 0..2 {
+        let id = format!("round-{round}");
+        let (response, written_at) = tokio::join!(
+            server
+                .request(Method::GET, "/ws/atomfeed/all/recent?wait=20", Some(CHILD))
+                .header("if-none-match", &tag)
+                .send(),
+            async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let path = format!("/ws/fhir2/R4/Patient/{id}");
+                server
+                    .send_fhir(Method::PUT, &path, &patient(&id, "R"))
+                    .await;
+                Instant::now()
+            }
+        );
+        let response = response.unwrap();
+        tag = response.headers()["etag"].to_str().unwrap().to_owned();
+        let page = response.text().await.unwrap();
+        let after = written_at.elapsed();
+        assert!(page.contains(&format!("Patient/{id}")), "round {round}");
+        assert!(after < Duration::from_secs(3), "round {round}: {after:?}");
+    }
     server.stop().await;
 }

@@ -5,7 +5,8 @@
 //! Waking is what a write costs a parent with a fleet of children: every answer is a page sent
 //! and a new request parsed. A quiet window coalesces a burst; a least interval between two
 //! answers to the same client bounds the answers per second a steady stream of writes causes,
-//! whatever the write rate.
+//! whatever the write rate. The interval applies only while many long-polls are held: a small
+//! tree has little to save, and its changes travel at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub struct LongPoll {
     closing: Option<watch::Receiver<bool>>,
     quiet: Duration,
     least_interval: Duration,
+    pace_from: usize,
 }
 
 impl LongPoll {
@@ -64,6 +66,7 @@ impl LongPoll {
             closing,
             quiet: state.config.long_poll_coalesce,
             least_interval: state.config.long_poll_least_interval,
+            pace_from: state.config.long_poll_pace_from,
         })
     }
 
@@ -76,9 +79,9 @@ impl LongPoll {
         self.settle().await;
         // Only an answer before this long-poll was asked for paces it: another long-poll of
         // the same client answered while this one waited is no reason to hold this one.
-        let paced = self
-            .place
-            .last_answered()
+        let paced = Some(&self.place)
+            .filter(|place| place.held_now() >= self.pace_from)
+            .and_then(Waiting::last_answered)
             .filter(|last| *last <= self.admitted)
             .map(|last| last + self.least_interval)
             .filter(|not_before| *not_before > Instant::now().into_std());

@@ -79,6 +79,11 @@ pub struct Waiting {
 }
 
 impl Waiting {
+    /// Long-polls the node holds now, this one among them.
+    pub fn held_now(&self) -> usize {
+        self.polls.held()
+    }
+
     /// When a long-poll of this client was last given a page.
     pub fn last_answered(&self) -> Option<Instant> {
         self.polls.lock().last_answered.get(&self.client).copied()
