@@ -48,9 +48,9 @@ history_retention = 10
 # max_body_bytes = 4194304
 # long_poll_max_waiters = 4096    # long-polls held at once; more are answered at once
 # long_poll_max_per_client = 8
-# long_poll_coalesce_ms = 5       # quiet time before woken long-polls are answered
-# long_poll_least_interval_ms = 250   # least time between two answers to one child...
-# long_poll_pace_from = 100           # ...while at least this many long-polls are held
+# long_poll_pace_from = 100       # long-polls held from which the next two apply:
+# long_poll_coalesce_ms = 5       #   quiet time before woken long-polls are answered
+# long_poll_least_interval_ms = 250   # least time between two answers to one child
 
 # Every caller has its own token and scopes (read, write, admin). No defaults exist.
 # Tokens must be at least 32 bytes without surrounding white space: `sync-host token`

@@ -43,8 +43,9 @@ pub struct ApiConfig {
     /// write. It bounds what a steady stream of writes costs a node with many children.
     #[serde(rename = "long_poll_least_interval_ms", with = "whole_millis")]
     pub long_poll_least_interval: Duration,
-    /// Long-polls the node must hold for `long_poll_least_interval_ms` to apply: with fewer
-    /// children waiting there is little to save, and each change reaches them at once.
+    /// Long-polls the node must hold for `long_poll_coalesce_ms` and
+    /// `long_poll_least_interval_ms` to apply: with fewer children waiting there is little to
+    /// save, and each change reaches them at once.
     pub long_poll_pace_from: usize,
     /// Longest time any request may take before the server answers 503. Must exceed
     /// `long_poll_max`, otherwise long-polls would be cut off.

@@ -1,7 +1,7 @@
 //! Serving many readers of the Atom feed over a real loopback server: a long-poll answers
 //! soon after a write and ends on shutdown, a burst of writes wakes each waiter once with all
-//! of them, a client answered a moment ago gets the next writes together (when many
-//! long-polls are held; in a small tree at once), long-polls stay
+//! of them and a client answered a moment ago gets the next writes together (when many
+//! long-polls are held; in a small tree both are answered at once), long-polls stay
 //! within the node's and each client's bound, and every waiter is served one render and one
 //! compression of the page.
 
@@ -275,6 +275,7 @@ async fn a_burst_of_writes_wakes_each_waiter_once_with_all_of_them() {
     let config = sync_host_store::config::ApiConfig {
         long_poll_max_per_client: WAITERS,
         long_poll_coalesce: Duration::from_millis(500),
+        long_poll_pace_from: 1,
         ..Default::default()
     };
     let (server, tag) = serving_one_patient(config).await;

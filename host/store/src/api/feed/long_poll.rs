@@ -5,8 +5,8 @@
 //! Waking is what a write costs a parent with a fleet of children: every answer is a page sent
 //! and a new request parsed. A quiet window coalesces a burst; a least interval between two
 //! answers to the same client bounds the answers per second a steady stream of writes causes,
-//! whatever the write rate. The interval applies only while many long-polls are held: a small
-//! tree has little to save, and its changes travel at once.
+//! whatever the write rate. Both apply only while many long-polls are held: a small tree has
+//! little to save, and its changes travel at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,18 +70,23 @@ impl LongPoll {
         })
     }
 
-    /// Waits for a commit, then for the store to settle and for the client's least interval
-    /// to pass; false when the deadline passed or the server is shutting down first.
+    /// Waits for a commit and, while the node holds many long-polls, for the store to settle
+    /// and for the client's least interval to pass; false when the deadline passed or the
+    /// server is shutting down first.
     pub async fn next_change(&mut self) -> bool {
         if !self.until(self.deadline, true).await {
             return false;
         }
+        // A small tree has little to save: its children are answered at once.
+        if self.place.held_now() < self.pace_from {
+            return true;
+        }
         self.settle().await;
         // Only an answer before this long-poll was asked for paces it: another long-poll of
         // the same client answered while this one waited is no reason to hold this one.
-        let paced = Some(&self.place)
-            .filter(|place| place.held_now() >= self.pace_from)
-            .and_then(Waiting::last_answered)
+        let paced = self
+            .place
+            .last_answered()
             .filter(|last| *last <= self.admitted)
             .map(|last| last + self.least_interval)
             .filter(|not_before| *not_before > Instant::now().into_std());
