@@ -33,25 +33,25 @@ impl Latencies {
         if self.0.is_empty() {
             return "none".into();
         }
-        self.0.sort();
-        let at = |q: f64| {
-            let index = ((self.0.len() as f64 - 1.0) * q).round() as usize;
-            self.0[index].as_secs_f64() * 1000.0
-        };
         format!(
             "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            at(0.5),
-            at(0.99),
-            at(1.0)
+            self.quantile_ms(0.5),
+            self.quantile_ms(0.99),
+            self.quantile_ms(1.0)
         )
     }
 
     pub fn p99_ms(&mut self) -> f64 {
+        self.quantile_ms(0.99)
+    }
+
+    /// The latency below which the fraction `q` of them lie, in ms (0 when there are none).
+    fn quantile_ms(&mut self, q: f64) -> f64 {
         if self.0.is_empty() {
             return 0.0;
         }
-        self.0.sort();
-        let index = ((self.0.len() as f64 - 1.0) * 0.99).round() as usize;
+        self.0.sort_unstable();
+        let index = ((self.0.len() as f64 - 1.0) * q).round() as usize;
         self.0[index].as_secs_f64() * 1000.0
     }
 }
