@@ -16,7 +16,10 @@ mod load;
 mod many;
 #[path = "fleet/parent.rs"]
 mod parent;
-// Shared with the catch-up bench, which reads more of `/proc` than this one.
+// Shared with the catch-up bench, which uses more of them than this one.
+#[allow(dead_code)]
+#[path = "catchup/child.rs"]
+mod child;
 #[allow(dead_code)]
 #[path = "catchup/proc_stats.rs"]
 mod proc_stats;

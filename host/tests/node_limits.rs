@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use sync_host::network::toml_string;
 
@@ -39,6 +39,27 @@ fn open_file_limits(pid: u32) -> anyhow::Result<(String, String)> {
     Ok((soft, hard))
 }
 
+/// `sync-host --log warn serve --config config`, its stdout piped and its stderr to `stderr`.
+fn serve(config: &Path, stderr: Stdio) -> std::io::Result<Child> {
+    Command::new(env!("CARGO_BIN_EXE_sync-host"))
+        .args(["--log", "warn", "serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+}
+
+/// The first line the node printed: `node ... listening on URL` once it started.
+fn first_line(node: &mut Child) -> anyhow::Result<String> {
+    let stdout = node
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first)?;
+    Ok(first)
+}
+
 #[test]
 fn a_node_started_with_a_low_soft_limit_raises_it_to_the_hard_limit() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -53,12 +74,7 @@ fn a_node_started_with_a_low_soft_limit_raises_it_to_the_hard_limit() -> anyhow:
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log)?)
         .spawn()?;
-    let stdout = node
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
+    let first = first_line(&mut node)?;
     let limits = open_file_limits(node.id());
     node.kill()?;
     node.wait()?;
@@ -78,18 +94,8 @@ fn a_node_started_with_a_low_soft_limit_raises_it_to_the_hard_limit() -> anyhow:
 fn a_node_whose_stdout_was_closed_still_stops_gracefully() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let config = write_config(dir.path())?;
-    let mut node = Command::new(env!("CARGO_BIN_EXE_sync-host"))
-        .args(["--log", "warn", "serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = node
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
+    let mut node = serve(&config, Stdio::null())?;
+    let first = first_line(&mut node)?;
     anyhow::ensure!(
         first.contains("listening on"),
         "node did not start: {first:?}"
@@ -108,18 +114,8 @@ async fn a_flood_of_wrong_tokens_is_answered_and_logged_within_a_budget() -> any
     let dir = tempfile::tempdir()?;
     let config = write_config(dir.path())?;
     let log = dir.path().join("node.log");
-    let mut node = Command::new(env!("CARGO_BIN_EXE_sync-host"))
-        .args(["--log", "warn", "serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()?;
-    let stdout = node
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
+    let mut node = serve(&config, std::fs::File::create(&log)?.into())?;
+    let first = first_line(&mut node)?;
     let url = first
         .split_whitespace()
         .last()

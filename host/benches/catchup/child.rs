@@ -1,5 +1,5 @@
-//! A `sync-host run` child process as the benches drive it: started, its announced URL read,
-//! its `/admin/status` polled.
+//! A `sync-host run` (or `serve`) process as the benches drive it: started, its announced URL
+//! read, its `/admin/status` polled.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -20,13 +20,24 @@ pub async fn start(
 
 /// As [`start`], with `command` standing for the program (`ip netns exec ... sync-host`, say).
 pub async fn start_command(
+    command: tokio::process::Command,
+    log: &str,
+    config: &Path,
+    stderr: Stdio,
+) -> anyhow::Result<(Child, String)> {
+    start_subcommand(command, "run", log, config, stderr).await
+}
+
+/// As [`start_command`], running `subcommand` (`run`, or `serve` for a store-only node).
+pub async fn start_subcommand(
     mut command: tokio::process::Command,
+    subcommand: &str,
     log: &str,
     config: &Path,
     stderr: Stdio,
 ) -> anyhow::Result<(Child, String)> {
     let mut child = command
-        .args(["--log", log, "run", "--config"])
+        .args(["--log", log, subcommand, "--config"])
         .arg(config)
         .stdout(Stdio::piped())
         .stderr(stderr)

@@ -7,7 +7,6 @@ use std::process::Stdio;
 
 use anyhow::{Context, ensure};
 use sync_host::network::sample;
-use tokio::io::AsyncBufReadExt;
 
 /// A running parent and the tokens that reach it.
 pub struct Parent {
@@ -74,7 +73,14 @@ impl Parent {
         let ndjson = dir.path().join("resources.ndjson");
         write_resources(&ndjson, resources)?;
         import(program, &config_path, &ndjson).await?;
-        let (process, url) = serve(program, &config_path).await?;
+        let (process, url) = super::child::start_subcommand(
+            tokio::process::Command::new(program),
+            "serve",
+            "warn",
+            &config_path,
+            Stdio::inherit(),
+        )
+        .await?;
         let pid = process.id().context("the parent has no pid")?;
         Ok(Parent {
             url,
@@ -142,27 +148,4 @@ async fn import(program: &Path, config: &Path, ndjson: &Path) -> anyhow::Result<
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(())
-}
-
-/// Starts `program serve` and reads the URL it announces.
-async fn serve(program: &Path, config: &Path) -> anyhow::Result<(tokio::process::Child, String)> {
-    let mut child = tokio::process::Command::new(program)
-        .args(["--log", "warn", "serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut line = String::new();
-    tokio::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .await?;
-    let url = line
-        .split_whitespace()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
-    ensure!(url.starts_with("http"), "no URL announced: {line:?}");
-    Ok((child, url))
 }

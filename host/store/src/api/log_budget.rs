@@ -43,10 +43,18 @@ impl LogBudget {
 
     /// Whether a warning at `now` is logged.
     pub fn spend(&self, now: Instant) -> Verdict {
-        // A window is replaced whole under the lock; a panic elsewhere cannot tear it.
+        // A window is changed whole under the lock; a panic elsewhere cannot tear it.
         let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = match *window {
-            Some(current) if now.duration_since(current.started) < WINDOW => current,
+        match window.as_mut() {
+            Some(current) if now.duration_since(current.started) < WINDOW => {
+                if current.logged < PER_WINDOW {
+                    current.logged += 1;
+                    Verdict::Log { suppressed: 0 }
+                } else {
+                    current.suppressed += 1;
+                    Verdict::Suppress
+                }
+            }
             previous => {
                 let suppressed = previous.map_or(0, |previous| previous.suppressed);
                 *window = Some(Window {
@@ -54,25 +62,8 @@ impl LogBudget {
                     logged: 1,
                     suppressed: 0,
                 });
-                return Verdict::Log { suppressed };
+                Verdict::Log { suppressed }
             }
-        };
-        let next = if current.logged < PER_WINDOW {
-            Window {
-                logged: current.logged + 1,
-                ..current
-            }
-        } else {
-            Window {
-                suppressed: current.suppressed + 1,
-                ..current
-            }
-        };
-        *window = Some(next);
-        if next.suppressed == current.suppressed {
-            Verdict::Log { suppressed: 0 }
-        } else {
-            Verdict::Suppress
         }
     }
 }
