@@ -11,5 +11,6 @@ pub mod error_chain;
 pub mod network;
 pub mod node;
 pub mod plugins;
+pub mod report;
 pub mod state;
 pub mod sync;

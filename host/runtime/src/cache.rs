@@ -26,6 +26,11 @@ impl Hasher for Sha256Hasher {
     }
 }
 
+/// `sha256(wasm)`, hex encoded.
+pub(crate) fn digest(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
+}
+
 /// `sha256(sha256(wasm) || engine compatibility hash)`, hex encoded.
 pub fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
     let mut hasher = Sha256Hasher(Sha256::new());

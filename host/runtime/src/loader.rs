@@ -30,6 +30,8 @@ struct LoadedInner {
     pre: WorldPre,
     from_cache: bool,
     load_time: Duration,
+    /// The sha256 of the component's bytes, hex.
+    digest: String,
 }
 
 /// The world-specific pre-instantiated component.
@@ -88,6 +90,7 @@ impl PluginRuntime {
                 pre,
                 from_cache: compiled.from_cache,
                 load_time,
+                digest: crate::cache::digest(bytes),
             }),
         })
     }
@@ -197,6 +200,11 @@ impl LoadedPlugin {
     /// Everything inspection found (imports and exports included).
     pub fn component_info(&self) -> &ComponentInfo {
         &self.inner.component
+    }
+
+    /// The sha256 of the component's bytes, hex: which build of the plugin this is.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
     }
 
     /// Whether the compiled code came from the disk cache.

@@ -131,6 +131,27 @@ impl AuditLog {
         Ok(AuditPage { entries, next })
     }
 
+    /// Up to `query.page_size()` records matching `query`, newest first, looking at no more
+    /// than the newest `scan_at_most` records of its range: a summary (a status report) must
+    /// not walk a year of audit to find that little failed.
+    pub fn recent(
+        &self,
+        query: &AuditQuery,
+        scan_at_most: usize,
+    ) -> Result<Vec<AuditEntry>, AuditError> {
+        let mut entries = Vec::new();
+        for item in self.range(query).rev().take(scan_at_most) {
+            let entry = item?;
+            if query.matches(&entry.record) {
+                entries.push(entry);
+                if entries.len() == query.page_size() {
+                    break;
+                }
+            }
+        }
+        Ok(entries)
+    }
+
     /// Every record matching `query`'s time bounds and filters, oldest first, ignoring
     /// `limit`. Used for exports; it streams, so memory stays flat.
     pub fn scan_oldest_first<'a>(

@@ -162,13 +162,22 @@ fn print_json(value: &Value) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `sync-host status`.
-pub async fn status(target: &AdminTarget, json: bool) -> anyhow::Result<ExitCode> {
-    let answer = Admin::new(target)?.get("/admin/status", &[]).await?;
+/// `sync-host status [--tree]`.
+pub async fn status(target: &AdminTarget, json: bool, tree: bool) -> anyhow::Result<ExitCode> {
+    let path = if tree {
+        "/admin/network"
+    } else {
+        "/admin/status"
+    };
+    let answer = Admin::new(target)?.get(path, &[]).await?;
     if json {
         return print_json(&answer);
     }
-    print!("{}", show::status(&answer));
+    if tree {
+        print!("{}", super::show_network::network(&answer)?);
+    } else {
+        print!("{}", show::status(&answer));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

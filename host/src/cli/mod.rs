@@ -6,6 +6,7 @@ mod example;
 mod node;
 mod plugins;
 mod show;
+mod show_network;
 mod snapshot;
 mod table;
 
@@ -79,6 +80,9 @@ pub enum Command {
         /// Print the node's JSON answer instead of a summary.
         #[arg(long)]
         json: bool,
+        /// Show this node and every node below it, from their status reports.
+        #[arg(long)]
+        tree: bool,
     },
     /// Run a sync now.
     SyncNow {
@@ -194,7 +198,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep_running, dir } => demo::run(dir, keep_running).await,
-        Command::Status { target, json } => admin::status(&target, json).await,
+        Command::Status { target, json, tree } => admin::status(&target, json, tree).await,
         Command::SyncNow {
             target,
             direction,

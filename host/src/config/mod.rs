@@ -11,7 +11,7 @@ mod validate;
 pub use secret::{SecretError, SecretSource};
 pub use sync::{
     AuditSection, ClientConfig, DirectionSection, FilterConfig, FilterDirection, LocalSection,
-    ParentSection, RetrySection, RouteConfig, ServerSection, SyncSection,
+    ParentSection, ReportSection, RetrySection, RouteConfig, ServerSection, SyncSection,
 };
 
 use std::path::{Path, PathBuf};
@@ -67,6 +67,9 @@ pub struct NodeConfig {
     /// The WebAssembly plugin runtime.
     #[serde(default)]
     pub plugins: PluginsSection,
+    /// Status reports sent to the parent and kept from the children.
+    #[serde(default)]
+    pub report: ReportSection,
     /// The file this configuration was read from, for errors found after loading (a weak
     /// token, say) that must name the file as well as the key.
     #[serde(skip)]

@@ -47,6 +47,18 @@ pub struct ClientConfig {
     /// True for a child node: its writes may name the node a change came from.
     #[serde(default)]
     pub child_node: bool,
+    /// The child's node id, when it differs from `name`: the child's status reports must come
+    /// from this node.
+    #[serde(default)]
+    pub node_id: Option<String>,
+}
+
+impl ClientConfig {
+    /// The node id of a child-node client (`node_id`, else `name`); `None` for other clients.
+    pub fn child_node_id(&self) -> Option<&str> {
+        self.child_node
+            .then(|| self.node_id.as_deref().unwrap_or(&self.name))
+    }
 }
 
 /// `[parent]`: the node above this one.
@@ -276,4 +288,40 @@ fn default_retention_days() -> u64 {
 }
 fn default_max_records() -> usize {
     5_000_000
+}
+
+/// `[report]`: status reports that travel up the tree.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSection {
+    /// Whether this node reports to its parent (after each sync run, and while idle every
+    /// `interval_secs`).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Longest time between two reports while nothing runs.
+    #[serde(default = "default_report_interval")]
+    pub interval_secs: u64,
+    /// A node whose latest report is older than this is shown as stale.
+    #[serde(default = "default_stale_after")]
+    pub stale_after_secs: u64,
+}
+
+impl Default for ReportSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: default_report_interval(),
+            stale_after_secs: default_stale_after(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_report_interval() -> u64 {
+    120
+}
+fn default_stale_after() -> u64 {
+    900
 }

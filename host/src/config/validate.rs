@@ -17,7 +17,8 @@ pub(super) fn validate(config: &NodeConfig, path: &Path) -> Result<(), ConfigErr
         .or_else(|| feed_cap(config))
         .or_else(|| schedule("sync.pull", &config.sync.pull, true))
         .or_else(|| schedule("sync.push", &config.sync.push, false))
-        .or_else(|| routes(config));
+        .or_else(|| routes(config))
+        .or_else(|| report(config));
     match problem {
         Some((key, problem)) => Err(ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -56,6 +57,20 @@ fn plugins(config: &NodeConfig) -> Problem {
                 "is not an absolute URL",
             );
         }
+    }
+    None
+}
+
+fn report(config: &NodeConfig) -> Problem {
+    let report = &config.report;
+    if report.interval_secs == 0 {
+        return refuse("report.interval_secs", "must be at least 1");
+    }
+    if report.stale_after_secs <= report.interval_secs {
+        return refuse(
+            "report.stale_after_secs",
+            "must be longer than report.interval_secs, or every node would look stale",
+        );
     }
     None
 }
@@ -102,6 +117,41 @@ fn server(config: &NodeConfig) -> Problem {
     }
     if let Err(e) = server.api.validate() {
         return refuse("server.api", &e.to_string());
+    }
+    child_ids(config, server)
+}
+
+/// Each child-node client names a valid node id, and no two name the same node: a child's
+/// status reports are accepted only as the node its client names.
+fn child_ids(config: &NodeConfig, server: &super::ServerSection) -> Problem {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, client) in server.clients.iter().enumerate() {
+        if client.node_id.is_some() && !client.child_node {
+            return refuse(
+                &format!("server.clients[{i}].node_id"),
+                "is only for child-node clients (`child_node = true`)",
+            );
+        }
+        let Some(id) = client.child_node_id() else {
+            continue;
+        };
+        let key = if client.node_id.is_some() {
+            format!("server.clients[{i}].node_id")
+        } else {
+            format!("server.clients[{i}].name")
+        };
+        if !is_valid_node_id(id) {
+            return refuse(
+                &key,
+                &format!("names the child node `{id}`, and a node id {NODE_ID_RULE}"),
+            );
+        }
+        if id == config.node.id {
+            return refuse(&key, "names this node itself as a child");
+        }
+        if !seen.insert(id) {
+            return refuse(&key, &format!("names the child node `{id}` a second time"));
+        }
     }
     None
 }

@@ -71,6 +71,16 @@ pub fn node_toml(
             quote(&parent_token_file(dir))
         );
     }
+    match spec.report_interval_secs {
+        Some(interval) => {
+            let stale = (interval * 10).max(60);
+            let _ = writeln!(
+                text,
+                "[report]\ninterval_secs = {interval}\nstale_after_secs = {stale}\n"
+            );
+        }
+        None => text.push_str("[report]\nenabled = false\n\n"),
+    }
     write_sync(&mut text, spec);
     text.push_str(&spec.extra_toml);
     text

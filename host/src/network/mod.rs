@@ -16,7 +16,7 @@ use crate::sync::conflict::Policy;
 use crate::sync::service::RunReport;
 
 pub use compare::{TypeList, contents, differences};
-pub use config_text::{admin_token_file, node_toml, toml_string};
+pub use config_text::{admin_token_file, node_toml, parent_token_file, toml_string};
 
 /// One node to start.
 #[derive(Debug, Clone)]
@@ -35,6 +35,9 @@ pub struct NodeSpec {
     pub history_retention: usize,
     /// Appended to the generated config (routes, filters, category policies...).
     pub extra_toml: String,
+    /// Seconds between status reports to the parent while idle; `None` turns reports off, so
+    /// a test that counts or holds requests to the parent sees only sync traffic.
+    pub report_interval_secs: Option<u64>,
 }
 
 impl NodeSpec {
@@ -52,6 +55,7 @@ impl NodeSpec {
             catch_up_page_max: None,
             history_retention: 10,
             extra_toml: String::new(),
+            report_interval_secs: None,
         }
     }
 }
@@ -171,7 +175,7 @@ impl Network {
         for (_, child_dir) in &children {
             std::fs::create_dir_all(child_dir).map_err(io(child_dir))?;
             let token = crate::node::clients::internal_token();
-            let file = config_text::parent_token_file(child_dir);
+            let file = parent_token_file(child_dir);
             write_secret(&file, &token).map_err(io(&file))?;
         }
         let parent_url = match &spec.parent {

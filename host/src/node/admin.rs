@@ -24,8 +24,7 @@ use crate::sync::conflict::Direction;
 type Shared = Arc<NodeHandle>;
 
 /// The `/admin` routes, behind their own admin-scope check.
-pub fn router(handle: NodeHandle, clients: Arc<Clients>) -> Router {
-    let handle = Arc::new(handle);
+pub fn router(handle: Arc<NodeHandle>, clients: Arc<Clients>) -> Router {
     Router::new()
         .route("/admin/status", get(status))
         .route("/admin/sync-now", post(sync_now))
@@ -38,6 +37,11 @@ pub fn router(handle: NodeHandle, clients: Arc<Clients>) -> Router {
         .route("/admin/conflicts", get(conflicts))
         .route("/admin/conflicts/{id}", get(conflict_show))
         .route("/admin/conflicts/{id}/resolve", post(conflict_resolve))
+        .route("/admin/network", get(crate::node::report_api::network_view))
+        .route(
+            "/admin/network/{node}",
+            get(crate::node::report_api::network_node),
+        )
         .route("/admin", any(not_found))
         .route("/admin/", any(not_found))
         .route("/admin/{*rest}", any(not_found))
@@ -86,7 +90,8 @@ async fn not_found(request: Request) -> Response {
     )
 }
 
-fn error(status: StatusCode, message: String) -> Response {
+/// A JSON error answer, `{"error": {"message": ...}}`; a 401 names the bearer realm.
+pub(crate) fn error(status: StatusCode, message: String) -> Response {
     let mut response = (status, Json(json!({ "error": { "message": message } }))).into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(

@@ -10,6 +10,9 @@ pub mod lag;
 pub mod limits;
 mod maintenance;
 pub mod metrics;
+pub mod report_api;
+mod report_sender;
+pub mod reporting;
 pub mod resolve;
 mod services;
 pub mod wiring;
@@ -95,6 +98,8 @@ pub struct NodeHandle {
     pub pull: Option<(Trigger, DirectionStatus)>,
     pub push: Option<(Trigger, DirectionStatus)>,
     pub services: Option<Arc<Services>>,
+    /// The report tree as this node sees it.
+    pub reporting: Arc<reporting::Reporting>,
 }
 
 /// A node that is up: its address, its handle, and the tasks to stop.
@@ -114,6 +119,47 @@ pub fn open_sync_state(data_dir: &std::path::Path) -> Result<SyncState, NodeErro
         .cache_capacity(STATE_CACHE_BYTES)
         .open()?;
     Ok(SyncState::open(&db)?)
+}
+
+/// What the node knows of the report tree: its children's kept reports and its own plugins.
+fn reporting_of(
+    config: &NodeConfig,
+    server: &crate::config::ServerSection,
+    state: &SyncState,
+    registry: &PluginRegistry,
+) -> Result<reporting::Reporting, NodeError> {
+    let children = server
+        .clients
+        .iter()
+        .filter_map(|c| Some((c.name.clone(), c.child_node_id()?.to_string())))
+        .collect();
+    Ok(reporting::Reporting {
+        book: crate::report::ReportBook::new(state.tree(crate::report::book::REPORTS)?),
+        children,
+        stale_after: std::time::Duration::from_secs(config.report.stale_after_secs),
+        plugins: reporting::plugin_summaries(registry),
+    })
+}
+
+/// Where this node sends its reports: its parent, unless reports are turned off.
+fn report_link(config: &NodeConfig) -> Result<Option<report_sender::ParentLink>, NodeError> {
+    let Some(parent) = config.parent.as_ref().filter(|_| config.report.enabled) else {
+        return Ok(None);
+    };
+    let credentials =
+        clients::outbound_credentials(parent.credentials.as_ref()).map_err(|source| {
+            NodeError::Secret {
+                what: "parent.credentials".into(),
+                file: config.path.clone(),
+                source,
+            }
+        })?;
+    report_sender::ParentLink::new(&parent.base_url, credentials)
+        .map(Some)
+        .map_err(|e| NodeError::Setup {
+            what: format!("HTTP client for reports to {}", parent.base_url),
+            reason: e.to_string(),
+        })
 }
 
 impl RunningNode {
@@ -200,8 +246,21 @@ impl RunningNode {
             pull,
             push,
             services: Some(Arc::clone(&services)),
+            reporting: Arc::new(reporting_of(&config, &server, &state, &registry)?),
         };
-        let app = api.merge(admin::router(handle.clone(), Arc::clone(&clients)));
+        if let Some(parent) = report_link(&config)? {
+            let interval = std::time::Duration::from_secs(config.report.interval_secs);
+            tasks.spawn(report_sender::send_reports(
+                handle.clone(),
+                parent,
+                interval,
+                cancel.clone(),
+            ));
+        }
+        let shared = Arc::new(handle.clone());
+        let app = api
+            .merge(admin::router(Arc::clone(&shared), Arc::clone(&clients)))
+            .merge(report_api::router(shared, Arc::clone(&clients)));
         let app = metrics::instrument(
             app,
             metrics::Metrics::new(

@@ -5,6 +5,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use crate::audit::{AuditKey, AuditRecord, EncodedRecord, Outcome, Timestamp};
+use crate::state::counts::QueueDelta;
 use crate::state::due_index::{TxResult, due_key, unindex};
 use crate::state::{
     BaseKey, ConflictRecord, DurablePoint, FailureKey, Marker, MarkerKey, RetryEntry, RetryUpdate,
@@ -111,11 +112,19 @@ impl SyncState {
             &self.retry_due,
             &self.conflicts,
         );
-        let report = trees
+        let (report, queues) = trees
             .transaction(|(audit, markers, bases, retries, dead, due, conflicts)| {
                 let settled = settle(&encoded.settled, retries, dead, due)?;
+                let mut queues = QueueDelta::default();
+                for (tree, _, _) in &settled {
+                    if *tree == super::RETRIES {
+                        queues.retries -= 1;
+                    } else {
+                        queues.dead_letters -= 1;
+                    }
+                }
                 let mut audit_keys = insert_audit(&encoded.audit, audit)?;
-                for (entry, template) in &settled {
+                for (_, entry, template) in &settled {
                     let record = settled_record(entry, template);
                     let encoded = EncodedRecord::encode(&record)
                         .map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
@@ -125,7 +134,7 @@ impl SyncState {
                     replace_base(update, bases)?;
                 }
                 for retry in &encoded.retries {
-                    apply_retry(retry, retries, dead, due)?;
+                    queues.add(apply_retry(retry, retries, dead, due)?);
                 }
                 for (key, value) in &encoded.conflicts {
                     conflicts.insert(key.as_slice(), value.as_slice())?;
@@ -133,17 +142,21 @@ impl SyncState {
                 if let Some((key, value)) = &encoded.marker {
                     markers.insert(key.as_slice(), value.as_slice())?;
                 }
-                let settled = settled.into_iter().map(|(entry, _)| entry).collect();
-                Ok(CommitReport {
-                    audit_keys,
-                    settled,
-                })
+                let settled = settled.into_iter().map(|(_, entry, _)| entry).collect();
+                Ok((
+                    CommitReport {
+                        audit_keys,
+                        settled,
+                    },
+                    queues,
+                ))
             })
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StateError::Storage(e),
             })?;
         self.audit.appended(report.audit_keys.len());
+        self.queue_count.apply(queues);
         let new_bases = encoded
             .bases
             .iter()
@@ -313,24 +326,32 @@ fn settled_record(entry: &RetryEntry, template: &AuditRecord) -> AuditRecord {
     }
 }
 
-/// Moves one entry into the retry queue (indexed by `next_at`) or the dead letters.
+/// Moves one entry into the retry queue (indexed by `next_at`) or the dead letters; returns
+/// how the two queues' sizes changed.
 fn apply_retry(
     retry: &EncodedRetry,
     retries: &TransactionalTree,
     dead: &TransactionalTree,
     due: &TransactionalTree,
-) -> TxResult<()> {
+) -> TxResult<QueueDelta> {
     let key = retry.key.as_slice();
     unindex(retries, due, key)?;
     if retry.dead_letter {
-        retries.remove(key)?;
-        dead.insert(key, retry.value.as_slice())?;
+        let was_retry = retries.remove(key)?.is_some();
+        let was_dead = dead.insert(key, retry.value.as_slice())?.is_some();
+        Ok(QueueDelta {
+            retries: QueueDelta::step(false, was_retry),
+            dead_letters: QueueDelta::step(true, was_dead),
+        })
     } else {
-        dead.remove(key)?;
-        retries.insert(key, retry.value.as_slice())?;
+        let was_dead = dead.remove(key)?.is_some();
+        let was_retry = retries.insert(key, retry.value.as_slice())?.is_some();
         due.insert(due_key(retry.next_at, key), &[][..])?;
+        Ok(QueueDelta {
+            retries: QueueDelta::step(true, was_retry),
+            dead_letters: QueueDelta::step(false, was_dead),
+        })
     }
-    Ok(())
 }
 
 /// Removes pending failures of the settled keys from both queues.
@@ -339,7 +360,7 @@ fn settle<'a>(
     retries: &TransactionalTree,
     dead: &TransactionalTree,
     due: &TransactionalTree,
-) -> TxResult<Vec<(RetryEntry, &'a AuditRecord)>> {
+) -> TxResult<Vec<(&'static str, RetryEntry, &'a AuditRecord)>> {
     let mut out = Vec::new();
     for settlement in settlements {
         let key = settlement.key.as_slice();
@@ -347,7 +368,7 @@ fn settle<'a>(
         for (name, tree) in [(super::RETRIES, retries), (super::DEAD_LETTERS, dead)] {
             if let Some(bytes) = tree.remove(key)? {
                 let entry = decode(name, &bytes).map_err(ConflictableTransactionError::Abort)?;
-                out.push((entry, &settlement.template));
+                out.push((name, entry, &settlement.template));
             }
         }
     }

@@ -3,6 +3,7 @@
 
 mod commit;
 mod conflicts;
+mod counts;
 mod due_index;
 mod intents;
 mod keys;
@@ -101,7 +102,9 @@ pub struct SyncState {
     intents: sled::Tree,
     audit: AuditLog,
     /// Sync bases stored (sled counts only by scanning, and status reads this on every call).
-    base_count: BaseCount,
+    base_count: counts::BaseCount,
+    /// Entries of the retry queue and the dead letters, kept by their writers.
+    queue_count: counts::QueueCounts,
     /// The resources with open conflicts.
     open: open_index::OpenIndex,
     /// Fault injection between durable steps; empty in normal operation.
@@ -124,16 +127,19 @@ impl SyncState {
             conflicts: db.open_tree(CONFLICTS)?,
             intents: db.open_tree(intents::INTENTS)?,
             audit: AuditLog::new(db.open_tree(AUDIT)?),
-            base_count: BaseCount::default(),
+            base_count: Default::default(),
+            queue_count: Default::default(),
             open: Default::default(),
             step_hook: Default::default(),
             deciding: Default::default(),
         };
         let open = open_index::OpenIndex::build(&state.conflicts)?;
-        let base_count = BaseCount::counted(&state.bases);
+        let base_count = counts::BaseCount::counted(&state.bases);
+        let queue_count = counts::QueueCounts::counted(&state.retries, &state.dead_letters);
         let state = Self {
             open,
             base_count,
+            queue_count,
             ..state
         };
         due_index::rebuild_if_missing(&state.retries, &state.retry_due)?;
@@ -185,27 +191,45 @@ impl SyncState {
         get_json(&self.bases, BASES, &key.to_bytes())
     }
 
-    /// Figures for `status`. Walks the trees: sled keeps no counts.
+    /// Figures for `status`, reports and `/metrics`. Every count is kept by the writers and
+    /// read in constant time, except the retries due now, which walks only the due part of
+    /// the due-time index, and the markers (one per feed).
     pub fn counts(&self, now: Timestamp) -> Result<StatusCounts, StateError> {
-        let mut counts = StatusCounts {
-            markers: self.markers.len(),
-            bases: self.base_count.get(),
-            retries: self.retries.len(),
-            dead_letters: self.dead_letters.len(),
-            audit_records: self.audit.len(),
-            ..StatusCounts::default()
-        };
-        counts.retries_due = self
+        let (retries, dead_letters) = self.queue_count.get();
+        let (open_conflicts, resolved_conflicts) = self.open.counts();
+        let retries_due = self
             .retry_due
             .range(..due_index::due_upper_bound(now))
             .count();
-        for record in self.conflicts(ConflictFilter::All, usize::MAX)? {
-            match record.status {
-                ConflictStatus::Open => counts.open_conflicts += 1,
-                ConflictStatus::Resolved => counts.resolved_conflicts += 1,
+        Ok(StatusCounts {
+            markers: self.markers.len(),
+            bases: self.base_count.get(),
+            retries,
+            retries_due,
+            dead_letters,
+            open_conflicts,
+            resolved_conflicts,
+            audit_records: self.audit.len(),
+        })
+    }
+
+    /// The oldest open conflicts, at most `limit`, found through the in-memory index.
+    pub fn oldest_open_conflicts(&self, limit: usize) -> Result<Vec<ConflictRecord>, StateError> {
+        let mut out = Vec::new();
+        for id in self.open.oldest_open(limit) {
+            if let Some(record) = self.conflict(id)?
+                && record.status == ConflictStatus::Open
+            {
+                out.push(record);
             }
         }
-        Ok(counts)
+        Ok(out)
+    }
+
+    /// A tree of the sync state's database for a part of the node that keeps its own records
+    /// beside the state (the reports of the nodes below).
+    pub fn tree(&self, name: &'static str) -> Result<sled::Tree, StateError> {
+        Ok(self.db.open_tree(name)?)
     }
 
     /// Waits until everything written so far is on disk.
@@ -223,26 +247,6 @@ impl SyncState {
                 reason: e.to_string(),
             })??;
         Ok(())
-    }
-}
-
-/// How many sync bases are stored: counted once at open, then kept by the writers (bases are
-/// only ever added or replaced, never removed).
-#[derive(Debug, Clone, Default)]
-struct BaseCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-impl BaseCount {
-    fn counted(tree: &sled::Tree) -> Self {
-        Self(std::sync::Arc::new(tree.len().into()))
-    }
-
-    fn added(&self, bases: usize) {
-        self.0
-            .fetch_add(bases, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn get(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -2,15 +2,23 @@
 //! whether it settles one. Built from the conflict tree when the state opens and updated after
 //! each commit; only writers holding [`SyncState::deciding`] read it to decide.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::state::{BaseKey, ConflictRecord, ConflictStatus, StateError};
 
-/// Open conflict ids per resource.
+/// Open conflict ids per resource, and every conflict id by status, so counts and the oldest
+/// open conflicts are read without walking the conflict tree.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OpenIndex {
-    open: Arc<Mutex<HashMap<BaseKey, BTreeSet<u64>>>>,
+    open: Arc<Mutex<Ids>>,
+}
+
+#[derive(Debug, Default)]
+struct Ids {
+    by_resource: HashMap<BaseKey, BTreeSet<u64>>,
+    open: BTreeSet<u64>,
+    resolved: HashSet<u64>,
 }
 
 impl OpenIndex {
@@ -32,9 +40,21 @@ impl OpenIndex {
     /// The open conflict ids of one resource, oldest first.
     pub(crate) fn ids_for(&self, key: &BaseKey) -> Vec<u64> {
         self.lock()
+            .by_resource
             .get(key)
             .map(|ids| ids.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// How many conflicts are open and how many resolved.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let ids = self.lock();
+        (ids.open.len(), ids.resolved.len())
+    }
+
+    /// The ids of the oldest open conflicts, at most `limit`.
+    pub(crate) fn oldest_open(&self, limit: usize) -> Vec<u64> {
+        self.lock().open.iter().take(limit).copied().collect()
     }
 
     /// Takes a record that was just stored into account.
@@ -58,23 +78,27 @@ impl OpenIndex {
             resource_type,
             resource_id,
         };
-        let mut open = self.lock();
+        let mut ids = self.lock();
         match status {
             ConflictStatus::Open => {
-                open.entry(key).or_default().insert(id);
+                ids.by_resource.entry(key).or_default().insert(id);
+                ids.open.insert(id);
+                ids.resolved.remove(&id);
             }
             ConflictStatus::Resolved => {
-                if let Some(ids) = open.get_mut(&key) {
-                    ids.remove(&id);
-                    if ids.is_empty() {
-                        open.remove(&key);
+                if let Some(open) = ids.by_resource.get_mut(&key) {
+                    open.remove(&id);
+                    if open.is_empty() {
+                        ids.by_resource.remove(&key);
                     }
                 }
+                ids.open.remove(&id);
+                ids.resolved.insert(id);
             }
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BaseKey, BTreeSet<u64>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ids> {
         // The map is only ever left consistent (each update is one insert or remove), so a
         // panic elsewhere while it was held cannot have broken it.
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
@@ -140,9 +164,15 @@ mod tests {
         }
         assert_eq!(index.ids_for(&key("p1")), vec![1, 3]);
         assert!(index.ids_for(&key("p2")).is_empty());
+        assert_eq!(index.counts(), (2, 1));
+        assert_eq!(index.oldest_open(1), vec![1]);
         index.note(&record(1, "p1", ConflictStatus::Resolved));
+        // Noting a record again changes no count.
+        index.note(&record(1, "p1", ConflictStatus::Resolved));
+        assert_eq!(index.counts(), (1, 2));
         index.note(&record(3, "p1", ConflictStatus::Resolved));
         assert!(index.ids_for(&key("p1")).is_empty());
-        assert!(index.lock().is_empty());
+        assert!(index.lock().by_resource.is_empty());
+        assert_eq!(index.counts(), (0, 3));
     }
 }

@@ -7,6 +7,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::audit::Timestamp;
+use crate::state::counts::QueueDelta;
 use crate::state::due_index::{due_key, due_upper_bound, failure_key_of};
 use crate::state::{
     DEAD_LETTERS, FailureKey, RETRIES, RetryEntry, StateError, SyncState, decode, encode,
@@ -78,18 +79,24 @@ impl SyncState {
                 entry.dead_reason = None;
                 let value = encode(|| format!("retry entry for {key}"), &entry)
                     .map_err(ConflictableTransactionError::Abort)?;
-                retries.insert(key_bytes.as_slice(), value)?;
+                let was_retry = retries.insert(key_bytes.as_slice(), value)?.is_some();
                 due.insert(due_key(now, &key_bytes), &[][..])?;
-                Ok(Some(entry))
+                let delta = QueueDelta {
+                    retries: QueueDelta::step(true, was_retry),
+                    dead_letters: -1,
+                };
+                Ok(Some((entry, delta)))
             })
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StateError::Storage(e),
             })?;
-        if let Some(entry) = &result {
-            tracing::info!(key = %entry.key, id = entry.id, "dead letter requeued");
-        }
-        Ok(result)
+        let Some((entry, delta)) = result else {
+            return Ok(None);
+        };
+        self.queue_count.apply(delta);
+        tracing::info!(key = %entry.key, id = entry.id, "dead letter requeued");
+        Ok(Some(entry))
     }
 
     /// Requeues every dead letter; returns how many.

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::audit::Timestamp;
@@ -45,7 +45,7 @@ pub struct LastRun {
 }
 
 /// Catch-up progress in a snapshot.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ProgressSnapshot {
     pub feed: String,
     pub done: usize,
@@ -157,6 +157,11 @@ impl DirectionStatus {
             Ok(Ok(_)) => self.inner.lock().ok().and_then(|s| s.last_run.clone()),
             _ => None,
         }
+    }
+
+    /// Changes each time a run finishes.
+    pub fn runs_finished(&self) -> watch::Receiver<u64> {
+        self.finished.subscribe()
     }
 
     /// The current snapshot.

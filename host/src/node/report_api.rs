@@ -1,0 +1,172 @@
+//! The report routes: `POST /sync/report`, where a child node uploads its report and its
+//! subtree's, and the operator's `GET /admin/network` and `/admin/network/{node}`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::{HeaderMap, StatusCode, header};
+use serde_json::json;
+use sync_host_store::auth::{Clients, bearer_token};
+
+use crate::audit::Timestamp;
+use crate::error_chain::chain;
+use crate::node::NodeHandle;
+use crate::node::admin::error;
+use crate::node::reporting::own_report;
+use crate::report::{Position, Refusal, ReportUpload, network};
+
+/// The largest upload a parent reads: a child's report with a large subtree below it.
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+
+/// Where children upload their reports.
+pub const REPORT_PATH: &str = "/sync/report";
+
+#[derive(Clone)]
+struct Upload {
+    node: Arc<NodeHandle>,
+    clients: Arc<Clients>,
+}
+
+/// `POST /sync/report`, for child-node clients.
+pub fn router(node: Arc<NodeHandle>, clients: Arc<Clients>) -> Router {
+    Router::new()
+        .route(REPORT_PATH, post(receive))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .with_state(Upload { node, clients })
+}
+
+async fn receive(State(upload): State<Upload>, headers: HeaderMap, body: Bytes) -> Response {
+    let from = match child_of(&upload, &headers) {
+        Ok(from) => from,
+        Err(denied) => return *denied,
+    };
+    let parsed: ReportUpload = match serde_json::from_slice(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the report from `{from}` is not a valid report: {e}"),
+            );
+        }
+    };
+    let reporting = &upload.node.reporting;
+    let children = reporting.child_ids();
+    let here = Position {
+        this: &upload.node.node_id,
+        children: &children,
+    };
+    let kept = match network::admit(parsed, &from, &here, Timestamp::now()) {
+        Ok(kept) => kept,
+        Err(refusal) => {
+            tracing::warn!(child = %from, reason = %refusal, "status report refused");
+            return error(refusal_status(&refusal), refusal.to_string());
+        }
+    };
+    if let Err(e) = reporting.book.replace_via(&from, &kept) {
+        tracing::warn!(child = %from, error = %chain(&e), "status report not kept");
+        return error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e));
+    }
+    tracing::debug!(child = %from, nodes = kept.len(), "status report kept");
+    Json(json!({ "accepted": kept.len() })).into_response()
+}
+
+/// The node id of the child client that sent the request: 401 without a known token, 403 for
+/// a client that is not a child node.
+fn child_of(upload: &Upload, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let client = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .and_then(|token| upload.clients.authenticate(token));
+    let Some(client) = client else {
+        return Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "a child node's bearer token is required".into(),
+        )));
+    };
+    match upload.node.reporting.children.get(&client.name) {
+        Some(node) if client.is_child_node => Ok(node.clone()),
+        _ => Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "client `{}` is not a child node and cannot send reports",
+                client.name
+            ),
+        ))),
+    }
+}
+
+/// A claim about a node the sender may not speak for is forbidden; a malformed or oversized
+/// report is a bad request.
+fn refusal_status(refusal: &Refusal) -> StatusCode {
+    match refusal {
+        Refusal::NotItself { .. } | Refusal::OtherParent { .. } | Refusal::NotBelow { .. } => {
+            StatusCode::FORBIDDEN
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// `GET /admin/network`: this node and every node below it.
+pub async fn network_view(State(node): State<Arc<NodeHandle>>) -> Response {
+    let this = match own_report(&node) {
+        Ok(report) => report,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e)),
+    };
+    let kept = match node.reporting.book.all() {
+        Ok(kept) => kept,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e)),
+    };
+    let children = node.reporting.child_ids();
+    let here = Position {
+        this: &node.node_id,
+        children: &children,
+    };
+    let stale_after = node.reporting.stale_after;
+    let rows = network::view(&this, &kept, &here, Timestamp::now(), stale_after);
+    Json(json!({
+        "node": node.node_id,
+        "stale_after_secs": stale_after.as_secs(),
+        "nodes": rows,
+    }))
+    .into_response()
+}
+
+/// `GET /admin/network/{node}`: the latest report of one node (this one's, made now).
+pub async fn network_node(State(node): State<Arc<NodeHandle>>, Path(id): Path<String>) -> Response {
+    if id == node.node_id {
+        return match own_report(&node) {
+            Ok(report) => {
+                Json(json!({ "node": id, "age_secs": 0, "report": report })).into_response()
+            }
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e)),
+        };
+    }
+    match node.reporting.book.get(&id) {
+        Ok(Some(kept)) => Json(json!({
+            "node": kept.node,
+            "parent": kept.parent,
+            "via": kept.via,
+            "age_secs": kept.age_secs(Timestamp::now()),
+            "report": kept.report,
+        }))
+        .into_response(),
+        Ok(None) if node.reporting.child_ids().contains(&id) => Json(json!({
+            "node": id,
+            "parent": node.node_id,
+            "age_secs": null,
+            "report": null,
+        }))
+        .into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("no node `{id}` is known below this node"),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e)),
+    }
+}

@@ -1,0 +1,15 @@
+//! Status reports that travel up the tree: each child tells its parent how it is doing, and a
+//! parent relays what it heard from below with its own report, so the root sees every node.
+//! Children still initiate everything; a parent never dials a child.
+//!
+//! `model` is what a report says, `network` the pure rules (what a parent accepts, what it
+//! relays, the operator's view), `book` where a parent keeps the latest report of each node.
+//! Building a node's own report and sending it live in `node::reporting`.
+
+pub mod book;
+pub mod model;
+pub mod network;
+
+pub use book::{BookError, ReportBook};
+pub use model::{NodeReport, RelayedNode, ReportUpload};
+pub use network::{Health, KeptReport, NetworkRow, Position, Refusal};

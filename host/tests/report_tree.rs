@@ -1,0 +1,245 @@
+//! Status reports up a real three-level tree on loopback: the root's network view lists every
+//! node with its lag and counts, a clinic's parked conflict is visible at the root without
+//! either body, a configured child that never reported is listed as such, and a child cannot
+//! report for a node that is not below it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestNet;
+use common::conflict::put;
+use serde_json::{Value, json};
+use sync_host::network::{NodeSpec, parent_token_file};
+
+/// A national node, a district, and two clinics below it; `clinic-2` never reports.
+async fn tree() -> anyhow::Result<TestNet> {
+    let mut specs = vec![
+        NodeSpec::new("national", None),
+        NodeSpec::new("district", Some("national")),
+        NodeSpec::new("clinic-1", Some("district")),
+        NodeSpec::new("clinic-2", Some("district")),
+    ];
+    for spec in &mut specs[..3] {
+        spec.report_interval_secs = Some(1);
+    }
+    TestNet::start(specs).await
+}
+
+async fn get(t: &TestNet, node: &str, path: &str) -> anyhow::Result<Value> {
+    let node = t.net.node(node).expect("node is started");
+    let answer = reqwest::Client::new()
+        .get(format!("{}{path}", node.running.base_url()))
+        .bearer_auth(&node.admin_token)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(answer.json().await?)
+}
+
+/// The row of `node` in `view`.
+fn row<'a>(view: &'a Value, node: &str) -> &'a Value {
+    view["nodes"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["node"] == node))
+        .unwrap_or(&Value::Null)
+}
+
+/// Polls the national network view until `done` holds, for at most 30 s.
+async fn national_view_until(t: &TestNet, done: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = get(t, "national", "/admin/network").await?;
+        if done(&view) {
+            return Ok(view);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the national view never got there: {view:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_root_sees_every_node_and_a_clinics_conflict() -> anyhow::Result<()> {
+    let t = tree().await?;
+    put(t.store("district"), "rep-1", "Original").await?;
+    t.settle().await?;
+    put(t.store("district"), "rep-1", "DistrictEdit").await?;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    put(t.store("clinic-1"), "rep-1", "ClinicEdit").await?;
+    t.settle().await?;
+    assert_eq!(
+        t.conflicts("clinic-1").len(),
+        1,
+        "the manual policy parks it"
+    );
+
+    let view =
+        national_view_until(&t, |v| row(v, "clinic-1")["counts"]["open_conflicts"] == 1).await?;
+    let shape: Vec<(String, u64, String)> = view["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["node"].as_str().unwrap_or_default().to_string(),
+                r["depth"].as_u64().unwrap_or(99),
+                r["health"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("national", 0, "ok"),
+        ("district", 1, "ok"),
+        ("clinic-1", 2, "ok"),
+        ("clinic-2", 2, "never-reported"),
+    ]
+    .map(|(n, d, h)| (n.to_string(), d, h.to_string()));
+    assert_eq!(shape, expected, "{view:#}");
+    for node in ["district", "clinic-1"] {
+        let r = row(&view, node);
+        assert_eq!(r["pull_lag"], 0, "{node}: {r}");
+        assert_eq!(r["push_lag"], 0, "{node}: {r}");
+        assert!(r["last_success"].is_string() || r["last_success"].is_null());
+        assert_eq!(r["version"], env!("CARGO_PKG_VERSION"));
+    }
+
+    let detail = get(&t, "national", "/admin/network/clinic-1").await?;
+    let conflict = &detail["report"]["conflicts"][0];
+    assert_eq!(conflict["resource"], "Patient/rep-1", "{detail:#}");
+    assert_ne!(
+        conflict["parent"]["content_hash"],
+        conflict["child"]["content_hash"]
+    );
+    let text = detail.to_string();
+    for body_text in ["DistrictEdit", "ClinicEdit", "Imani"] {
+        assert!(!text.contains(body_text), "a report carried a body: {text}");
+    }
+    let plugins = detail["report"]["plugins"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        plugins
+            .iter()
+            .any(|p| p["name"] == "fhir" && p["digest"].as_str().is_some_and(|d| d.len() == 64)),
+        "{plugins:?}"
+    );
+    let unknown = reqwest::Client::new()
+        .get(format!(
+            "{}/admin/network/nowhere",
+            t.net.node("national").expect("started").running.base_url()
+        ))
+        .bearer_auth(&t.net.node("national").expect("started").admin_token)
+        .send()
+        .await?;
+    assert_eq!(unknown.status(), 404);
+    t.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_cannot_report_for_a_node_not_below_it() -> anyhow::Result<()> {
+    let t = tree().await?;
+    let district = t.net.node("district").expect("started");
+    let clinic = t.net.node("clinic-1").expect("started");
+    let token = std::fs::read_to_string(parent_token_file(&clinic.dir))?;
+    let url = format!("{}/sync/report", district.running.base_url());
+    let client = reqwest::Client::new();
+    let report = |node: &str, parent: &str| {
+        json!({
+            "node": node, "parent": parent, "version": "0", "generated_at": "2026-01-01T00:00:00Z",
+            "plugins": [], "pull": null, "push": null,
+            "counts": { "open_conflicts": 0, "retries": 0, "dead_letters": 0 },
+            "recent_failures": [], "conflicts": []
+        })
+    };
+    let send = |token: Option<String>, body: Vec<u8>| {
+        let mut request = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let as_json = |v: Value| serde_json::to_vec(&v).expect("encodes");
+    let cases = [
+        (
+            "as another node",
+            Some(token.clone()),
+            as_json(json!({ "report": report("clinic-2", "district") })),
+            403,
+        ),
+        (
+            "naming another parent",
+            Some(token.clone()),
+            as_json(json!({ "report": report("clinic-1", "national") })),
+            403,
+        ),
+        (
+            "for a sibling",
+            Some(token.clone()),
+            as_json(json!({
+                "report": report("clinic-1", "district"),
+                "below": [{ "node": "clinic-2", "parent": "clinic-1", "age_secs": 1, "report": report("clinic-2", "clinic-1") }]
+            })),
+            403,
+        ),
+        (
+            "with an admin token",
+            Some(district.admin_token.clone()),
+            as_json(json!({ "report": report("clinic-1", "district") })),
+            403,
+        ),
+        (
+            "without a token",
+            None,
+            as_json(json!({ "report": report("clinic-1", "district") })),
+            401,
+        ),
+        (
+            "that is not JSON",
+            Some(token.clone()),
+            b"{not json".to_vec(),
+            400,
+        ),
+        (
+            "over the size cap",
+            Some(token.clone()),
+            vec![b' '; 17 * 1024 * 1024],
+            413,
+        ),
+    ];
+    for (what, token, body, status) in cases {
+        let answer = send(token, body).await?;
+        assert_eq!(answer.status(), status, "a report {what}");
+        if status != 413 {
+            let text = answer.text().await?;
+            assert!(text.contains("\"message\""), "a report {what}: {text}");
+        }
+    }
+    // The refused reports changed nothing: clinic-2 is still unheard of.
+    let view = get(&t, "district", "/admin/network").await?;
+    assert_eq!(
+        row(&view, "clinic-2")["health"],
+        "never-reported",
+        "{view:#}"
+    );
+    let good = send(
+        Some(token),
+        as_json(json!({
+            "report": report("clinic-1", "district"),
+            "below": [{ "node": "post-1", "parent": "clinic-1", "age_secs": 5, "report": report("post-1", "clinic-1") }]
+        })),
+    )
+    .await?;
+    assert_eq!(good.status(), 200);
+    let view = get(&t, "district", "/admin/network").await?;
+    assert_eq!(row(&view, "post-1")["depth"], 3 - 1, "{view:#}");
+    t.shutdown().await;
+    Ok(())
+}
