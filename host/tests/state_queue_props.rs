@@ -133,10 +133,13 @@ proptest! {
         let counts = state.counts(Timestamp::from_millis(now)).map_err(|e| fail(&e))?;
         prop_assert_eq!(counts.retries_due, expected_due(&model, now).len());
         prop_assert_eq!(counts.dead_letters, model.values().filter(|v| v.is_none()).count());
+        prop_assert_eq!(counts.retries, model.values().filter(|v| v.is_some()).count());
 
         // Lose the index: opening the state again rebuilds it.
         db.open_tree("sync.retry_due").and_then(|t| t.clear()).map_err(|e| fail(&e))?;
         let reopened = SyncState::open(&db).map_err(|e| fail(&e))?;
+        // The counts kept while writing are the ones counted afresh at open.
+        prop_assert_eq!(reopened.counts(Timestamp::from_millis(now)).map_err(|e| fail(&e))?, counts);
         prop_assert_eq!(due_ids(&reopened, now).map_err(|e| fail(&e))?, expected_due(&model, now));
     }
 }

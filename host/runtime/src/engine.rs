@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use sync_host_types::durations::{DurationSnapshot, Durations};
 
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
@@ -86,6 +88,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) config: RuntimeConfig,
     pub(crate) linker: Linker<HostState>,
     pub(crate) http_client: reqwest::Client,
+    /// How long calls took, by plugin name.
+    call_times: std::sync::Mutex<std::collections::BTreeMap<String, Arc<Durations>>>,
     _ticker: EpochTicker,
 }
 
@@ -113,6 +117,7 @@ impl PluginRuntime {
                 config,
                 linker,
                 http_client,
+                call_times: Default::default(),
                 _ticker: ticker,
             }),
         })
@@ -125,6 +130,31 @@ impl PluginRuntime {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Where the calls of the plugin labelled `plugin` (`"<name> <version>"`) are timed; one
+    /// histogram per plugin name, so a new version continues its predecessor's series.
+    pub(crate) fn call_times_of(&self, plugin: &str) -> Arc<Durations> {
+        let name = plugin.split(' ').next().unwrap_or(plugin);
+        let mut times = self
+            .inner
+            .call_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Arc::clone(times.entry(name.to_string()).or_default())
+    }
+
+    /// How long each plugin's calls took so far, by plugin name.
+    pub fn call_durations(&self) -> Vec<(String, DurationSnapshot)> {
+        let times = self
+            .inner
+            .call_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        times
+            .iter()
+            .map(|(name, durations)| (name.clone(), durations.snapshot()))
+            .collect()
     }
 }
 

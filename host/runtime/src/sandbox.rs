@@ -30,11 +30,13 @@ pub(crate) struct Sandbox<W: WorldPre> {
     plugin: Arc<str>,
     access: Arc<HttpAccess>,
     idle: Mutex<Vec<Instance<W::Bindings>>>,
+    call_times: Arc<sync_host_types::durations::Durations>,
 }
 
 impl<W: WorldPre> Sandbox<W> {
     pub(crate) fn new(runtime: PluginRuntime, world: W, plugin: &str, access: HttpAccess) -> Self {
         Self {
+            call_times: runtime.call_times_of(plugin),
             runtime,
             world: Arc::new(world),
             plugin: plugin.into(),
@@ -86,6 +88,7 @@ impl<W: WorldPre> Sandbox<W> {
         let limit = self.runtime.config().wall_clock_limit();
         let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(limit, call(&mut instance)).await;
+        self.call_times.record(started.elapsed());
         tracing::debug!(
             plugin = %self.plugin, function, ok = matches!(outcome, Ok(Ok(_))),
             elapsed_us = started.elapsed().as_micros() as u64, "plugin call finished"

@@ -62,8 +62,18 @@ async fn require_admin(
 
 /// Whether the request's bearer token belongs to a client with the admin scope: 401 with
 /// `WWW-Authenticate` for a missing or unknown token, 403 for a known client without the
-/// scope. `/admin` and `/metrics` share it, so both answer alike.
+/// scope.
 pub fn check_admin(clients: &Clients, headers: &http::HeaderMap) -> Result<(), Box<Response>> {
+    check_scope(clients, headers, Scope::Admin)
+}
+
+/// Whether the request's bearer token belongs to a client with `scope` (admin holds every
+/// scope). `/admin` and `/metrics` share it, so both answer alike.
+pub fn check_scope(
+    clients: &Clients,
+    headers: &http::HeaderMap,
+    scope: Scope,
+) -> Result<(), Box<Response>> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -71,11 +81,11 @@ pub fn check_admin(clients: &Clients, headers: &http::HeaderMap) -> Result<(), B
     match token.and_then(|t| clients.authenticate(t)) {
         None => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
-            "an admin bearer token is required".into(),
+            format!("a bearer token with the `{scope}` scope is required"),
         ))),
-        Some(client) if !client.has_scope(Scope::Admin) => Err(Box::new(error(
+        Some(client) if !client.has_scope(scope) => Err(Box::new(error(
             StatusCode::FORBIDDEN,
-            format!("client `{}` lacks the `admin` scope", client.name),
+            format!("client `{}` lacks the `{scope}` scope", client.name),
         ))),
         Some(_) => Ok(()),
     }

@@ -1,6 +1,7 @@
-//! Prometheus metrics of a node at `/metrics` (admin scope): HTTP requests by API and status
-//! class, and the sync state's queues and the feed's long-polls and renders read at scrape
-//! time.
+//! Prometheus metrics of a node at `/metrics` (`metrics` or `admin` scope): HTTP requests by
+//! API and status class, the sync state's queues, and what the collectors read at scrape time
+//! (`sync_metrics`: directions, plugins, the network below; `feed_metrics`: long-polls and
+//! renders).
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use sync_host_store::auth::Clients;
+use sync_host_store::auth::{Clients, Scope};
 
 use crate::audit::Timestamp;
 use crate::state::SyncState;
@@ -45,12 +46,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Metrics over `state` and, with an embedded store, its `feed`, served to `clients` with
-    /// the admin scope.
+    /// Metrics over `state` and the `collectors` read at scrape time (the sync directions and
+    /// plugins, an embedded store's feed), served to `clients` with the `metrics` scope.
     pub fn new(
         state: SyncState,
         clients: Arc<Clients>,
-        feed: Option<super::feed_metrics::FeedMetrics>,
+        collectors: Vec<Box<dyn prometheus_client::collector::Collector>>,
     ) -> Arc<Self> {
         let mut registry = Registry::with_prefix("sync_host");
         let requests = Family::<RequestLabels, Counter>::default();
@@ -65,8 +66,8 @@ impl Metrics {
             "Items in the sync state's queues",
             queues.clone(),
         );
-        if let Some(feed) = feed {
-            registry.register_collector(Box::new(feed));
+        for collector in collectors {
+            registry.register_collector(collector);
         }
         Arc::new(Self {
             registry,
@@ -162,7 +163,9 @@ async fn count(State(metrics): State<Arc<Metrics>>, request: Request, next: Next
 }
 
 async fn scrape(State(metrics): State<Arc<Metrics>>, request: Request) -> Response {
-    if let Err(denied) = crate::node::admin::check_admin(&metrics.clients, request.headers()) {
+    if let Err(denied) =
+        crate::node::admin::check_scope(&metrics.clients, request.headers(), Scope::Metrics)
+    {
         return *denied;
     }
     match metrics.render() {

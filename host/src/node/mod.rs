@@ -15,6 +15,7 @@ mod report_sender;
 pub mod reporting;
 pub mod resolve;
 mod services;
+mod sync_metrics;
 pub mod wiring;
 
 use std::net::SocketAddr;
@@ -261,13 +262,17 @@ impl RunningNode {
         let app = api
             .merge(admin::router(Arc::clone(&shared), Arc::clone(&clients)))
             .merge(report_api::router(shared, Arc::clone(&clients)));
+        let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> =
+            vec![Box::new(sync_metrics::SyncMetrics {
+                node: Arc::new(handle.clone()),
+                runtime: registry.runtime().clone(),
+            })];
+        if store.is_some() {
+            collectors.push(Box::new(feed));
+        }
         let app = metrics::instrument(
             app,
-            metrics::Metrics::new(
-                state.clone(),
-                Arc::clone(&clients),
-                store.is_some().then_some(feed),
-            ),
+            metrics::Metrics::new(state.clone(), Arc::clone(&clients), collectors),
         );
         // Clinics sit on slow links: answers are compressed for clients that accept it (feed
         // pages and FHIR bodies shrink several times). In-process calls never ask for it.

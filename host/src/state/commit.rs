@@ -4,7 +4,7 @@
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use crate::audit::{AuditKey, AuditRecord, EncodedRecord, Outcome, Timestamp};
+use crate::audit::{AuditKey, AuditRecord, EncodedRecord, Outcome, OutcomeKind, Timestamp};
 use crate::state::counts::QueueDelta;
 use crate::state::due_index::{TxResult, due_key, unindex};
 use crate::state::{
@@ -157,6 +157,12 @@ impl SyncState {
             })?;
         self.audit.appended(report.audit_keys.len());
         self.queue_count.apply(queues);
+        for record in &batch.audit {
+            self.outcomes.add(record.direction, record.outcome.kind());
+        }
+        for entry in &report.settled {
+            self.outcomes.add(entry.key.direction, OutcomeKind::Settled);
+        }
         let new_bases = encoded
             .bases
             .iter()

@@ -2,7 +2,10 @@
 //! constant time: sled counts a tree's entries only by walking it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+use crate::audit::OutcomeKind;
+use crate::sync::conflict::Direction;
 
 /// How many sync bases are stored: counted once at open, then kept by the writers (bases are
 /// only ever added or replaced, never removed).
@@ -76,6 +79,39 @@ impl QueueCounts {
     pub(crate) fn get(&self) -> (usize, usize) {
         let read = |count: &AtomicI64| usize::try_from(count.load(Ordering::Relaxed)).unwrap_or(0);
         (read(&self.retries), read(&self.dead_letters))
+    }
+}
+
+/// Every outcome kind, in the order the counters keep them.
+pub const OUTCOME_KINDS: [OutcomeKind; 7] = [
+    OutcomeKind::Applied,
+    OutcomeKind::Unchanged,
+    OutcomeKind::Skipped,
+    OutcomeKind::Filtered,
+    OutcomeKind::Conflict,
+    OutcomeKind::Failed,
+    OutcomeKind::Settled,
+];
+
+/// Audit records committed since the node started, by direction and outcome: the events a
+/// node processed, counted where every writer's records pass.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OutcomeCounts(Arc<[[AtomicU64; OUTCOME_KINDS.len()]; 2]>);
+
+impl OutcomeCounts {
+    pub(crate) fn add(&self, direction: Direction, kind: OutcomeKind) {
+        let row = usize::from(direction == Direction::Push);
+        let column = OUTCOME_KINDS.iter().position(|k| *k == kind).unwrap_or(0);
+        self.0[row][column].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The count of one direction and outcome.
+    pub(crate) fn get(&self, direction: Direction, kind: OutcomeKind) -> u64 {
+        let row = usize::from(direction == Direction::Push);
+        OUTCOME_KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(0, |column| self.0[row][column].load(Ordering::Relaxed))
     }
 }
 

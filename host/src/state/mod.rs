@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 pub use commit::{BaseUpdate, BatchCommit, CommitReport};
 pub use conflicts::SIDES_AGREE;
+pub use counts::OUTCOME_KINDS;
 pub use keys::{BaseKey, FailureKey, MarkerKey};
 pub use step_hook::{DurablePoint, StepHook};
 pub use types::{
@@ -25,7 +26,8 @@ pub use types::{
     LastFailure, Marker, RetryEntry, RetryUpdate, StatusCounts,
 };
 
-use crate::audit::{AuditError, AuditLog, Timestamp};
+use crate::audit::{AuditError, AuditLog, OutcomeKind, Timestamp};
+use crate::sync::conflict::Direction;
 use crate::sync::conflict::SyncBase;
 
 /// What can go wrong with the sync state.
@@ -105,6 +107,8 @@ pub struct SyncState {
     base_count: counts::BaseCount,
     /// Entries of the retry queue and the dead letters, kept by their writers.
     queue_count: counts::QueueCounts,
+    /// Audit records committed since open, by direction and outcome.
+    outcomes: counts::OutcomeCounts,
     /// The resources with open conflicts.
     open: open_index::OpenIndex,
     /// Fault injection between durable steps; empty in normal operation.
@@ -129,6 +133,7 @@ impl SyncState {
             audit: AuditLog::new(db.open_tree(AUDIT)?),
             base_count: Default::default(),
             queue_count: Default::default(),
+            outcomes: Default::default(),
             open: Default::default(),
             step_hook: Default::default(),
             deciding: Default::default(),
@@ -211,6 +216,11 @@ impl SyncState {
             resolved_conflicts,
             audit_records: self.audit.len(),
         })
+    }
+
+    /// Audit records of `direction` with outcome `kind` committed since the state was opened.
+    pub fn outcomes_since_open(&self, direction: Direction, kind: OutcomeKind) -> u64 {
+        self.outcomes.get(direction, kind)
     }
 
     /// The oldest open conflicts, at most `limit`, found through the in-memory index.

@@ -1,8 +1,11 @@
 //! The live status of each direction, for `sync-host status`: last success, last failure,
 //! what the last run did, and catch-up progress.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use sync_host_types::durations::{DurationSnapshot, Durations};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -61,6 +64,17 @@ pub struct DirectionStatus {
     progress: Progress,
     /// The number of finished runs, for callers waiting on one.
     finished: Arc<watch::Sender<u64>>,
+    /// How long runs take, for the metrics.
+    timing: Arc<RunTiming>,
+}
+
+/// Run durations and results, kept for `/metrics`.
+#[derive(Debug, Default)]
+struct RunTiming {
+    started: Mutex<Option<Instant>>,
+    durations: Durations,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl Default for DirectionStatus {
@@ -69,6 +83,7 @@ impl Default for DirectionStatus {
             inner: Arc::default(),
             progress: Progress::default(),
             finished: Arc::new(watch::Sender::new(0)),
+            timing: Arc::default(),
         }
     }
 }
@@ -91,10 +106,42 @@ impl DirectionStatus {
         if let Ok(mut s) = self.inner.lock() {
             s.running = true;
         }
+        if let Ok(mut started) = self.timing.started.lock() {
+            *started = Some(Instant::now());
+        }
+    }
+
+    /// How long finished runs took.
+    pub fn run_durations(&self) -> DurationSnapshot {
+        self.timing.durations.snapshot()
+    }
+
+    /// Runs that finished without error.
+    pub fn successes(&self) -> u64 {
+        self.timing.succeeded.load(Ordering::Relaxed)
+    }
+
+    /// Runs that stopped with an error.
+    pub fn failures(&self) -> u64 {
+        self.timing.failed.load(Ordering::Relaxed)
+    }
+
+    fn time_run(&self, succeeded: bool) {
+        let started = self.timing.started.lock().ok().and_then(|mut s| s.take());
+        if let Some(started) = started {
+            self.timing.durations.record(started.elapsed());
+        }
+        let count = if succeeded {
+            &self.timing.succeeded
+        } else {
+            &self.timing.failed
+        };
+        count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records a successful run.
     pub fn succeeded(&self, at: Timestamp, report: &RunReport) {
+        self.time_run(true);
         self.finish(|s| {
             s.last_success = Some(at);
             s.pages += report.pages as u64;
@@ -114,6 +161,7 @@ impl DirectionStatus {
 
     /// Records a failed run.
     pub fn failed(&self, at: Timestamp, message: String) {
+        self.time_run(false);
         self.finish(|s| {
             s.last_failure = Some((at, message.clone()));
             LastRun {

@@ -40,8 +40,10 @@ pub enum Scope {
     Read,
     /// Requests that change the store (`POST`, `PUT`, `DELETE`, ...).
     Write,
-    /// Everything, including operator endpoints; implies `read` and `write`.
+    /// Everything, including operator endpoints; implies `read`, `write` and `metrics`.
     Admin,
+    /// Only `/metrics`, for a Prometheus scraper that should read nothing else.
+    Metrics,
 }
 
 impl fmt::Display for Scope {
@@ -50,6 +52,7 @@ impl fmt::Display for Scope {
             Scope::Read => "read",
             Scope::Write => "write",
             Scope::Admin => "admin",
+            Scope::Metrics => "metrics",
         })
     }
 }

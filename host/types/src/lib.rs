@@ -1,8 +1,10 @@
 //! The vocabulary sync-host's crates share: which way a sync runs, what happened to a resource,
-//! and why a resource could not be moved.
+//! and why a resource could not be moved; and a histogram of durations the metrics read.
 //!
 //! The feed reader, the store, the plugin runtime and the engine all speak of these; each
 //! concept is one type here, so no crate converts between copies of it.
+
+pub mod durations;
 
 use std::fmt;
 use std::str::FromStr;
