@@ -243,3 +243,144 @@ async fn a_child_cannot_report_for_a_node_not_below_it() -> anyhow::Result<()> {
     t.shutdown().await;
     Ok(())
 }
+
+/// Edits `id` at the district and at clinic-1 so that clinic-1 parks a conflict; returns once
+/// the national view shows it, with the conflict's id at clinic-1.
+async fn clinic_conflict(t: &TestNet, id: &str) -> anyhow::Result<u64> {
+    put(t.store("district"), id, "Original").await?;
+    t.settle().await?;
+    put(t.store("district"), id, "DistrictEdit").await?;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    put(t.store("clinic-1"), id, "ClinicEdit").await?;
+    t.settle().await?;
+    national_view_until(t, |v| row(v, "clinic-1")["counts"]["open_conflicts"] == 1).await?;
+    let detail = get(t, "national", "/admin/network/clinic-1").await?;
+    detail["report"]["conflicts"][0]["id"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("no conflict id in {detail:#}"))
+}
+
+async fn post(t: &TestNet, node: &str, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+    let node = t.net.node(node).expect("node is started");
+    let answer = reqwest::Client::new()
+        .post(format!("{}{path}", node.running.base_url()))
+        .bearer_auth(&node.admin_token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = answer.status().as_u16();
+    Ok((status, answer.json().await.unwrap_or(Value::Null)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_national_office_resolves_a_clinics_conflict() -> anyhow::Result<()> {
+    let t = tree().await?;
+    let id = clinic_conflict(&t, "remote-1").await?;
+    let path = format!("/admin/network/clinic-1/conflicts/{id}/resolve");
+    let wrong = json!({ "body": { "resourceType": "Patient", "id": "other" }, "by": "ana" });
+    let (status, answer) = post(&t, "national", &path, wrong).await?;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = post(
+        &t,
+        "national",
+        "/admin/network/clinic-1/conflicts/999999/resolve",
+        json!({ "side": "parent" }),
+    )
+    .await?;
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = post(
+        &t,
+        "national",
+        &path,
+        json!({ "side": "parent", "by": "ana" }),
+    )
+    .await?;
+    assert_eq!(status, 202, "{answer}");
+    let decision_id = answer["decision"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    // The decision travels down two levels in report answers; its outcome comes back up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let outcome = loop {
+        let detail = get(&t, "national", "/admin/network/clinic-1").await?;
+        let decision = detail["decisions"]
+            .as_array()
+            .and_then(|all| {
+                all.iter()
+                    .find(|d| d["decision"]["id"] == decision_id.as_str())
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        if !decision["outcome"].is_null() {
+            break decision["outcome"].clone();
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no outcome: {detail:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(outcome["applied"], true, "{outcome}");
+    let record = t
+        .handle("clinic-1")
+        .state
+        .conflict(id)?
+        .expect("the conflict is kept");
+    let resolution = record.resolution.expect("resolved");
+    assert!(
+        resolution.by.starts_with("ana at national"),
+        "{}",
+        resolution.by
+    );
+    t.settle().await?;
+    for node in ["district", "clinic-1"] {
+        common::conflict::assert_holds(&t, node, "remote-1", "DistrictEdit");
+    }
+    national_view_until(&t, |v| row(v, "clinic-1")["counts"]["open_conflicts"] == 0).await?;
+    t.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_for_a_conflict_settled_meanwhile_is_refused_as_stale() -> anyhow::Result<()> {
+    use sync_host::node::resolve::{Resolve, resolve_conflict};
+    use sync_host::report::Decision;
+    use sync_host::sync::conflict::Side;
+    let t = tree().await?;
+    let id = clinic_conflict(&t, "stale-1").await?;
+    let clinic = t.handle("clinic-1");
+    let local = Resolve {
+        side: Some(Side::Child),
+        body: None,
+        by: "clinic-nurse".into(),
+    };
+    resolve_conflict(clinic, id, local).await?;
+    let decision = Decision {
+        id: "national-test-1".into(),
+        target: "clinic-1".into(),
+        conflict_id: id,
+        resource: "Patient/stale-1".into(),
+        side: Some(Side::Parent),
+        body: None,
+        by: "ana".into(),
+        from_node: "national".into(),
+        issued_at: sync_host::audit::Timestamp::now(),
+    };
+    let settled =
+        sync_host::node::remote_resolve::apply_decisions(clinic, vec![decision.clone()]).await;
+    assert_eq!(settled, 1);
+    let kept = clinic.reporting.decisions.get(&decision.id)?.expect("kept");
+    let outcome = kept.outcome.expect("an outcome");
+    assert!(
+        !outcome.applied && outcome.message.contains("stale"),
+        "{outcome:?}"
+    );
+    // Delivered again, it is not applied again.
+    let again = sync_host::node::remote_resolve::apply_decisions(clinic, vec![decision]).await;
+    assert_eq!(again, 0);
+    common::conflict::assert_holds(&t, "clinic-1", "stale-1", "ClinicEdit");
+    t.shutdown().await;
+    Ok(())
+}

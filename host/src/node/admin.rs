@@ -42,6 +42,10 @@ pub fn router(handle: Arc<NodeHandle>, clients: Arc<Clients>) -> Router {
             "/admin/network/{node}",
             get(crate::node::report_api::network_node),
         )
+        .route(
+            "/admin/network/{node}/conflicts/{id}/resolve",
+            post(crate::node::remote_resolve::issue),
+        )
         .route("/admin", any(not_found))
         .route("/admin/", any(not_found))
         .route("/admin/{*rest}", any(not_found))

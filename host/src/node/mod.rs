@@ -10,6 +10,7 @@ pub mod lag;
 pub mod limits;
 mod maintenance;
 pub mod metrics;
+pub mod remote_resolve;
 pub mod report_api;
 mod report_sender;
 pub mod reporting;
@@ -136,6 +137,9 @@ fn reporting_of(
         .collect();
     Ok(reporting::Reporting {
         book: crate::report::ReportBook::new(state.tree(crate::report::book::REPORTS)?),
+        decisions: crate::report::DecisionBook::new(
+            state.tree(crate::report::decisions::DECISIONS)?,
+        ),
         children,
         stale_after: std::time::Duration::from_secs(config.report.stale_after_secs),
         plugins: reporting::plugin_summaries(registry),

@@ -1,5 +1,6 @@
 //! The report routes: `POST /sync/report`, where a child node uploads its report and its
-//! subtree's, and the operator's `GET /admin/network` and `/admin/network/{node}`.
+//! subtree's and is answered with the decisions waiting for them, and the operator's
+//! `GET /admin/network` and `/admin/network/{node}`.
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use crate::error_chain::chain;
 use crate::node::NodeHandle;
 use crate::node::admin::error;
 use crate::node::reporting::own_report;
-use crate::report::{Position, Refusal, ReportUpload, network};
+use crate::report::{Position, Refusal, ReportAnswer, ReportUpload, network};
 
 /// The largest upload a parent reads: a child's report with a large subtree below it.
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -72,7 +73,32 @@ async fn receive(State(upload): State<Upload>, headers: HeaderMap, body: Bytes) 
         return error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e));
     }
     tracing::debug!(child = %from, nodes = kept.len(), "status report kept");
-    Json(json!({ "accepted": kept.len() })).into_response()
+    match decisions_for(reporting, &kept) {
+        Ok(decisions) => Json(ReportAnswer {
+            accepted: kept.len(),
+            decisions,
+        })
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(child = %from, error = %chain(&e), "decisions not delivered");
+            error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e))
+        }
+    }
+}
+
+/// Settles the decisions whose outcomes the kept reports carry, and returns the pending ones
+/// for the nodes these reports came from.
+fn decisions_for(
+    reporting: &crate::node::reporting::Reporting,
+    kept: &[crate::report::KeptReport],
+) -> Result<Vec<crate::report::Decision>, crate::report::decisions::DecisionError> {
+    for report in kept.iter().filter_map(|k| k.report.as_ref()) {
+        reporting.decisions.settle(&report.decisions)?;
+    }
+    let targets = kept.iter().map(|k| k.node.as_str()).collect();
+    reporting
+        .decisions
+        .pending_for(&targets, crate::report::decisions::MAX_PER_ANSWER)
 }
 
 /// The node id of the child client that sent the request: 401 without a known token, 403 for
@@ -147,6 +173,13 @@ pub async fn network_node(State(node): State<Arc<NodeHandle>>, Path(id): Path<St
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e)),
         };
     }
+    let decisions: Vec<_> = match node.reporting.decisions.all() {
+        Ok(all) => all
+            .into_iter()
+            .filter(|k| k.decision.target == id)
+            .collect(),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e)),
+    };
     match node.reporting.book.get(&id) {
         Ok(Some(kept)) => Json(json!({
             "node": kept.node,
@@ -154,6 +187,7 @@ pub async fn network_node(State(node): State<Arc<NodeHandle>>, Path(id): Path<St
             "via": kept.via,
             "age_secs": kept.age_secs(Timestamp::now()),
             "report": kept.report,
+            "decisions": decisions,
         }))
         .into_response(),
         Ok(None) if node.reporting.child_ids().contains(&id) => Json(json!({

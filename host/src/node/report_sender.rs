@@ -10,8 +10,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error_chain::chain;
 use crate::node::NodeHandle;
+use crate::node::remote_resolve::apply_decisions;
 use crate::node::report_api::REPORT_PATH;
 use crate::node::reporting::upload;
+use crate::report::model::clip;
+use crate::report::{Decision, ReportAnswer};
 
 /// The shortest time between a finished run and the upload it causes (or the interval, when
 /// shorter): a node that follows its parent's feed finishes a run for every change, and its
@@ -64,9 +67,13 @@ pub async fn send_reports(
     let gap = MIN_GAP.min(interval);
     let mut last = None;
     loop {
-        let outcome = send_once(&node, &parent).await;
+        let (outcome, decisions) = send_once(&node, &parent).await;
         log_change(last.as_ref(), &outcome);
         last = Some(outcome);
+        // Outcomes of decisions applied here go up at once, not an interval later.
+        if apply_decisions(&node, decisions).await > 0 {
+            continue;
+        }
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
@@ -100,10 +107,14 @@ async fn changed(receiver: &mut Option<watch::Receiver<u64>>) {
     std::future::pending::<()>().await;
 }
 
-async fn send_once(node: &NodeHandle, parent: &ParentLink) -> Last {
+/// One upload, and the decisions the parent answered with.
+async fn send_once(node: &NodeHandle, parent: &ParentLink) -> (Last, Vec<Decision>) {
     let body = match upload(node) {
         Ok(upload) => upload,
-        Err(e) => return Last::Failed(format!("the report could not be made: {}", chain(&e))),
+        Err(e) => {
+            let reason = format!("the report could not be made: {}", chain(&e));
+            return (Last::Failed(reason), Vec::new());
+        }
     };
     let mut request = parent.client.post(&parent.url).json(&body);
     request = match &parent.credentials {
@@ -115,20 +126,24 @@ async fn send_once(node: &NodeHandle, parent: &ParentLink) -> Last {
     };
     let response = match request.send().await {
         Ok(response) => response,
-        Err(e) => return Last::Failed(chain(&e)),
+        Err(e) => return (Last::Failed(chain(&e)), Vec::new()),
     };
     let status = response.status();
-    if status.is_success() {
-        return Last::Sent;
-    }
     if status == reqwest::StatusCode::NOT_FOUND {
-        return Last::NotTaken;
+        return (Last::NotTaken, Vec::new());
     }
-    let text = response.text().await.unwrap_or_default();
-    Last::Failed(format!(
-        "{status}: {}",
-        crate::report::model::clip(text.trim())
-    ))
+    if !status.is_success() {
+        let text = response.text().await.unwrap_or_default();
+        let reason = format!("{status}: {}", clip(text.trim()));
+        return (Last::Failed(reason), Vec::new());
+    }
+    match response.json::<ReportAnswer>().await {
+        Ok(answer) => (Last::Sent, answer.decisions),
+        Err(e) => {
+            let reason = format!("the parent's answer is not a report answer: {}", chain(&e));
+            (Last::Failed(reason), Vec::new())
+        }
+    }
 }
 
 fn log_change(before: Option<&Last>, now: &Last) {

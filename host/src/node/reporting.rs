@@ -8,11 +8,14 @@ use std::time::Duration;
 use crate::audit::{AuditQuery, Outcome, OutcomeKind, Timestamp};
 use crate::node::NodeHandle;
 use crate::plugins::PluginRegistry;
+use crate::report::decisions::{DecisionError, MAX_OUTCOMES};
 use crate::report::model::{
     ConflictSummary, DirectionReport, FailureNote, FailureSummary, MAX_CONFLICTS, MAX_FAILURES,
     MAX_PLUGINS, PluginSummary, ReportCounts, VersionSummary, clip,
 };
-use crate::report::{BookError, NodeReport, Position, ReportBook, ReportUpload, network};
+use crate::report::{
+    BookError, DecisionBook, NodeReport, Position, ReportBook, ReportUpload, network,
+};
 use crate::state::{ConflictRecord, ConflictVersion, StateError};
 use crate::sync::status::DirectionStatus;
 
@@ -28,12 +31,16 @@ pub enum ReportingError {
     Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]
     Book(#[from] BookError),
+    #[error(transparent)]
+    Decisions(#[from] DecisionError),
 }
 
 /// What a node knows about the report tree: where it keeps its children's reports, which
 /// children it has, and when a report is stale.
 pub struct Reporting {
     pub book: ReportBook,
+    /// Conflict decisions issued here, passing through, or addressed to this node.
+    pub decisions: DecisionBook,
     /// Configured child node ids, by the name of their client.
     pub children: BTreeMap<String, String>,
     pub stale_after: Duration,
@@ -88,6 +95,10 @@ pub fn own_report(node: &NodeHandle) -> Result<NodeReport, ReportingError> {
         },
         recent_failures: recent_failures(node)?,
         conflicts: conflicts.iter().map(conflict_summary).collect(),
+        decisions: node
+            .reporting
+            .decisions
+            .outcomes_of(&node.node_id, MAX_OUTCOMES)?,
     })
 }
 

@@ -257,6 +257,7 @@ impl SyncMetrics {
             counts: Default::default(),
             recent_failures: Vec::new(),
             conflicts: Vec::new(),
+            decisions: Vec::new(),
         };
         this.parent = self.node.parent_node.clone();
         let rows = network::view(&this, &kept, &here, now, reporting.stale_after);

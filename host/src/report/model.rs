@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::decisions::{Decision, DecisionOutcome};
 use crate::audit::Timestamp;
 use crate::sync::conflict::{Direction, Policy};
 use crate::sync::retry::FailureKind;
@@ -45,6 +46,9 @@ pub struct NodeReport {
     pub recent_failures: Vec<FailureSummary>,
     /// The open conflicts, oldest first.
     pub conflicts: Vec<ConflictSummary>,
+    /// What became of the decisions ancestors sent this node, newest first.
+    #[serde(default)]
+    pub decisions: Vec<DecisionOutcome>,
 }
 
 /// A loaded plugin.
@@ -176,6 +180,17 @@ pub struct RelayedNode {
     pub age_secs: Option<u64>,
     /// Its latest report; `None` when it never reported.
     pub report: Option<NodeReport>,
+}
+
+/// A parent's answer to an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportAnswer {
+    /// Reports kept (the sender's and those below it).
+    pub accepted: usize,
+    /// Decisions for the sender or nodes below it, to apply or pass on.
+    #[serde(default)]
+    pub decisions: Vec<Decision>,
 }
 
 /// `text` cut to [`MAX_MESSAGE_CHARS`] characters.

@@ -212,6 +212,11 @@ fn check_bounds(report: &NodeReport) -> Result<(), Refusal> {
         ("failures", report.recent_failures.len(), MAX_FAILURES),
         ("conflicts", report.conflicts.len(), MAX_CONFLICTS),
         ("plugins", report.plugins.len(), MAX_PLUGINS),
+        (
+            "decision outcomes",
+            report.decisions.len(),
+            super::decisions::MAX_OUTCOMES,
+        ),
         ("over-long messages", long_messages, 0),
     ];
     for (what, count, limit) in checks {
@@ -416,6 +421,7 @@ mod tests {
             counts: ReportCounts::default(),
             recent_failures: Vec::new(),
             conflicts: Vec::new(),
+            decisions: Vec::new(),
         }
     }
 
