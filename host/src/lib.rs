@@ -14,3 +14,4 @@ pub mod plugins;
 pub mod report;
 pub mod state;
 pub mod sync;
+pub mod ui;

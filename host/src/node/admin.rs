@@ -208,9 +208,9 @@ async fn sync_now(State(node): State<Shared>, Query(q): Query<SyncNowParams>) ->
     Json(json!({ "triggered": names, "runs": runs })).into_response()
 }
 
-/// Query parameters of `/admin/audit`.
+/// Query parameters of `/admin/audit` (and of the dashboard's audit page).
 #[derive(Deserialize, Default)]
-struct AuditParams {
+pub(crate) struct AuditParams {
     since: Option<String>,
     until: Option<String>,
     outcome: Option<OutcomeKind>,
@@ -224,7 +224,7 @@ struct AuditParams {
     limit: Option<usize>,
 }
 
-fn audit_query(p: AuditParams) -> Result<AuditQuery, Box<Response>> {
+pub(crate) fn audit_query(p: AuditParams) -> Result<AuditQuery, Box<Response>> {
     let time = |t: Option<String>| -> Result<Option<Timestamp>, Box<Response>> {
         t.map(|t| {
             Timestamp::parse_rfc3339(&t)
@@ -318,10 +318,9 @@ struct RetryParams {
 }
 
 async fn retry(State(node): State<Shared>, Query(p): Query<RetryParams>) -> Response {
-    let now = Timestamp::now();
-    let requeued = match (p.id, p.dead) {
-        (_, true) => node.state.requeue_all_dead_letters(now),
-        (Some(id), false) => requeue_one(&node, id, now),
+    let which = match (p.id, p.dead) {
+        (_, true) => None,
+        (Some(id), false) => Some(id),
         (None, false) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -329,16 +328,30 @@ async fn retry(State(node): State<Shared>, Query(p): Query<RetryParams>) -> Resp
             );
         }
     };
-    match requeued {
+    match requeue(&node, which) {
         Ok(0) => error(StatusCode::NOT_FOUND, "no such dead letter".into()),
-        Ok(n) => {
-            for (trigger, _) in node.pull.iter().chain(node.push.iter()) {
-                trigger.fire();
-            }
-            Json(json!({ "requeued": n })).into_response()
-        }
+        Ok(n) => Json(json!({ "requeued": n })).into_response(),
         Err(e) => internal(e),
     }
+}
+
+/// Requeues dead letter `id`, or every one when `id` is `None`, and pokes both directions so
+/// the requeued events run now; returns how many were requeued.
+pub(crate) fn requeue(
+    node: &NodeHandle,
+    id: Option<u64>,
+) -> Result<usize, crate::state::StateError> {
+    let now = Timestamp::now();
+    let requeued = match id {
+        Some(id) => requeue_one(node, id, now)?,
+        None => node.state.requeue_all_dead_letters(now)?,
+    };
+    if requeued > 0 {
+        for (trigger, _) in node.pull.iter().chain(node.push.iter()) {
+            trigger.fire();
+        }
+    }
+    Ok(requeued)
 }
 
 fn requeue_one(

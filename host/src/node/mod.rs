@@ -265,7 +265,11 @@ impl RunningNode {
         let shared = Arc::new(handle.clone());
         let app = api
             .merge(admin::router(Arc::clone(&shared), Arc::clone(&clients)))
-            .merge(report_api::router(shared, Arc::clone(&clients)));
+            .merge(report_api::router(
+                Arc::clone(&shared),
+                Arc::clone(&clients),
+            ))
+            .merge(crate::ui::router(shared, Arc::clone(&clients)));
         let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> =
             vec![Box::new(sync_metrics::SyncMetrics {
                 node: Arc::new(handle.clone()),

@@ -70,51 +70,76 @@ pub async fn issue(
             Json(json!({ "decision": decision, "state": "pending" })),
         )
             .into_response(),
-        Err(refused) => *refused,
+        Err(refused) => error(refused.status(), refused.to_string()),
     }
 }
 
-/// Checks the decision against what `target` last reported and keeps it.
-fn decide(
+/// Why a decision was not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("node `{target}` has reported no open conflict {conflict_id}")]
+    NotReported { target: String, conflict_id: u64 },
+    #[error("give exactly one of `side` or `body`")]
+    NoChoice,
+    #[error("{0}")]
+    BadBody(String),
+    #[error("decision {id} for this conflict is still on its way to `{target}`")]
+    Pending { id: String, target: String },
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl DecideError {
+    /// The HTTP status the admin API answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            DecideError::NotReported { .. } => StatusCode::NOT_FOUND,
+            DecideError::NoChoice | DecideError::BadBody(_) => StatusCode::BAD_REQUEST,
+            DecideError::Pending { .. } => StatusCode::CONFLICT,
+            DecideError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Checks the decision against what `target` last reported and keeps it for delivery.
+pub fn decide(
     node: &NodeHandle,
     target: &str,
     conflict_id: u64,
     how: RemoteResolve,
-) -> Result<Decision, Box<Response>> {
-    let internal = |e: &dyn std::error::Error| {
-        Box::new(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    };
-    let kept = node.reporting.book.get(target).map_err(|e| internal(&e))?;
+) -> Result<Decision, DecideError> {
+    if how.side.is_some() == how.body.is_some() {
+        return Err(DecideError::NoChoice);
+    }
+    let storage = |e: &dyn std::error::Error| DecideError::Storage(e.to_string());
+    let kept = node.reporting.book.get(target).map_err(|e| storage(&e))?;
     let reported = kept
         .and_then(|k| k.report)
         .and_then(|r| r.conflicts.into_iter().find(|c| c.id == conflict_id));
     let Some(conflict) = reported else {
-        return Err(Box::new(error(
-            StatusCode::NOT_FOUND,
-            format!("node `{target}` has reported no open conflict {conflict_id}"),
-        )));
+        return Err(DecideError::NotReported {
+            target: target.to_string(),
+            conflict_id,
+        });
     };
     let body = how.body.map(|raw| raw.get().to_string());
     if let Some(problem) = body
         .as_deref()
         .and_then(|b| merged_body_problem(&conflict.resource, b))
     {
-        return Err(Box::new(error(StatusCode::BAD_REQUEST, problem)));
+        return Err(DecideError::BadBody(problem));
     }
-    let decisions = node.reporting.decisions.all().map_err(|e| internal(&e))?;
+    let decisions = node.reporting.decisions.all().map_err(|e| storage(&e))?;
     let pending = decisions.iter().find(|k| {
         k.outcome.is_none() && k.decision.target == target && k.decision.conflict_id == conflict_id
     });
     if let Some(pending) = pending {
-        return Err(Box::new(error(
-            StatusCode::CONFLICT,
-            format!(
-                "decision {} for this conflict is still on its way to `{target}`",
-                pending.decision.id
-            ),
-        )));
+        return Err(DecideError::Pending {
+            id: pending.decision.id.clone(),
+            target: target.to_string(),
+        });
     }
-    let number = node.state.new_id().map_err(|e| internal(&e))?;
+    let number = node.state.new_id().map_err(|e| storage(&e))?;
     let decision = Decision {
         id: format!("{}-{number}", node.node_id),
         target: target.to_string(),
@@ -129,7 +154,7 @@ fn decide(
     node.reporting
         .decisions
         .keep(decision.clone())
-        .map_err(|e| internal(&e))?;
+        .map_err(|e| storage(&e))?;
     tracing::info!(
         decision = %decision.id, target, conflict_id, by = %decision.by,
         "conflict decision kept for delivery"

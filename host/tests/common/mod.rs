@@ -7,6 +7,7 @@
 pub mod conflict;
 pub mod openmrs;
 pub mod proxy;
+pub mod reports;
 
 use std::collections::BTreeMap;
 
