@@ -124,6 +124,8 @@ async fn directions_plugins_and_children_have_their_metrics() -> anyhow::Result<
         Some(0.0),
         "{text}"
     );
+    let child_text = scrape(child.running.base_url(), &child.admin_token).await?;
+    assert_docs_name_only_exported_metrics(&format!("{text}{child_text}"))?;
     let http = reqwest::Client::new();
     for path in ["/admin/status", "/ws/fhir2/R4/Patient/m-1"] {
         let status = http
@@ -135,5 +137,35 @@ async fn directions_plugins_and_children_have_their_metrics() -> anyhow::Result<
         assert_eq!(status, 403, "{path} with the metrics scope");
     }
     network.shutdown().await;
+    Ok(())
+}
+
+/// The alert rules and the Grafana dashboard in `docs/` use only metric names a node exports.
+fn assert_docs_name_only_exported_metrics(exported: &str) -> anyhow::Result<()> {
+    let families: Vec<&str> = exported
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    for file in ["prometheus-alerts.yml", "grafana-dashboard.json"] {
+        let text = std::fs::read_to_string(docs.join(file))?;
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("sync_host_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let family = ["_bucket", "_count", "_sum", "_total"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name);
+            anyhow::ensure!(
+                families.contains(&family),
+                "{file} names `{name}`, which no node exports; exported: {families:?}"
+            );
+        }
+    }
     Ok(())
 }

@@ -69,13 +69,20 @@ pub async fn run(dir: Option<PathBuf>, keep_running: bool) -> anyhow::Result<Exi
     })
 }
 
+/// Seconds between the demo nodes' status reports: short, so the national view is current
+/// while the demo runs.
+const REPORT_INTERVAL_SECS: u64 = 1;
+
 async fn start(dir: &Path) -> anyhow::Result<Network> {
-    let specs = vec![
+    let mut specs = vec![
         NodeSpec::new("national", None),
         NodeSpec::new("district-a", Some("national")),
         NodeSpec::new("district-b", Some("national")),
         NodeSpec::new("clinic-1", Some("district-a")),
     ];
+    for spec in &mut specs {
+        spec.report_interval_secs = Some(REPORT_INTERVAL_SECS);
+    }
     Ok(Network::start(dir, specs).await?)
 }
 
@@ -179,15 +186,20 @@ async fn scenario(network: &Network) -> anyhow::Result<()> {
     .await?;
     network.sync_until_quiet(6).await?;
 
-    println!("\n3. Conflicts parked for an operator (policy: manual)");
-    let resolved = resolve_open_conflicts(network).await?;
+    println!(
+        "\n3. Conflicts parked for an operator (policy: manual), resolved from the national office"
+    );
+    let mut resolved = super::demo_network::resolve_from_national(network).await?;
+    // Any conflict the national node has not heard of is resolved where it was found.
+    resolved += resolve_open_conflicts(network).await?;
     if resolved == 0 {
         bail!("expected the concurrent edits of Patient/nat-1 to be detected as a conflict");
     }
     let rounds = network.sync_until_quiet(6).await?;
     println!("   converged after {rounds} more round(s)");
     expect_converged(network)?;
-    expect_final_content(network)
+    expect_final_content(network)?;
+    super::demo_network::print_network(network).await
 }
 
 /// Resolves every open conflict in favour of the child's version, as an operator would.
@@ -299,10 +311,12 @@ fn print_summary(network: &Network) -> anyhow::Result<()> {
 }
 
 fn print_access(network: &Network) {
-    println!("\nNodes, their configs and admin tokens:");
+    println!(
+        "\nNodes, their dashboards, configs and admin tokens (log in to a dashboard with its token):"
+    );
     for node in &network.nodes {
         println!(
-            "  {:<11} {}  config: {}  admin token: {}",
+            "  {:<11} dashboard: {}/ui/  config: {}  admin token: {}",
             node.spec.id,
             node.running.base_url(),
             node.config_path.display(),

@@ -2,6 +2,7 @@
 
 mod admin;
 mod demo;
+mod demo_network;
 mod example;
 mod node;
 mod plugins;
