@@ -99,6 +99,8 @@ async fn directions_plugins_and_children_have_their_metrics() -> anyhow::Result<
         "sync_host_sync_lag_entries{direction=\"push\"}",
         "sync_host_sync_events_total{direction=\"push\",outcome=\"conflict\"}",
         "sync_host_sync_queue{queue=\"dead_letters\"}",
+        "sync_host_sync_waiting{direction=\"pull\",queue=\"open_conflicts\"}",
+        "sync_host_sync_waiting{direction=\"push\",queue=\"retries\"}",
     ] {
         assert!(value(&text, series).is_some(), "{series} missing:\n{text}");
     }

@@ -422,3 +422,44 @@ async fn batches_of_a_feed_page_commit_quickly() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_newest_failures_are_kept_as_committed_and_recalled_at_open() -> anyhow::Result<()> {
+    let failed = |id: &str| {
+        audit(
+            id,
+            Outcome::Failed {
+                failure: FailureKind::Transient,
+                status: Some(503),
+                message: format!("{id} unavailable"),
+                attempt: 1,
+            },
+        )
+    };
+    let dir = tempfile::tempdir()?;
+    {
+        let db = sled::open(dir.path())?;
+        let state = SyncState::open(&db)?;
+        let mut records: Vec<AuditRecord> = (0..60).map(|n| failed(&format!("f{n}"))).collect();
+        records.push(audit("ok", Outcome::Applied));
+        let batch = BatchCommit {
+            audit: records,
+            ..BatchCommit::default()
+        };
+        state.commit_batch(batch).await?;
+        let kept = state.recent_failures();
+        assert_eq!(kept.len(), 50, "bounded");
+        assert_eq!(kept[0].resource_id, "f59", "newest first");
+        assert!(kept.iter().all(|r| r.outcome.kind() == OutcomeKind::Failed));
+    }
+    let db = reopen(dir.path())?;
+    let state = SyncState::open(&db)?;
+    let recalled = state.recent_failures();
+    assert_eq!(recalled.len(), 50);
+    assert!(
+        recalled
+            .iter()
+            .all(|r| r.outcome.kind() == OutcomeKind::Failed)
+    );
+    Ok(())
+}

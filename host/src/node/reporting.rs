@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::audit::{AuditQuery, Outcome, OutcomeKind, Timestamp};
+use crate::audit::{Outcome, Timestamp};
 use crate::node::NodeHandle;
 use crate::plugins::PluginRegistry;
 use crate::report::decisions::{DecisionError, MAX_OUTCOMES};
@@ -19,16 +19,11 @@ use crate::report::{
 use crate::state::{ConflictRecord, ConflictVersion, StateError};
 use crate::sync::status::DirectionStatus;
 
-/// Audit records a report looks through for recent failures, newest first.
-const FAILURE_SCAN: usize = 10_000;
-
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportingError {
     #[error("reading the sync state for the report")]
     State(#[from] StateError),
-    #[error("reading the audit for the report")]
-    Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]
     Book(#[from] BookError),
     #[error(transparent)]
@@ -93,7 +88,7 @@ pub fn own_report(node: &NodeHandle) -> Result<NodeReport, ReportingError> {
             retries: counts.retries as u64,
             dead_letters: counts.dead_letters as u64,
         },
-        recent_failures: recent_failures(node)?,
+        recent_failures: recent_failures(node),
         conflicts: conflicts.iter().map(conflict_summary).collect(),
         decisions: node
             .reporting
@@ -128,20 +123,20 @@ fn direction_report(status: &DirectionStatus, lag_entries: Option<u64>) -> Direc
         }),
         running: snapshot.running,
         progress: snapshot.progress,
+        runs: snapshot.runs,
+        last_run: snapshot.last_run.map(|mut run| {
+            run.error = run.error.as_deref().map(clip);
+            run
+        }),
     }
 }
 
-fn recent_failures(node: &NodeHandle) -> Result<Vec<FailureSummary>, ReportingError> {
-    let query = AuditQuery {
-        outcome: Some(OutcomeKind::Failed),
-        limit: MAX_FAILURES,
-        ..AuditQuery::default()
-    };
-    let entries = node.state.audit().recent(&query, FAILURE_SCAN)?;
-    Ok(entries
+fn recent_failures(node: &NodeHandle) -> Vec<FailureSummary> {
+    node.state
+        .recent_failures()
         .into_iter()
-        .filter_map(|entry| {
-            let record = entry.record;
+        .take(MAX_FAILURES)
+        .filter_map(|record| {
             let Outcome::Failed {
                 failure,
                 status,
@@ -160,7 +155,7 @@ fn recent_failures(node: &NodeHandle) -> Result<Vec<FailureSummary>, ReportingEr
                 message: clip(&message),
             })
         })
-        .collect())
+        .collect()
 }
 
 fn conflict_summary(record: &ConflictRecord) -> ConflictSummary {

@@ -46,6 +46,12 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WaitingLabels {
+    direction: &'static str,
+    queue: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
     direction: &'static str,
     result: &'static str,
@@ -151,7 +157,26 @@ impl SyncMetrics {
         let mut durations = Vec::new();
         let mut runs = Vec::new();
         let mut events = Vec::new();
+        let mut waiting = Vec::new();
+        let counts = self.node.state.counts(Timestamp::now()).ok();
         for (name, direction, status) in self.directions() {
+            if let Some(counts) = &counts {
+                let of = match direction {
+                    crate::sync::conflict::Direction::Pull => counts.pull,
+                    crate::sync::conflict::Direction::Push => counts.push,
+                };
+                for (queue, value) in [
+                    ("retries", of.retries),
+                    ("dead_letters", of.dead_letters),
+                    ("open_conflicts", of.open_conflicts),
+                ] {
+                    let labels = WaitingLabels {
+                        direction: name,
+                        queue,
+                    };
+                    waiting.push((labels, gauge(value as u64)));
+                }
+            }
             let label = DirectionLabel { direction: name };
             let snapshot = status.snapshot();
             if let Some(lag) = lag_of(name) {
@@ -206,6 +231,13 @@ impl SyncMetrics {
             "Sync runs finished, by result",
             MetricType::Counter,
             runs,
+        )?;
+        family(
+            encoder,
+            "sync_waiting",
+            "Retries, dead letters and open conflicts of a direction",
+            MetricType::Gauge,
+            waiting,
         )?;
         family(
             encoder,

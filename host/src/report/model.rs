@@ -8,7 +8,7 @@ use super::decisions::{Decision, DecisionOutcome};
 use crate::audit::Timestamp;
 use crate::sync::conflict::{Direction, Policy};
 use crate::sync::retry::FailureKind;
-use crate::sync::status::ProgressSnapshot;
+use crate::sync::status::{LastRun, ProgressSnapshot};
 
 /// Recent failures a report lists at most.
 pub const MAX_FAILURES: usize = 50;
@@ -79,6 +79,12 @@ pub struct DirectionReport {
     pub running: bool,
     /// Catch-up progress of the run under way.
     pub progress: Option<ProgressSnapshot>,
+    /// Runs finished since the node started.
+    #[serde(default)]
+    pub runs: u64,
+    /// What the last finished run did.
+    #[serde(default)]
+    pub last_run: Option<LastRun>,
 }
 
 /// When something failed, and its message.

@@ -85,6 +85,7 @@ struct EncodedBatch {
 
 /// One retry update, encoded.
 struct EncodedRetry {
+    direction: crate::sync::conflict::Direction,
     key: Vec<u8>,
     value: Vec<u8>,
     next_at: Timestamp,
@@ -116,12 +117,13 @@ impl SyncState {
             .transaction(|(audit, markers, bases, retries, dead, due, conflicts)| {
                 let settled = settle(&encoded.settled, retries, dead, due)?;
                 let mut queues = QueueDelta::default();
-                for (tree, _, _) in &settled {
-                    if *tree == super::RETRIES {
-                        queues.retries -= 1;
+                for (tree, entry, _) in &settled {
+                    let (retries, dead) = if *tree == super::RETRIES {
+                        (-1, 0)
                     } else {
-                        queues.dead_letters -= 1;
-                    }
+                        (0, -1)
+                    };
+                    queues.add(QueueDelta::of(entry.key.direction, retries, dead));
                 }
                 let mut audit_keys = insert_audit(&encoded.audit, audit)?;
                 for (_, entry, template) in &settled {
@@ -160,6 +162,7 @@ impl SyncState {
         for record in &batch.audit {
             self.outcomes.add(record.direction, record.outcome.kind());
         }
+        self.recent_failures.note(&batch.audit);
         for entry in &report.settled {
             self.outcomes.add(entry.key.direction, OutcomeKind::Settled);
         }
@@ -201,6 +204,7 @@ fn encode_batch(batch: &BatchCommit) -> Result<EncodedBatch, StateError> {
             };
             let value = encode(|| format!("retry entry for {}", entry.key), entry)?;
             Ok(EncodedRetry {
+                direction: entry.key.direction,
                 key: entry.key.to_bytes(),
                 value,
                 next_at: entry.next_at,
@@ -345,18 +349,20 @@ fn apply_retry(
     if retry.dead_letter {
         let was_retry = retries.remove(key)?.is_some();
         let was_dead = dead.insert(key, retry.value.as_slice())?.is_some();
-        Ok(QueueDelta {
-            retries: QueueDelta::step(false, was_retry),
-            dead_letters: QueueDelta::step(true, was_dead),
-        })
+        Ok(QueueDelta::of(
+            retry.direction,
+            QueueDelta::step(false, was_retry),
+            QueueDelta::step(true, was_dead),
+        ))
     } else {
         let was_dead = dead.remove(key)?.is_some();
         let was_retry = retries.insert(key, retry.value.as_slice())?.is_some();
         due.insert(due_key(retry.next_at, key), &[][..])?;
-        Ok(QueueDelta {
-            retries: QueueDelta::step(true, was_retry),
-            dead_letters: QueueDelta::step(false, was_dead),
-        })
+        Ok(QueueDelta::of(
+            retry.direction,
+            QueueDelta::step(true, was_retry),
+            QueueDelta::step(false, was_dead),
+        ))
     }
 }
 

@@ -23,7 +23,7 @@ pub use keys::{BaseKey, FailureKey, MarkerKey};
 pub use step_hook::{DurablePoint, StepHook};
 pub use types::{
     ConflictFilter, ConflictRecord, ConflictResolution, ConflictStatus, ConflictVersion,
-    LastFailure, Marker, RetryEntry, RetryUpdate, StatusCounts,
+    DirectionCounts, LastFailure, Marker, RetryEntry, RetryUpdate, StatusCounts,
 };
 
 use crate::audit::{AuditError, AuditLog, OutcomeKind, Timestamp};
@@ -84,6 +84,9 @@ pub enum StateError {
     },
 }
 
+/// Audit records looked at when the state opens, to recall the most recent failures.
+pub const FAILURE_RECALL_SCAN: usize = 10_000;
+
 pub(crate) const MARKERS: &str = "sync.markers";
 pub(crate) const BASES: &str = "sync.bases";
 pub(crate) const RETRIES: &str = "sync.retries";
@@ -109,6 +112,8 @@ pub struct SyncState {
     queue_count: counts::QueueCounts,
     /// Audit records committed since open, by direction and outcome.
     outcomes: counts::OutcomeCounts,
+    /// The newest failed events.
+    recent_failures: counts::RecentFailures,
     /// The resources with open conflicts.
     open: open_index::OpenIndex,
     /// Fault injection between durable steps; empty in normal operation.
@@ -134,13 +139,14 @@ impl SyncState {
             base_count: Default::default(),
             queue_count: Default::default(),
             outcomes: Default::default(),
+            recent_failures: Default::default(),
             open: Default::default(),
             step_hook: Default::default(),
             deciding: Default::default(),
         };
         let open = open_index::OpenIndex::build(&state.conflicts)?;
         let base_count = counts::BaseCount::counted(&state.bases);
-        let queue_count = counts::QueueCounts::counted(&state.retries, &state.dead_letters);
+        let queue_count = counts::QueueCounts::counted(&state.retries, &state.dead_letters)?;
         let state = Self {
             open,
             base_count,
@@ -148,6 +154,7 @@ impl SyncState {
             ..state
         };
         due_index::rebuild_if_missing(&state.retries, &state.retry_due)?;
+        state.recall_failures()?;
         Ok(state)
     }
 
@@ -200,7 +207,15 @@ impl SyncState {
     /// read in constant time, except the retries due now, which walks only the due part of
     /// the due-time index, and the markers (one per feed).
     pub fn counts(&self, now: Timestamp) -> Result<StatusCounts, StateError> {
-        let (retries, dead_letters) = self.queue_count.get();
+        let of = |direction| {
+            let (retries, dead_letters) = self.queue_count.of(direction);
+            DirectionCounts {
+                retries,
+                dead_letters,
+                open_conflicts: self.open.open_in(direction),
+            }
+        };
+        let (pull, push) = (of(Direction::Pull), of(Direction::Push));
         let (open_conflicts, resolved_conflicts) = self.open.counts();
         let retries_due = self
             .retry_due
@@ -209,18 +224,39 @@ impl SyncState {
         Ok(StatusCounts {
             markers: self.markers.len(),
             bases: self.base_count.get(),
-            retries,
+            retries: pull.retries + push.retries,
             retries_due,
-            dead_letters,
+            dead_letters: pull.dead_letters + push.dead_letters,
             open_conflicts,
             resolved_conflicts,
             audit_records: self.audit.len(),
+            pull,
+            push,
         })
     }
 
     /// Audit records of `direction` with outcome `kind` committed since the state was opened.
     pub fn outcomes_since_open(&self, direction: Direction, kind: OutcomeKind) -> u64 {
         self.outcomes.get(direction, kind)
+    }
+
+    /// The newest failed events (at most 50), newest first, without reading the audit.
+    pub fn recent_failures(&self) -> Vec<crate::audit::AuditRecord> {
+        self.recent_failures.get()
+    }
+
+    /// Fills the recent failures from the newest audit records, looking at no more than
+    /// [`FAILURE_RECALL_SCAN`] of them.
+    fn recall_failures(&self) -> Result<(), StateError> {
+        let query = crate::audit::AuditQuery {
+            outcome: Some(OutcomeKind::Failed),
+            limit: counts::RecentFailures::KEPT,
+            ..Default::default()
+        };
+        let newest_first = self.audit.recent(&query, FAILURE_RECALL_SCAN)?;
+        self.recent_failures
+            .note(newest_first.iter().rev().map(|entry| &entry.record));
+        Ok(())
     }
 
     /// The oldest open conflicts, at most `limit`, found through the in-memory index.

@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::state::{BaseKey, ConflictRecord, ConflictStatus, StateError};
+use crate::sync::conflict::Direction;
 
 /// Open conflict ids per resource, and every conflict id by status, so counts and the oldest
 /// open conflicts are read without walking the conflict tree.
@@ -17,8 +18,11 @@ pub(crate) struct OpenIndex {
 #[derive(Debug, Default)]
 struct Ids {
     by_resource: HashMap<BaseKey, BTreeSet<u64>>,
-    open: BTreeSet<u64>,
+    /// Open ids, with the direction each was counted under.
+    open: std::collections::BTreeMap<u64, Direction>,
     resolved: HashSet<u64>,
+    /// Open conflicts per direction (pull, push).
+    open_by_direction: [usize; 2],
 }
 
 impl OpenIndex {
@@ -52,15 +56,21 @@ impl OpenIndex {
         (ids.open.len(), ids.resolved.len())
     }
 
+    /// How many conflicts of `direction` are open.
+    pub(crate) fn open_in(&self, direction: Direction) -> usize {
+        self.lock().open_by_direction[crate::state::counts::slot(direction)]
+    }
+
     /// The ids of the oldest open conflicts, at most `limit`.
     pub(crate) fn oldest_open(&self, limit: usize) -> Vec<u64> {
-        self.lock().open.iter().take(limit).copied().collect()
+        self.lock().open.keys().take(limit).copied().collect()
     }
 
     /// Takes a record that was just stored into account.
     pub(crate) fn note(&self, record: &ConflictRecord) {
         self.insert(Entry {
             id: record.id,
+            direction: record.direction,
             resource_type: record.resource_type.clone(),
             resource_id: record.resource_id.clone(),
             status: record.status,
@@ -70,10 +80,12 @@ impl OpenIndex {
     fn insert(&self, entry: Entry) {
         let Entry {
             id,
+            direction,
             resource_type,
             resource_id,
             status,
         } = entry;
+        let slot = crate::state::counts::slot(direction);
         let key = BaseKey {
             resource_type,
             resource_id,
@@ -82,7 +94,10 @@ impl OpenIndex {
         match status {
             ConflictStatus::Open => {
                 ids.by_resource.entry(key).or_default().insert(id);
-                ids.open.insert(id);
+                if let Some(before) = ids.open.insert(id, direction) {
+                    ids.open_by_direction[crate::state::counts::slot(before)] -= 1;
+                }
+                ids.open_by_direction[slot] += 1;
                 ids.resolved.remove(&id);
             }
             ConflictStatus::Resolved => {
@@ -92,7 +107,10 @@ impl OpenIndex {
                         ids.by_resource.remove(&key);
                     }
                 }
-                ids.open.remove(&id);
+                // Counted under the direction it was opened with, whatever this copy says.
+                if let Some(opened) = ids.open.remove(&id) {
+                    ids.open_by_direction[crate::state::counts::slot(opened)] -= 1;
+                }
                 ids.resolved.insert(id);
             }
         }
@@ -109,6 +127,7 @@ impl OpenIndex {
 #[derive(serde::Deserialize)]
 struct Entry {
     id: u64,
+    direction: Direction,
     resource_type: String,
     resource_id: String,
     status: ConflictStatus,
@@ -119,7 +138,7 @@ mod tests {
     use super::*;
     use crate::audit::Timestamp;
     use crate::state::ConflictVersion;
-    use crate::sync::conflict::{Direction, Policy};
+    use crate::sync::conflict::Policy;
 
     fn record(id: u64, resource_id: &str, status: ConflictStatus) -> ConflictRecord {
         let version = ConflictVersion {
@@ -165,6 +184,8 @@ mod tests {
         assert_eq!(index.ids_for(&key("p1")), vec![1, 3]);
         assert!(index.ids_for(&key("p2")).is_empty());
         assert_eq!(index.counts(), (2, 1));
+        assert_eq!(index.open_in(Direction::Pull), 2);
+        assert_eq!(index.open_in(Direction::Push), 0);
         assert_eq!(index.oldest_open(1), vec![1]);
         index.note(&record(1, "p1", ConflictStatus::Resolved));
         // Noting a record again changes no count.
@@ -174,5 +195,6 @@ mod tests {
         assert!(index.ids_for(&key("p1")).is_empty());
         assert!(index.lock().by_resource.is_empty());
         assert_eq!(index.counts(), (0, 3));
+        assert_eq!(index.open_in(Direction::Pull), 0);
     }
 }

@@ -81,10 +81,7 @@ impl SyncState {
                     .map_err(ConflictableTransactionError::Abort)?;
                 let was_retry = retries.insert(key_bytes.as_slice(), value)?.is_some();
                 due.insert(due_key(now, &key_bytes), &[][..])?;
-                let delta = QueueDelta {
-                    retries: QueueDelta::step(true, was_retry),
-                    dead_letters: -1,
-                };
+                let delta = QueueDelta::of(key.direction, QueueDelta::step(true, was_retry), -1);
                 Ok(Some((entry, delta)))
             })
             .map_err(|e| match e {

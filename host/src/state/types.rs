@@ -213,4 +213,19 @@ pub struct StatusCounts {
     pub resolved_conflicts: usize,
     /// Audit records kept.
     pub audit_records: usize,
+    /// What waits in the pull direction.
+    pub pull: DirectionCounts,
+    /// What waits in the push direction.
+    pub push: DirectionCounts,
+}
+
+/// What waits in one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DirectionCounts {
+    /// Events waiting for a retry.
+    pub retries: usize,
+    /// Events that ran out of attempts.
+    pub dead_letters: usize,
+    /// Conflicts waiting for an operator.
+    pub open_conflicts: usize,
 }

@@ -31,7 +31,7 @@ pub struct DirectionSnapshot {
 }
 
 /// The outcome of one finished run, as `sync-now --wait` reports it.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LastRun {
     pub finished: Timestamp,
     /// The run's number (`runs` once it finished).

@@ -114,8 +114,14 @@ fn direction(name: &str, report: Option<&DirectionReport>) -> Markup {
                 td { (when(d.last_success)) }
                 td { @if let Some(f) = &d.last_failure { span.failed { (f.at) ": " (f.message) } } }
                 td { (if d.running { "running" } else { "idle" }) }
+                td { (d.runs) }
+                td { @if let Some(run) = &d.last_run {
+                    (run.finished) ": " (run.events) " events on " (run.pages) " pages, "
+                    (run.applied) " applied, " (run.failed) " failed"
+                    @if let Some(e) = &run.error { span.failed { " · " (e) } }
+                } }
             } @else {
-                td colspan="4" { "off" }
+                td colspan="6" { "off" }
             }
         }
     }
@@ -147,7 +153,7 @@ pub async fn detail(
         p { "sync-host " (report.version) " · parent " (report.parent.as_deref().unwrap_or("none"))
             " · reported " (age) " s ago" }
         h2 { "Directions" }
-        table { tr { th {} th { "Lag" } th { "Last success" } th { "Last failure" } th { "Now" } }
+        table { tr { th {} th { "Lag" } th { "Last success" } th { "Last failure" } th { "Now" } th { "Runs" } th { "Last run" } }
             (direction("pull", report.pull.as_ref())) (direction("push", report.push.as_ref())) }
         h2 { "Open conflicts (" (report.counts.open_conflicts) ")" }
         table #conflicts {
