@@ -57,6 +57,31 @@ async fn the_root_sees_every_node_and_a_clinics_conflict() -> anyhow::Result<()>
         assert_eq!(r["version"], env!("CARGO_PKG_VERSION"));
     }
 
+    // The same view as an operator's table.
+    let national = t.net.node("national").expect("started");
+    let url = national.running.base_url().to_string();
+    let token = national.admin_token.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sync-host"))
+            .args(["status", "--url", &url, "--token", &token, "--tree"])
+            .output()
+    })
+    .await??;
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("NODE") && lines[0].contains("HEALTH"),
+        "{table}"
+    );
+    assert!(lines[1].starts_with("national "), "{table}");
+    assert!(lines[2].starts_with("  district "), "{table}");
+    assert!(lines[3].starts_with("    clinic-1 "), "{table}");
+    assert!(
+        lines[4].starts_with("    clinic-2  never reported"),
+        "{table}"
+    );
+
     let detail = get(&t, "national", "/admin/network/clinic-1").await?;
     let conflict = &detail["report"]["conflicts"][0];
     assert_eq!(conflict["resource"], "Patient/rep-1", "{detail:#}");
