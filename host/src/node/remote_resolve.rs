@@ -11,7 +11,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::audit::Timestamp;
@@ -21,31 +20,13 @@ use crate::node::admin::error;
 use crate::node::resolve::{Resolve, ResolveError, resolve_conflict};
 use crate::report::decisions::merged_body_problem;
 use crate::report::{Decision, DecisionOutcome};
-use crate::sync::conflict::Side;
-
-/// What the operator sends.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteResolve {
-    /// Keep this side's version…
-    pub side: Option<Side>,
-    /// …or write this merged body.
-    pub body: Option<Box<serde_json::value::RawValue>>,
-    /// Who decided, for the audit at the target.
-    #[serde(default = "operator")]
-    pub by: String,
-}
-
-fn operator() -> String {
-    "operator".into()
-}
 
 /// `POST /admin/network/{node}/conflicts/{id}/resolve`: a decision for a conflict that `node`
 /// reported. On this node itself it is an ordinary resolution.
 pub async fn issue(
     State(node): State<Arc<NodeHandle>>,
     Path((target, conflict_id)): Path<(String, u64)>,
-    Json(how): Json<RemoteResolve>,
+    Json(how): Json<Resolve>,
 ) -> Response {
     if how.side.is_some() == how.body.is_some() {
         return error(
@@ -54,12 +35,7 @@ pub async fn issue(
         );
     }
     if target == node.node_id {
-        let local = Resolve {
-            side: how.side,
-            body: how.body,
-            by: how.by,
-        };
-        return match resolve_conflict(&node, conflict_id, local).await {
+        return match resolve_conflict(&node, conflict_id, how).await {
             Ok(record) => Json(record).into_response(),
             Err(e) => error(e.status(), chain(&e)),
         };
@@ -106,7 +82,7 @@ pub fn decide(
     node: &NodeHandle,
     target: &str,
     conflict_id: u64,
-    how: RemoteResolve,
+    how: Resolve,
 ) -> Result<Decision, DecideError> {
     if how.side.is_some() == how.body.is_some() {
         return Err(DecideError::NoChoice);

@@ -91,7 +91,7 @@ async fn receive(State(upload): State<Upload>, headers: HeaderMap, body: Bytes) 
 fn decisions_for(
     reporting: &crate::node::reporting::Reporting,
     kept: &[crate::report::KeptReport],
-) -> Result<Vec<crate::report::Decision>, crate::report::decisions::DecisionError> {
+) -> Result<Vec<crate::report::Decision>, crate::report::KeptError> {
     for report in kept.iter().filter_map(|k| k.report.as_ref()) {
         reporting.decisions.settle(&report.decisions)?;
     }

@@ -8,13 +8,13 @@ use std::time::Duration;
 use crate::audit::{Outcome, Timestamp};
 use crate::node::NodeHandle;
 use crate::plugins::PluginRegistry;
-use crate::report::decisions::{DecisionError, MAX_OUTCOMES};
+use crate::report::decisions::MAX_OUTCOMES;
 use crate::report::model::{
     ConflictSummary, DirectionReport, FailureNote, FailureSummary, MAX_CONFLICTS, MAX_FAILURES,
     MAX_PLUGINS, PluginSummary, ReportCounts, VersionSummary, clip,
 };
 use crate::report::{
-    BookError, DecisionBook, NodeReport, Position, ReportBook, ReportUpload, network,
+    DecisionBook, KeptError, NodeReport, Position, ReportBook, ReportUpload, network,
 };
 use crate::state::{ConflictRecord, ConflictVersion, StateError};
 use crate::sync::status::DirectionStatus;
@@ -25,9 +25,7 @@ pub enum ReportingError {
     #[error("reading the sync state for the report")]
     State(#[from] StateError),
     #[error(transparent)]
-    Book(#[from] BookError),
-    #[error(transparent)]
-    Decisions(#[from] DecisionError),
+    Kept(#[from] KeptError),
 }
 
 /// What a node knows about the report tree: where it keeps its children's reports, which

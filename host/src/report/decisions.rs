@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::kept::{KeptError, KeptTree};
 use crate::audit::Timestamp;
 use crate::sync::conflict::Side;
 
@@ -65,71 +66,44 @@ pub struct KeptDecision {
     pub outcome: Option<DecisionOutcome>,
 }
 
-/// Why a decision could not be kept or read.
-#[derive(Debug, thiserror::Error)]
-pub enum DecisionError {
-    #[error("decision storage failed")]
-    Storage(#[from] sled::Error),
-    #[error("the kept decision `{id}` is unreadable")]
-    Decode {
-        id: String,
-        source: serde_json::Error,
-    },
-    #[error("could not encode decision `{id}`")]
-    Encode {
-        id: String,
-        source: serde_json::Error,
-    },
-}
-
 /// The decisions a node keeps: issued here, passing through, or addressed to it. Cheap to
 /// clone.
 #[derive(Debug, Clone)]
 pub struct DecisionBook {
-    tree: sled::Tree,
+    kept: KeptTree<KeptDecision>,
 }
 
 impl DecisionBook {
     /// The decisions kept in `tree`.
     pub fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+        Self {
+            kept: KeptTree::new(tree),
+        }
     }
 
     /// Every kept decision.
-    pub fn all(&self) -> Result<Vec<KeptDecision>, DecisionError> {
-        let mut out = Vec::new();
-        for item in self.tree.iter() {
-            let (key, value) = item?;
-            out.push(decode(&key, &value)?);
-        }
-        Ok(out)
+    pub fn all(&self) -> Result<Vec<KeptDecision>, KeptError> {
+        self.kept.all()
     }
 
     /// One decision.
-    pub fn get(&self, id: &str) -> Result<Option<KeptDecision>, DecisionError> {
-        self.tree
-            .get(id.as_bytes())?
-            .map(|value| decode(id.as_bytes(), &value))
-            .transpose()
+    pub fn get(&self, id: &str) -> Result<Option<KeptDecision>, KeptError> {
+        self.kept.get(id)
     }
 
     /// Keeps `decision` as pending, unless it is kept already (a decision delivered again
     /// keeps its outcome).
-    pub fn keep(&self, decision: Decision) -> Result<(), DecisionError> {
+    pub fn keep(&self, decision: Decision) -> Result<(), KeptError> {
         let id = decision.id.clone();
-        let value = encode(&KeptDecision {
+        let pending = KeptDecision {
             decision,
             outcome: None,
-        })?;
-        // An `Err` inside means the decision was kept already: nothing to do.
-        let _kept_already =
-            self.tree
-                .compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(value))?;
-        Ok(())
+        };
+        self.kept.put_if_absent(&id, &pending)
     }
 
     /// Records what became of decisions, for those kept here and still pending.
-    pub fn settle(&self, outcomes: &[DecisionOutcome]) -> Result<usize, DecisionError> {
+    pub fn settle(&self, outcomes: &[DecisionOutcome]) -> Result<usize, KeptError> {
         let mut settled = 0;
         for outcome in outcomes {
             let Some(mut kept) = self.get(&outcome.id)? else {
@@ -139,7 +113,7 @@ impl DecisionBook {
                 continue;
             }
             kept.outcome = Some(outcome.clone());
-            self.tree.insert(outcome.id.as_bytes(), encode(&kept)?)?;
+            self.kept.put(&outcome.id, &kept)?;
             settled += 1;
         }
         Ok(settled)
@@ -150,7 +124,7 @@ impl DecisionBook {
         &self,
         targets: &BTreeSet<&str>,
         limit: usize,
-    ) -> Result<Vec<Decision>, DecisionError> {
+    ) -> Result<Vec<Decision>, KeptError> {
         let mut pending: Vec<Decision> = self
             .all()?
             .into_iter()
@@ -167,7 +141,7 @@ impl DecisionBook {
         &self,
         target: &str,
         limit: usize,
-    ) -> Result<Vec<DecisionOutcome>, DecisionError> {
+    ) -> Result<Vec<DecisionOutcome>, KeptError> {
         let mut outcomes: Vec<DecisionOutcome> = self
             .all()?
             .into_iter()
@@ -178,20 +152,6 @@ impl DecisionBook {
         outcomes.truncate(limit);
         Ok(outcomes)
     }
-}
-
-fn encode(kept: &KeptDecision) -> Result<Vec<u8>, DecisionError> {
-    serde_json::to_vec(kept).map_err(|source| DecisionError::Encode {
-        id: kept.decision.id.clone(),
-        source,
-    })
-}
-
-fn decode(key: &[u8], value: &[u8]) -> Result<KeptDecision, DecisionError> {
-    serde_json::from_slice(value).map_err(|source| DecisionError::Decode {
-        id: String::from_utf8_lossy(key).into_owned(),
-        source,
-    })
 }
 
 /// Why a merged body cannot be sent for a conflict on `resource` (`Type/id`): it must be a

@@ -4,15 +4,18 @@
 //!
 //! `model` is what a report says, `decisions` the conflict decisions that travel down the
 //! same path in the answers, `network` the pure rules (what a parent accepts, what it
-//! relays, the operator's view), `book` where a parent keeps the latest report of each node.
+//! relays, the operator's view), `book` where a parent keeps the latest report of each node,
+//! and `kept`, the JSON tree both books are kept in.
 //! Building a node's own report and sending it live in `node::reporting`.
 
 pub mod book;
 pub mod decisions;
+pub mod kept;
 pub mod model;
 pub mod network;
 
-pub use book::{BookError, ReportBook};
+pub use book::ReportBook;
 pub use decisions::{Decision, DecisionBook, DecisionOutcome};
+pub use kept::KeptError;
 pub use model::{NodeReport, RelayedNode, ReportAnswer, ReportUpload};
 pub use network::{Health, KeptReport, NetworkRow, Position, Refusal};

@@ -14,7 +14,7 @@ use super::json_diff::{differing_paths, is_marked, lines};
 use super::layout::{csrf_field, message, page, when};
 use super::session::Session;
 use super::{Operator, Ui};
-use crate::node::remote_resolve::{RemoteResolve, decide};
+use crate::node::remote_resolve::decide;
 use crate::node::resolve::{Resolve, resolve_conflict};
 use crate::report::decisions::merged_body_problem;
 use crate::state::{ConflictFilter, ConflictVersion};
@@ -267,7 +267,7 @@ pub async fn resolve_remote(
         Ok(body) => body,
         Err(e) => return message(StatusCode::BAD_REQUEST, this, &session, &e),
     };
-    let how = RemoteResolve {
+    let how = Resolve {
         side,
         body,
         by: session.operator.clone(),
