@@ -58,7 +58,11 @@ impl Table {
 
 /// `text` on one line and at most [`MAX_CELL`] characters.
 fn cut(text: &str) -> String {
-    let one_line = text.replace(['\n', '\r', '\t'], " ");
+    // Cells can hold what another node reported: no control character reaches the terminal.
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if one_line.chars().count() <= MAX_CELL {
         return one_line;
     }

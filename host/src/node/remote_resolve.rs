@@ -162,9 +162,10 @@ pub async fn apply_decisions(node: &NodeHandle, decisions: Vec<Decision>) -> usi
         let Some(outcome) = apply_one(node, &decision).await else {
             continue;
         };
+        let target = decision.target.clone();
         let kept = book
             .keep(decision)
-            .and_then(|()| book.settle(std::slice::from_ref(&outcome)));
+            .and_then(|()| book.settle_from(&[(&target, std::slice::from_ref(&outcome))]));
         match kept {
             Ok(_) => settled += 1,
             Err(e) => tracing::warn!(error = %chain(&e), "a decision's outcome was not kept"),
@@ -226,6 +227,10 @@ async fn apply_one(node: &NodeHandle, decision: &Decision) -> Option<DecisionOut
             });
             Some(outcome(true, format!("applied: {kept}")))
         }
+        // Applied by this very decision before its outcome was kept (a crash in between).
+        Err(ResolveError::AlreadyResolved(_)) if resolved_by(node, decision) => {
+            Some(outcome(true, "applied".into()))
+        }
         Err(e @ (ResolveError::Stale { .. } | ResolveError::AlreadyResolved(_))) => {
             Some(outcome(false, format!("refused as stale: {}", chain(&e))))
         }
@@ -237,4 +242,20 @@ async fn apply_one(node: &NodeHandle, decision: &Decision) -> Option<DecisionOut
             None
         }
     }
+}
+
+/// Whether the conflict of `decision` was resolved in its name.
+fn resolved_by(node: &NodeHandle, decision: &Decision) -> bool {
+    let name = format!("{} at {}", decision.by, decision.from_node);
+    node.state
+        .conflict(decision.conflict_id)
+        .ok()
+        .flatten()
+        .and_then(|record| record.resolution)
+        .is_some_and(|resolution| {
+            resolution
+                .by
+                .to_lowercase()
+                .starts_with(&name.to_lowercase())
+        })
 }

@@ -19,7 +19,7 @@ use crate::error_chain::chain;
 use crate::node::NodeHandle;
 use crate::node::admin::error;
 use crate::node::reporting::own_report;
-use crate::report::{Position, Refusal, ReportAnswer, ReportUpload, network};
+use crate::report::{Refusal, ReportAnswer, ReportUpload, network};
 
 /// The largest upload a parent reads: a child's report with a large subtree below it.
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -55,46 +55,68 @@ async fn receive(State(upload): State<Upload>, headers: HeaderMap, body: Bytes) 
             );
         }
     };
-    let reporting = &upload.node.reporting;
-    let children = reporting.child_ids();
-    let here = Position {
-        this: &upload.node.node_id,
-        children: &children,
-    };
-    let kept = match network::admit(parsed, &from, &here, Timestamp::now()) {
-        Ok(kept) => kept,
-        Err(refusal) => {
-            tracing::warn!(child = %from, reason = %refusal, "status report refused");
-            return error(refusal_status(&refusal), refusal.to_string());
-        }
-    };
-    if let Err(e) = reporting.book.replace_via(&from, &kept) {
-        tracing::warn!(child = %from, error = %chain(&e), "status report not kept");
-        return error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e));
-    }
-    tracing::debug!(child = %from, nodes = kept.len(), "status report kept");
-    match decisions_for(reporting, &kept) {
-        Ok(decisions) => Json(ReportAnswer {
-            accepted: kept.len(),
-            decisions,
-        })
-        .into_response(),
-        Err(e) => {
-            tracing::warn!(child = %from, error = %chain(&e), "decisions not delivered");
-            error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e))
-        }
+    // Reading the kept reports, checking and keeping the upload are sled work: off the
+    // executor, so one large subtree does not hold up other requests.
+    let node = Arc::clone(&upload.node);
+    let kept = tokio::task::spawn_blocking(move || keep_upload(&node, &from, parsed)).await;
+    match kept {
+        Ok(Ok(answer)) => Json(answer).into_response(),
+        Ok(Err(refused)) => *refused,
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
-/// Settles the decisions whose outcomes the kept reports carry, and returns the pending ones
-/// for the nodes these reports came from.
+/// Checks and keeps an upload from the child `from`; answers with the decisions waiting for
+/// its subtree.
+fn keep_upload(
+    node: &NodeHandle,
+    from: &str,
+    upload: ReportUpload,
+) -> Result<ReportAnswer, Box<Response>> {
+    let reporting = &node.reporting;
+    let failed = |what: &str, e: &dyn std::error::Error| {
+        tracing::warn!(child = %from, error = %e, "{what}");
+        Box::new(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    };
+    let before = reporting
+        .book
+        .all()
+        .map_err(|e| failed("kept reports unreadable", &e))?;
+    let standing = reporting.standing(node, Some(from), &before);
+    let admitted = network::admit(upload, from, &standing.position(), Timestamp::now()).map_err(
+        |refusal| {
+            tracing::warn!(child = %from, reason = %refusal, "status report refused");
+            Box::new(error(refusal_status(&refusal), refusal.to_string()))
+        },
+    )?;
+    for (node, why) in &admitted.dropped {
+        tracing::warn!(child = %from, node, reason = why, "a relayed report was left out");
+    }
+    reporting
+        .book
+        .replace_via(from, &admitted.kept)
+        .map_err(|e| failed("status report not kept", &e))?;
+    tracing::debug!(child = %from, nodes = admitted.kept.len(), "status report kept");
+    let decisions = decisions_for(reporting, &admitted.kept)
+        .map_err(|e| failed("decisions not delivered", &e))?;
+    Ok(ReportAnswer {
+        accepted: admitted.kept.len(),
+        decisions,
+    })
+}
+
+/// Settles the decisions whose outcomes the kept reports carry (each report settles only
+/// decisions addressed to the node it is about), and returns the pending ones for the nodes
+/// these reports came from.
 fn decisions_for(
     reporting: &crate::node::reporting::Reporting,
     kept: &[crate::report::KeptReport],
 ) -> Result<Vec<crate::report::Decision>, crate::report::KeptError> {
-    for report in kept.iter().filter_map(|k| k.report.as_ref()) {
-        reporting.decisions.settle(&report.decisions)?;
-    }
+    let outcomes: Vec<(&str, &[crate::report::DecisionOutcome])> = kept
+        .iter()
+        .filter_map(|k| Some((k.node.as_str(), k.report.as_ref()?.decisions.as_slice())))
+        .collect();
+    reporting.decisions.settle_from(&outcomes)?;
     let targets = kept.iter().map(|k| k.node.as_str()).collect();
     reporting
         .decisions
@@ -131,9 +153,7 @@ fn child_of(upload: &Upload, headers: &HeaderMap) -> Result<String, Box<Response
 /// report is a bad request.
 fn refusal_status(refusal: &Refusal) -> StatusCode {
     match refusal {
-        Refusal::NotItself { .. } | Refusal::OtherParent { .. } | Refusal::NotBelow { .. } => {
-            StatusCode::FORBIDDEN
-        }
+        Refusal::NotItself { .. } | Refusal::OtherParent { .. } => StatusCode::FORBIDDEN,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -148,11 +168,8 @@ pub async fn network_view(State(node): State<Arc<NodeHandle>>) -> Response {
         Ok(kept) => kept,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, chain(&e)),
     };
-    let children = node.reporting.child_ids();
-    let here = Position {
-        this: &node.node_id,
-        children: &children,
-    };
+    let standing = node.reporting.standing(&node, None, &kept);
+    let here = standing.position();
     let stale_after = node.reporting.stale_after;
     let rows = network::view(&this, &kept, &here, Timestamp::now(), stale_after);
     Json(json!({

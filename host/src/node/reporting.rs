@@ -45,6 +45,50 @@ impl Reporting {
     pub fn child_ids(&self) -> BTreeSet<String> {
         self.children.values().cloned().collect()
     }
+
+    /// Where `node` stands, given what it keeps: for an upload from `sender`, the nodes kept
+    /// through other children are taken.
+    pub fn standing(
+        &self,
+        node: &NodeHandle,
+        sender: Option<&str>,
+        kept: &[crate::report::KeptReport],
+    ) -> Standing {
+        let taken = match sender {
+            Some(sender) => kept
+                .iter()
+                .filter(|k| k.via != sender)
+                .map(|k| k.node.clone())
+                .collect(),
+            None => BTreeSet::new(),
+        };
+        Standing {
+            this: node.node_id.clone(),
+            parent: node.parent_node.clone(),
+            children: self.child_ids(),
+            taken,
+        }
+    }
+}
+
+/// The owned parts of a [`Position`].
+pub struct Standing {
+    this: String,
+    parent: Option<String>,
+    children: BTreeSet<String>,
+    taken: BTreeSet<String>,
+}
+
+impl Standing {
+    /// The position these parts describe.
+    pub fn position(&self) -> Position<'_> {
+        Position {
+            this: &self.this,
+            parent: self.parent.as_deref(),
+            children: &self.children,
+            taken: &self.taken,
+        }
+    }
 }
 
 /// The plugins of `registry`, as a report lists them.
@@ -99,14 +143,10 @@ pub fn own_report(node: &NodeHandle) -> Result<NodeReport, ReportingError> {
 pub fn upload(node: &NodeHandle) -> Result<ReportUpload, ReportingError> {
     let report = own_report(node)?;
     let kept = node.reporting.book.all()?;
-    let children = node.reporting.child_ids();
-    let here = Position {
-        this: &node.node_id,
-        children: &children,
-    };
+    let standing = node.reporting.standing(node, None, &kept);
     Ok(ReportUpload {
         report,
-        below: network::relay(&kept, &here, Timestamp::now()),
+        below: network::relay(&kept, &standing.position(), Timestamp::now()),
     })
 }
 

@@ -269,11 +269,8 @@ impl SyncMetrics {
         let Ok(kept) = reporting.book.all() else {
             return Ok(());
         };
-        let children = reporting.child_ids();
-        let here = network::Position {
-            this: &self.node.node_id,
-            children: &children,
-        };
+        let standing = reporting.standing(&self.node, None, &kept);
+        let here = standing.position();
         let now = Timestamp::now();
         let mut ages = Vec::new();
         let mut stale = Vec::new();

@@ -14,15 +14,16 @@ use crate::sync::conflict::Side;
 /// The tree holding decisions, keyed by decision id.
 pub const DECISIONS: &str = "sync.decisions";
 
-/// Decisions one report answer carries at most; the rest follow in later answers.
-pub const MAX_PER_ANSWER: usize = 100;
+/// Decisions one report answer carries at most; the rest follow in later answers. Well below
+/// [`MAX_OUTCOMES`], so the outcomes of a whole answer fit in the next report with room for
+/// the answers before it that a level above has not heard of yet.
+pub const MAX_PER_ANSWER: usize = 50;
 
 /// Decision outcomes a report carries at most, newest first.
-pub const MAX_OUTCOMES: usize = 50;
+pub const MAX_OUTCOMES: usize = 500;
 
 /// An operator's decision about one conflict of a node below.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Decision {
     /// Unique in the tree: the issuing node's id and a number of its own.
     pub id: String,
@@ -46,7 +47,6 @@ pub struct Decision {
 
 /// What became of a decision at its target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DecisionOutcome {
     /// The decision's id.
     pub id: String,
@@ -102,19 +102,28 @@ impl DecisionBook {
         self.kept.put_if_absent(&id, &pending)
     }
 
-    /// Records what became of decisions, for those kept here and still pending.
-    pub fn settle(&self, outcomes: &[DecisionOutcome]) -> Result<usize, KeptError> {
+    /// Records what became of decisions: each `(target, outcomes)` settles only pending
+    /// decisions addressed to `target`, so no node can settle another's. Returns how many.
+    pub fn settle_from(&self, reports: &[(&str, &[DecisionOutcome])]) -> Result<usize, KeptError> {
+        let mut pending: std::collections::BTreeMap<String, KeptDecision> = self
+            .all()?
+            .into_iter()
+            .filter(|k| k.outcome.is_none())
+            .map(|k| (k.decision.id.clone(), k))
+            .collect();
         let mut settled = 0;
-        for outcome in outcomes {
-            let Some(mut kept) = self.get(&outcome.id)? else {
-                continue;
-            };
-            if kept.outcome.is_some() {
-                continue;
+        for (target, outcomes) in reports {
+            for outcome in *outcomes {
+                let Some(kept) = pending.get_mut(&outcome.id) else {
+                    continue;
+                };
+                if kept.decision.target != *target || kept.outcome.is_some() {
+                    continue;
+                }
+                kept.outcome = Some(outcome.clone());
+                self.kept.put(&outcome.id, kept)?;
+                settled += 1;
             }
-            kept.outcome = Some(outcome.clone());
-            self.kept.put(&outcome.id, &kept)?;
-            settled += 1;
         }
         Ok(settled)
     }
@@ -213,7 +222,15 @@ mod tests {
             message: "child kept".into(),
             at: Timestamp::from_millis(5),
         };
-        assert_eq!(book.settle(std::slice::from_ref(&outcome))?, 1);
+        // Another node cannot settle it; its target can.
+        assert_eq!(
+            book.settle_from(&[("other", std::slice::from_ref(&outcome))])?,
+            0
+        );
+        assert_eq!(
+            book.settle_from(&[("clinic", std::slice::from_ref(&outcome))])?,
+            1
+        );
         assert!(book.pending_for(&targets, 10)?.is_empty());
         // Delivered again, it keeps its outcome.
         book.keep(decision("national-1", "clinic"))?;

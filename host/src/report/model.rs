@@ -1,5 +1,6 @@
 //! What a status report says: one node's view of itself, as a child sends it to its parent and
-//! a parent relays it further up. Everything here is a summary: no resource body is ever part
+//! a parent relays it further up. Fields a reader does not know are ignored, so nodes of
+//! different versions can report to each other during an upgrade. Everything here is a summary: no resource body is ever part
 //! of a report, so a report cannot carry what the node's push filters would keep back.
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,6 @@ pub const MAX_MESSAGE_CHARS: usize = 500;
 
 /// One node's report about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NodeReport {
     /// The reporting node's id.
     pub node: String,
@@ -53,7 +53,6 @@ pub struct NodeReport {
 
 /// A loaded plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PluginSummary {
     /// The name the configuration uses.
     pub name: String,
@@ -67,7 +66,6 @@ pub struct PluginSummary {
 
 /// One direction of the reporting node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct DirectionReport {
     /// Entries still to process, when known.
     pub lag_entries: Option<u64>,
@@ -89,7 +87,6 @@ pub struct DirectionReport {
 
 /// When something failed, and its message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FailureNote {
     /// When.
     pub at: Timestamp,
@@ -99,7 +96,6 @@ pub struct FailureNote {
 
 /// The counts a report carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct ReportCounts {
     /// Conflicts waiting for an operator or a policy.
     pub open_conflicts: u64,
@@ -111,7 +107,6 @@ pub struct ReportCounts {
 
 /// One failed event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FailureSummary {
     /// When it failed.
     pub at: Timestamp,
@@ -129,7 +124,6 @@ pub struct FailureSummary {
 
 /// One open conflict, without either body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ConflictSummary {
     /// The conflict's id on the reporting node.
     pub id: u64,
@@ -151,7 +145,6 @@ pub struct ConflictSummary {
 
 /// One side of a conflict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct VersionSummary {
     /// The side's version id, when it has one.
     pub version: Option<String>,
@@ -164,7 +157,6 @@ pub struct VersionSummary {
 /// What a child sends its parent: its own report, and the latest it holds of every node below
 /// it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ReportUpload {
     /// The child's own report.
     pub report: NodeReport,
@@ -175,7 +167,6 @@ pub struct ReportUpload {
 
 /// A node below the sender, as the sender last heard of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RelayedNode {
     /// Its id.
     pub node: String,
@@ -190,7 +181,6 @@ pub struct RelayedNode {
 
 /// A parent's answer to an upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ReportAnswer {
     /// Reports kept (the sender's and those below it).
     pub accepted: usize,

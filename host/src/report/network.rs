@@ -54,14 +54,6 @@ pub enum Refusal {
     },
     #[error("`{0}` is not a valid node id")]
     InvalidId(String),
-    #[error("node `{0}` appears twice in the upload")]
-    Duplicate(String),
-    #[error("node `{node}` cannot be reported below `{via}`: {why}")]
-    NotBelow {
-        node: String,
-        via: String,
-        why: &'static str,
-    },
     #[error("the report of `{node}` lists {count} {what}, more than the {limit} allowed")]
     TooMany {
         node: String,
@@ -77,18 +69,33 @@ pub enum Refusal {
 pub struct Position<'a> {
     /// This node's id.
     pub this: &'a str,
+    /// The node it reports to, if any: no node below may take its name.
+    pub parent: Option<&'a str>,
     /// The node ids of its configured children.
     pub children: &'a BTreeSet<String>,
+    /// Nodes kept through another child: a sender may not claim them.
+    pub taken: &'a BTreeSet<String>,
+}
+
+/// What an upload leaves to keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admitted {
+    /// The sender's report and every relayed node it may speak for.
+    pub kept: Vec<KeptReport>,
+    /// Relayed nodes left out, with why: one bad entry (a misconfigured clinic far below)
+    /// must not cut the sender's whole subtree off.
+    pub dropped: Vec<(String, &'static str)>,
 }
 
 /// The reports to keep from `upload`, sent by the child node `from` and received `now`; the
-/// reports kept earlier through `from` are replaced by these.
+/// reports kept earlier through `from` are replaced by these. The sender's own report must be
+/// right, or nothing is kept; a relayed node it may not speak for is left out.
 pub fn admit(
     upload: ReportUpload,
     from: &str,
     here: &Position<'_>,
     now: Timestamp,
-) -> Result<Vec<KeptReport>, Refusal> {
+) -> Result<Admitted, Refusal> {
     let ReportUpload { report, below } = upload;
     if report.node != from {
         return Err(Refusal::NotItself {
@@ -107,93 +114,110 @@ pub fn admit(
     if below.len() > MAX_BELOW {
         return Err(Refusal::TooManyNodes(below.len()));
     }
-    let parents = check_below(&below, from, here)?;
-    check_reaches(&parents, from)?;
-    let mut kept = Vec::with_capacity(below.len() + 1);
-    kept.push(KeptReport {
+    let mut dropped = Vec::new();
+    let mut candidates: BTreeMap<String, RelayedNode> = BTreeMap::new();
+    for relayed in below {
+        match problem_with(&relayed, from, here) {
+            Some(why) => dropped.push((relayed.node, why)),
+            None if candidates.contains_key(&relayed.node) => {
+                dropped.push((relayed.node, "it appears twice"));
+            }
+            None => {
+                candidates.insert(relayed.node.clone(), relayed);
+            }
+        }
+    }
+    let parents: BTreeMap<&str, &str> = candidates
+        .values()
+        .map(|r| (r.node.as_str(), r.parent.as_str()))
+        .collect();
+    let reached: BTreeSet<String> = reaching(&parents, from)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mut kept = vec![KeptReport {
         node: from.to_string(),
         parent: here.this.to_string(),
         via: from.to_string(),
         received_at: now,
         age_at_receipt_secs: Some(0),
         report: Some(report),
-    });
-    kept.extend(below.into_iter().map(|relayed| KeptReport {
-        node: relayed.node,
-        parent: relayed.parent,
-        via: from.to_string(),
-        received_at: now,
-        age_at_receipt_secs: relayed.age_secs.filter(|_| relayed.report.is_some()),
-        report: relayed.report,
-    }));
-    Ok(kept)
-}
-
-/// Each relayed node's id, and its parent; refuses ids that are not valid, repeated, this
-/// node, the sender, another of this node's children, or whose report names another node.
-fn check_below<'a>(
-    below: &'a [RelayedNode],
-    from: &str,
-    here: &Position<'_>,
-) -> Result<BTreeMap<&'a str, &'a str>, Refusal> {
-    let mut parents = BTreeMap::new();
-    for relayed in below {
-        let node = relayed.node.as_str();
-        for id in [node, relayed.parent.as_str()] {
-            if !is_valid_node_id(id) {
-                return Err(Refusal::InvalidId(id.to_string()));
-            }
+    }];
+    for (node, relayed) in candidates {
+        if !reached.contains(&node) {
+            dropped.push((node, "its parents do not lead to the sender"));
+            continue;
         }
-        let not_below = |why| Refusal::NotBelow {
-            node: node.to_string(),
+        kept.push(KeptReport {
+            node,
+            parent: relayed.parent,
             via: from.to_string(),
-            why,
-        };
-        if node == here.this || node == from {
-            return Err(not_below("it is this node or the sender"));
-        }
-        if here.children.contains(node) {
-            return Err(not_below("it is another child of this node"));
-        }
-        if let Some(report) = &relayed.report {
-            if report.node != node || report.parent.as_deref() != Some(relayed.parent.as_str()) {
-                return Err(not_below("its report names another node or parent"));
-            }
-            check_bounds(report)?;
-        }
-        if parents.insert(node, relayed.parent.as_str()).is_some() {
-            return Err(Refusal::Duplicate(node.to_string()));
-        }
+            received_at: now,
+            age_at_receipt_secs: relayed.age_secs.filter(|_| relayed.report.is_some()),
+            report: relayed.report,
+        });
     }
-    Ok(parents)
+    Ok(Admitted { kept, dropped })
 }
 
-/// Every relayed node's chain of parents must end at the sender. A walk takes at most as many
-/// steps as there are nodes, so a cycle is found rather than followed.
-fn check_reaches(parents: &BTreeMap<&str, &str>, from: &str) -> Result<(), Refusal> {
-    for start in parents.keys() {
-        let mut at = *start;
-        let mut steps = 0;
-        while at != from {
-            let Some(up) = parents.get(at) else {
-                return Err(Refusal::NotBelow {
-                    node: start.to_string(),
-                    via: from.to_string(),
-                    why: "its parents do not lead to the sender",
-                });
-            };
-            steps += 1;
-            if steps > parents.len() {
-                return Err(Refusal::NotBelow {
-                    node: start.to_string(),
-                    via: from.to_string(),
-                    why: "its parents form a cycle",
-                });
-            }
-            at = up;
+/// Why the sender `from` may not speak for `relayed`, if it may not.
+fn problem_with(relayed: &RelayedNode, from: &str, here: &Position<'_>) -> Option<&'static str> {
+    let node = relayed.node.as_str();
+    if !is_valid_node_id(node) || !is_valid_node_id(&relayed.parent) {
+        return Some("its id or its parent's is not a valid node id");
+    }
+    if node == here.this || node == from || Some(node) == here.parent {
+        return Some("it is this node, the sender or this node's parent");
+    }
+    if here.children.contains(node) {
+        return Some("it is another child of this node");
+    }
+    if here.taken.contains(node) {
+        return Some("it is reported through another child");
+    }
+    if let Some(report) = &relayed.report {
+        if report.node != node || report.parent.as_deref() != Some(relayed.parent.as_str()) {
+            return Some("its report names another node or parent");
+        }
+        if check_bounds(report).is_err() {
+            return Some("its report is over a bound");
         }
     }
-    Ok(())
+    None
+}
+
+/// The nodes whose chain of parents ends at the sender. Each node's verdict is worked out
+/// once, so a chain of ten thousand costs ten thousand steps, and a cycle ends the walk.
+fn reaching<'a>(parents: &BTreeMap<&'a str, &'a str>, from: &str) -> BTreeSet<&'a str> {
+    let mut verdicts: BTreeMap<&str, bool> = BTreeMap::new();
+    for start in parents.keys() {
+        let mut path: Vec<&str> = Vec::new();
+        let mut on_path: BTreeSet<&str> = BTreeSet::new();
+        let mut at: &str = start;
+        let verdict = loop {
+            if at == from {
+                break true;
+            }
+            if let Some(known) = verdicts.get(at) {
+                break *known;
+            }
+            let Some(up) = parents.get(at) else {
+                break false;
+            };
+            if !on_path.insert(at) {
+                break false;
+            }
+            path.push(at);
+            at = up;
+        };
+        for node in path {
+            verdicts.insert(node, verdict);
+        }
+    }
+    verdicts
+        .into_iter()
+        .filter_map(|(node, reached)| reached.then_some(node))
+        .collect()
 }
 
 fn check_bounds(report: &NodeReport) -> Result<(), Refusal> {
@@ -447,11 +471,18 @@ mod tests {
 
     fn admit_at_district(upload: ReportUpload) -> Result<Vec<KeptReport>, Refusal> {
         let children = children();
+        let taken = BTreeSet::from(["post-of-clinic-2".to_string()]);
         let here = Position {
             this: "district",
+            parent: Some("national"),
             children: &children,
+            taken: &taken,
         };
-        admit(upload, "clinic-1", &here, Timestamp::from_millis(1_000_000))
+        admit(upload, "clinic-1", &here, Timestamp::from_millis(1_000_000)).map(|a| a.kept)
+    }
+
+    fn kept_nodes(kept: &[KeptReport]) -> Vec<&str> {
+        kept.iter().map(|k| k.node.as_str()).collect()
     }
 
     #[test]
@@ -481,56 +512,54 @@ mod tests {
     }
 
     #[test]
-    fn a_child_may_speak_only_for_nodes_below_it() {
-        let claims = [
-            (upload("clinic-2", vec![]), "NotItself"),
-            (
-                ReportUpload {
-                    report: report("clinic-1", "national"),
-                    below: vec![],
-                },
-                "OtherParent",
-            ),
-            (
-                upload("clinic-1", vec![relayed("clinic-2", "clinic-1", Some(1))]),
-                "sibling",
-            ),
-            (
-                upload("clinic-1", vec![relayed("district", "clinic-1", Some(1))]),
-                "this node",
-            ),
-            (
-                upload(
-                    "clinic-1",
-                    vec![relayed("x", "y", Some(1)), relayed("y", "x", Some(1))],
-                ),
-                "cycle",
-            ),
-            (
-                upload("clinic-1", vec![relayed("x", "nowhere", Some(1))]),
-                "no path",
-            ),
-            (
-                upload(
-                    "clinic-1",
-                    vec![
-                        relayed("x", "clinic-1", Some(1)),
-                        relayed("x", "clinic-1", None),
-                    ],
-                ),
-                "duplicate",
-            ),
-            (
-                upload("clinic-1", vec![relayed("bad id", "clinic-1", None)]),
-                "invalid id",
-            ),
-        ];
-        for (claim, what) in claims {
-            assert!(admit_at_district(claim).is_err(), "{what} was accepted");
-        }
-        let mut lying = relayed("x", "clinic-1", Some(1));
+    fn a_child_may_speak_only_for_itself_and_nodes_below_it() {
+        let as_other = upload("clinic-2", vec![]);
+        assert!(matches!(
+            admit_at_district(as_other),
+            Err(Refusal::NotItself { .. })
+        ));
+        let wrong_parent = ReportUpload {
+            report: report("clinic-1", "national"),
+            below: vec![],
+        };
+        assert!(matches!(
+            admit_at_district(wrong_parent),
+            Err(Refusal::OtherParent { .. })
+        ));
+        let mut lying = relayed("liar", "clinic-1", Some(1));
         lying.report = Some(report("clinic-2", "clinic-1"));
-        assert!(admit_at_district(upload("clinic-1", vec![lying])).is_err());
+        let claims = vec![
+            relayed("clinic-2", "clinic-1", Some(1)),
+            relayed("district", "clinic-1", Some(1)),
+            relayed("national", "clinic-1", Some(1)),
+            relayed("post-of-clinic-2", "clinic-1", Some(1)),
+            relayed("x", "y", Some(1)),
+            relayed("y", "x", Some(1)),
+            relayed("z", "nowhere", Some(1)),
+            relayed("twice", "clinic-1", Some(1)),
+            relayed("twice", "clinic-1", None),
+            relayed("bad id", "clinic-1", None),
+            relayed("under-z", "z", Some(1)),
+            lying,
+            relayed("post-a", "clinic-1", Some(1)),
+        ];
+        let kept =
+            admit_at_district(upload("clinic-1", claims)).expect("the sender's own report is fine");
+        // Only what the sender may speak for is kept; everything else is left out, not the lot.
+        assert_eq!(kept_nodes(&kept), ["clinic-1", "post-a", "twice"]);
+    }
+
+    #[test]
+    fn a_long_chain_is_walked_once() {
+        let mut chain = Vec::new();
+        let mut parent = "clinic-1".to_string();
+        for n in 0..MAX_BELOW {
+            let node = format!("n{n}");
+            chain.push(relayed(&node, &parent, None));
+            parent = node;
+        }
+        let kept = admit_at_district(upload("clinic-1", chain)).expect("accepted");
+        assert_eq!(kept.len(), MAX_BELOW + 1);
     }
 
     #[test]
@@ -572,9 +601,12 @@ mod tests {
             kept("orphan", "gone", 10, Some(0)),
         ];
         let children: BTreeSet<String> = ["district", "district-b"].map(String::from).into();
+        let taken = BTreeSet::new();
         let here = Position {
             this: "national",
+            parent: None,
             children: &children,
+            taken: &taken,
         };
         let mut this = report("national", "x");
         this.parent = None;

@@ -11,7 +11,7 @@ use super::{Operator, Ui};
 use crate::audit::Timestamp;
 use crate::node::reporting::own_report;
 use crate::report::model::{DirectionReport, NodeReport};
-use crate::report::{Health, NetworkRow, Position, network};
+use crate::report::{Health, NetworkRow, network};
 
 fn health(row: &NetworkRow) -> Markup {
     match row.health {
@@ -72,11 +72,8 @@ fn rows(ui: &Ui) -> Result<Vec<NetworkRow>, String> {
         .book
         .all()
         .map_err(|e| crate::error_chain::chain(&e))?;
-    let children = node.reporting.child_ids();
-    let here = Position {
-        this: &node.node_id,
-        children: &children,
-    };
+    let standing = node.reporting.standing(node, None, &kept);
+    let here = standing.position();
     Ok(network::view(
         &this,
         &kept,
