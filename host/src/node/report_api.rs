@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::to_bytes;
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::{HeaderMap, StatusCode, header};
@@ -37,14 +37,32 @@ struct Upload {
 pub fn router(node: Arc<NodeHandle>, clients: Arc<Clients>) -> Router {
     Router::new()
         .route(REPORT_PATH, post(receive))
-        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .with_state(Upload { node, clients })
 }
 
-async fn receive(State(upload): State<Upload>, headers: HeaderMap, body: Bytes) -> Response {
-    let from = match child_of(&upload, &headers) {
+async fn receive(State(upload): State<Upload>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let from = match child_of(&upload, &parts.headers) {
         Ok(from) => from,
         Err(denied) => return *denied,
+    };
+    // An upload that declares more than the cap is refused before a byte of it is read.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a report may be at most {MAX_UPLOAD_BYTES} bytes"),
+        )
+    };
+    if declared.is_some_and(|length| length > MAX_UPLOAD_BYTES) {
+        return too_large();
+    }
+    let Ok(body) = to_bytes(body, MAX_UPLOAD_BYTES).await else {
+        return too_large();
     };
     let parsed: ReportUpload = match serde_json::from_slice(&body) {
         Ok(parsed) => parsed,
