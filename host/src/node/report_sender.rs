@@ -15,6 +15,7 @@ use crate::node::report_api::REPORT_PATH;
 use crate::node::reporting::upload;
 use crate::report::model::clip;
 use crate::report::{Decision, ReportAnswer};
+use crate::sync::transport::with_credentials;
 
 /// The shortest time between a finished run and the upload it causes (or the interval, when
 /// shorter): a node that follows its parent's feed finishes a run for every change, and its
@@ -116,14 +117,8 @@ async fn send_once(node: &NodeHandle, parent: &ParentLink) -> (Last, Vec<Decisio
             return (Last::Failed(reason), Vec::new());
         }
     };
-    let mut request = parent.client.post(&parent.url).json(&body);
-    request = match &parent.credentials {
-        Some(Credentials::Bearer(token)) => request.bearer_auth(token),
-        Some(Credentials::Basic { username, password }) => {
-            request.basic_auth(username, Some(password))
-        }
-        None => request,
-    };
+    let request = parent.client.post(&parent.url).json(&body);
+    let request = with_credentials(request, parent.credentials.as_ref());
     let response = match request.send().await {
         Ok(response) => response,
         Err(e) => return (Last::Failed(chain(&e)), Vec::new()),

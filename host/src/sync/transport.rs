@@ -73,6 +73,20 @@ impl HttpTransport {
     }
 }
 
+/// `request` with the credentials of the endpoint it goes to, if it has any.
+pub fn with_credentials(
+    request: reqwest::RequestBuilder,
+    credentials: Option<&Credentials>,
+) -> reqwest::RequestBuilder {
+    match credentials {
+        Some(Credentials::Bearer(token)) => request.bearer_auth(token),
+        Some(Credentials::Basic { username, password }) => {
+            request.basic_auth(username, Some(password))
+        }
+        None => request,
+    }
+}
+
 /// Reads `response`'s body chunk by chunk, refusing it once it exceeds `limit` bytes.
 async fn capped_body(
     url: &str,
@@ -114,13 +128,7 @@ impl FeedTransport for HttpTransport {
         if let Some(etag) = etag {
             request = request.header("if-none-match", etag);
         }
-        request = match &self.credentials {
-            Some(Credentials::Bearer(token)) => request.bearer_auth(token),
-            Some(Credentials::Basic { username, password }) => {
-                request.basic_auth(username, Some(password))
-            }
-            None => request,
-        };
+        request = with_credentials(request, self.credentials.as_ref());
         // reqwest's own message names only the request; the cause (refused, timed out, DNS)
         // is further down its chain.
         let connection = |e: reqwest::Error| TransportError::Connection {

@@ -148,18 +148,21 @@ pub struct Choice {
 }
 
 impl Choice {
-    /// The side or body chosen; an empty body field counts as none.
-    fn parts(self) -> (Option<Side>, Option<String>) {
-        (self.side, self.body.filter(|b| !b.trim().is_empty()))
+    /// The resolution `operator` chose; an empty body field counts as none.
+    fn into_resolve(self, operator: &str) -> Result<Resolve, String> {
+        let body = self.body.filter(|b| !b.trim().is_empty());
+        let body = body
+            .map(|b| {
+                serde_json::value::RawValue::from_string(b)
+                    .map_err(|e| format!("The merged body is not JSON: {e}"))
+            })
+            .transpose()?;
+        Ok(Resolve {
+            side: self.side,
+            body,
+            by: operator.to_string(),
+        })
     }
-}
-
-fn raw(body: Option<String>) -> Result<Option<Box<serde_json::value::RawValue>>, String> {
-    body.map(|b| {
-        serde_json::value::RawValue::from_string(b)
-            .map_err(|e| format!("The merged body is not JSON: {e}"))
-    })
-    .transpose()
 }
 
 /// `POST /ui/conflicts/{id}`.
@@ -170,7 +173,10 @@ pub async fn resolve_local(
     Form(choice): Form<Choice>,
 ) -> Response {
     let this = &ui.node.node_id;
-    let (side, body) = choice.parts();
+    let how = match choice.into_resolve(&session.operator) {
+        Ok(how) => how,
+        Err(e) => return message(StatusCode::BAD_REQUEST, this, &session, &e),
+    };
     let resource = ui
         .node
         .state
@@ -179,21 +185,13 @@ pub async fn resolve_local(
         .flatten()
         .map(|r| format!("{}/{}", r.resource_type, r.resource_id))
         .unwrap_or_default();
-    if let Some(problem) = body
-        .as_deref()
-        .and_then(|b| merged_body_problem(&resource, b))
+    if let Some(problem) = how
+        .body
+        .as_ref()
+        .and_then(|b| merged_body_problem(&resource, b.get()))
     {
         return message(StatusCode::BAD_REQUEST, this, &session, &problem);
     }
-    let body = match raw(body) {
-        Ok(body) => body,
-        Err(e) => return message(StatusCode::BAD_REQUEST, this, &session, &e),
-    };
-    let how = Resolve {
-        side,
-        body,
-        by: session.operator.clone(),
-    };
     match resolve_conflict(&ui.node, id, how).await {
         Ok(_) => Redirect::to(&format!("/ui/conflicts/{id}")).into_response(),
         Err(e) => message(e.status(), this, &session, &crate::error_chain::chain(&e)),
@@ -262,15 +260,9 @@ pub async fn resolve_remote(
     Form(choice): Form<Choice>,
 ) -> Response {
     let this = &ui.node.node_id;
-    let (side, body) = choice.parts();
-    let body = match raw(body) {
-        Ok(body) => body,
+    let how = match choice.into_resolve(&session.operator) {
+        Ok(how) => how,
         Err(e) => return message(StatusCode::BAD_REQUEST, this, &session, &e),
-    };
-    let how = Resolve {
-        side,
-        body,
-        by: session.operator.clone(),
     };
     match decide(&ui.node, &node, id, how) {
         Ok(_) => Redirect::to(&format!("/ui/nodes/{node}/conflicts/{id}")).into_response(),
