@@ -8,7 +8,9 @@ use clap::Parser;
 
 // A node's hot path allocates and frees many short-lived buffers (bodies, JSON values, sled
 // nodes) on several threads at once; mimalloc serves that pattern with far less CPU than the
-// system allocator (see the catch-up bench).
+// system allocator (see the catch-up bench). Heap profilers need the system allocator: build
+// with `--no-default-features` for them.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

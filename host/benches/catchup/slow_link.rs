@@ -246,6 +246,10 @@ pub async fn run(n: usize, program: OsString) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let bytes = link.bytes_towards_child()? - before;
+    // The child's own rate leaves out its start-up (plugin compile on a cold cache) and the
+    // half-second granularity of this loop's polls, which the end-to-end figure includes.
+    let status = child::status(&http, &url, &child.admin_token).await?;
+    let steady = status.and_then(|s| s["pull"]["progress"]["per_second"].as_f64());
     process.kill().await.ok();
     let _ = process.wait().await;
     drop(relay_task);
@@ -275,6 +279,12 @@ pub async fn run(n: usize, program: OsString) -> anyhow::Result<()> {
         "  ratio                      {:>10.2}x           (target >= 0.7x)",
         rate / limit
     );
+    if let Some(steady) = steady {
+        println!(
+            "  sync-host pull, catch-up   {steady:>10.1} resources/s   (the child's own progress figure: {:.2}x the limit)",
+            steady / limit
+        );
+    }
     Ok(())
 }
 

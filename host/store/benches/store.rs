@@ -1,9 +1,14 @@
 //! Store benchmark: versioned writes per second through the group committer next to raw sled
 //! `insert` + `flush` of the same bytes with the same group pattern, and the store's size on
-//! disk next to the raw JSON it holds.
+//! disk next to the raw JSON it holds; and the sled floor of a pulled resource (the sled
+//! operations a catch-up makes per resource, alone), the figure to set next to the catch-up
+//! bench's CPU per resource.
 //!
 //! `cargo bench -p sync-host-store --bench store`; `BENCH_RESOURCES` (default 100000) and
 //! `BENCH_WRITERS` (default 256) shrink or grow the run.
+
+#[path = "store/sled_floor.rs"]
+mod sled_floor;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,6 +159,19 @@ async fn main() {
     println!(
         "store benchmark: {count} resources of ~{average} bytes, {writers} concurrent writers"
     );
+
+    let floor_dir = tempfile::tempdir().expect("tempdir");
+    let floor = sled_floor::run(floor_dir.path(), &first);
+    if let Some(cpu) = floor.cpu_seconds {
+        println!(
+            "sled floor of a pulled resource: {:>6.1} us CPU per resource ({} sled operations \
+             each, pages of 1000, 3 flushes per page; {:.0} resources/s)",
+            cpu * 1e6 / count as f64,
+            floor.operations_per_resource,
+            rate(count, floor.elapsed)
+        );
+    }
+    drop(floor_dir);
 
     let raw_dir = tempfile::tempdir().expect("tempdir");
     let raw = raw_sled_writes(raw_dir.path(), first.clone(), writers).await;
