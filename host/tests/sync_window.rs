@@ -196,3 +196,24 @@ async fn the_feed_page_after_the_next_is_read_while_a_page_waits_for_its_commit(
     network.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copies_of_two_pages_ahead_are_fetched_while_a_page_waits_for_its_commit()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // 90 patients make four pages of up to 25, each fetched with one `_id` search.
+    let network = tree_with_patients(dir.path(), 90).await?;
+    let before = served(&network, &FHIR_READS).await?;
+    // Page 1's own fetch, then pages 2 and 3 fetched ahead, all while page 1 is held: a slow
+    // link then always has a request in flight.
+    let missed = "page 1 waited without the copies of pages 2 and 3 being fetched";
+    let two_pages_fetched = || until_served(&network, &FHIR_READS, before + 3, missed);
+    round_with_first_commit_held(&network, two_pages_fetched).await?;
+    let records = audit(handle(&network, "clinic"));
+    for n in 0..90 {
+        let id = format!("p{n:02}");
+        assert_eq!(applied_on_pull(&records, &id), 1, "{id} applied once");
+    }
+    network.shutdown().await;
+    Ok(())
+}

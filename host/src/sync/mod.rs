@@ -14,6 +14,7 @@ pub mod outcome;
 pub mod pipeline;
 pub mod prefetch;
 pub mod progress;
+pub mod read_ahead;
 pub mod reader;
 pub mod retry;
 pub mod routes;

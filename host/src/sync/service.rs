@@ -6,17 +6,15 @@ use std::time::Instant;
 
 use sync_host_runtime::Event;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
-use tracing::Instrument;
 
 use crate::audit::Timestamp;
 use crate::state::{BatchCommit, FailureKey, Marker, MarkerKey, StateError};
 use crate::sync::link::Link;
 use crate::sync::outcome::BatchBuilder;
-use crate::sync::pipeline::DecodedPage;
 use crate::sync::prefetch::Prefetched;
 use crate::sync::progress::Progress;
-use crate::sync::reader::{FeedReader, PageStep, ReadError};
+use crate::sync::read_ahead::{Ahead, PageAhead, ReadAhead};
+use crate::sync::reader::{FeedReader, ReadError};
 use crate::sync::walk::{MAX_PAGES_PER_RUN, PageWalk};
 
 /// Why a sync run stopped early. Failed events never stop it; only an unreadable feed or
@@ -54,32 +52,6 @@ pub struct SyncService {
     feeds: Vec<Arc<FeedReader>>,
     progress: Progress,
 }
-
-/// A feed page read and decoded, with the source copies fetched for it ahead of its turn.
-struct PageAhead {
-    /// Where the page was and what follows it; its entries are in `page`.
-    step: PageStep,
-    page: DecodedPage,
-    copies: Prefetched,
-}
-
-impl PageAhead {
-    fn decoded(mut step: PageStep) -> Self {
-        let page = DecodedPage::new(std::mem::take(&mut step.entries));
-        Self {
-            step,
-            page,
-            copies: Prefetched::default(),
-        }
-    }
-}
-
-/// A feed page read ahead of its turn, or the error reading it gave, kept until its turn.
-type StepAhead = Result<PageStep, ReadError>;
-
-/// What the task working ahead hands back: the walk, the next page with its source copies,
-/// and the feed page after it when that was read meanwhile.
-type Ahead = (PageWalk, Result<PageAhead, ReadError>, Option<StepAhead>);
 
 /// How many due retries one run replays at most, so a long dead period cannot starve the feed.
 const RETRIES_PER_RUN: usize = 500;
@@ -138,11 +110,10 @@ impl SyncService {
     }
 
     /// Reads `feed` from its marker to its newest page. Each page is decided and committed in
-    /// feed order; while page N is, page N+1 is decoded and its source copies fetched on a
-    /// task of its own, and the feed page N+2 is read meanwhile, so the source's answers and
-    /// this node's work overlap and a slow link carries one round trip per page instead of
-    /// two. Work ahead changes nothing durable: a crash or a cancel anywhere leaves the marker
-    /// at the last committed page.
+    /// feed order; meanwhile the pages after it are read and their source copies fetched, a
+    /// bounded number ahead ([`ReadAhead`]), so the source's answers and this node's work
+    /// overlap and a slow link always has a request in flight. Work ahead changes nothing
+    /// durable: a crash or a cancel anywhere leaves the marker at the last committed page.
     async fn catch_up(
         &self,
         feed: &Arc<FeedReader>,
@@ -162,17 +133,12 @@ impl SyncService {
             step = feed.read_step(marker.as_ref(), None, &mut walk) => step?,
         };
         let mut current = PageAhead::decoded(first);
-        let mut read_ahead: Option<StepAhead> = None;
+        let mut ahead = current
+            .step
+            .next
+            .clone()
+            .map(|next| ReadAhead::start(feed.clone(), self.pipeline.clone(), next, walk));
         loop {
-            let next = current.step.next.clone();
-            // A page already read counts in the walk; the limit stops reading further only.
-            let ahead = match &next {
-                Some(next) if read_ahead.is_some() || !walk.is_full() => {
-                    let walk = std::mem::take(&mut walk);
-                    Some(self.start_ahead(feed, next, read_ahead.take(), walk))
-                }
-                _ => None,
-            };
             let entries = current.page.events.len() + current.page.malformed.len();
             let remaining = current.step.remaining_hint;
             // The page in hand finishes or is never started.
@@ -182,69 +148,38 @@ impl SyncService {
             done_here += entries;
             self.progress
                 .report(feed.name(), done_here, remaining, started.elapsed());
-            let Some(ahead) = ahead else {
-                if next.is_some() {
+            let Some(reading) = ahead.as_mut() else {
+                return Ok(());
+            };
+            let next = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Ok(()),
+                next = reading.next() => next,
+            };
+            let fetching = match next {
+                None => return Ok(()),
+                Some(Ahead::Page(fetching)) => fetching,
+                Some(Ahead::Failed(e)) => return Err(e.into()),
+                Some(Ahead::LimitReached) => {
                     tracing::warn!(
                         feed = feed.name(),
                         pages = MAX_PAGES_PER_RUN,
                         "page limit of one run reached; the next run goes on from the marker"
                     );
+                    return Ok(());
                 }
-                return Ok(());
             };
-            let (returned_walk, step, after) = tokio::select! {
+            current = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Ok(()),
-                done = ahead => match done {
-                    Ok(done) => done,
+                done = fetching => match done {
+                    Ok(page) => page,
                     // Invariant: the handle is only aborted by dropping it, so a join error
                     // is a panic of the task, passed on as if it had happened here.
                     Err(e) => std::panic::resume_unwind(e.into_panic()),
                 },
             };
-            walk = returned_walk;
-            current = step?;
-            read_ahead = after;
         }
-    }
-
-    /// Starts working ahead on its own task: reads the page at `next` unless `read` holds it
-    /// already, decodes it and fetches its source copies, and meanwhile reads the feed page
-    /// after it (within the walk's limit).
-    fn start_ahead(
-        &self,
-        feed: &Arc<FeedReader>,
-        next: &str,
-        read: Option<StepAhead>,
-        mut walk: PageWalk,
-    ) -> AbortOnDropHandle<Ahead> {
-        let (feed, next, pipeline) = (feed.clone(), next.to_string(), self.pipeline.clone());
-        let task = async move {
-            let step = match read {
-                Some(step) => step,
-                None => feed.read_step(None, Some(next), &mut walk).await,
-            };
-            let mut ahead = match step {
-                Ok(step) => PageAhead::decoded(step),
-                Err(e) => return (walk, Err(e), None),
-            };
-            let after = ahead.step.next.clone().filter(|_| !walk.is_full());
-            let fetching = pipeline.fetch_ahead(&ahead.page);
-            let after = match after {
-                Some(after) => {
-                    let reading = feed.read_step(None, Some(after), &mut walk);
-                    let (copies, read) = tokio::join!(fetching, reading);
-                    ahead.copies = copies;
-                    Some(read)
-                }
-                None => {
-                    ahead.copies = fetching.await;
-                    None
-                }
-            };
-            (walk, Ok(ahead), after)
-        };
-        AbortOnDropHandle::new(tokio::spawn(task.instrument(tracing::Span::current())))
     }
 
     /// Decides the page and commits its effects with the advanced marker; returns the marker.
