@@ -176,18 +176,19 @@ async fn the_next_page_is_fetched_while_a_page_waits_for_its_commit() -> anyhow:
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_feed_page_after_the_next_is_read_while_a_page_waits_for_its_commit()
--> anyhow::Result<()> {
+/// A fresh child over 90 patients (four pages of up to 25, each fetched with one `_id`
+/// search) whose first page is held before its commit until the parent has served `more`
+/// requests matching `labels`; then every patient must have been applied once.
+async fn ninety_patients_with_page_one_held(
+    labels: &[&str],
+    more: u64,
+    missed: &str,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    // 90 patients make four pages of up to 25.
     let network = tree_with_patients(dir.path(), 90).await?;
-    let before = served(&network, &FEED_READS).await?;
-    // A fresh child reads `recent`, follows its `first` link to page 1 and works on it; while
-    // page 1 waits for its commit it reads page 2 (and fetches its copies) and page 3.
-    let missed = "page 1 waited without the feed page after the next being read";
-    let page_three_read = || until_served(&network, &FEED_READS, before + 4, missed);
-    round_with_first_commit_held(&network, page_three_read).await?;
+    let before = served(&network, labels).await?;
+    let served_ahead = || until_served(&network, labels, before + more, missed);
+    round_with_first_commit_held(&network, served_ahead).await?;
     let records = audit(handle(&network, "clinic"));
     for n in 0..90 {
         let id = format!("p{n:02}");
@@ -198,22 +199,19 @@ async fn the_feed_page_after_the_next_is_read_while_a_page_waits_for_its_commit(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_page_after_the_next_is_read_while_a_page_waits_for_its_commit()
+-> anyhow::Result<()> {
+    // A fresh child reads `recent`, follows its `first` link to page 1 and works on it; while
+    // page 1 waits for its commit it reads pages 2 and 3.
+    let missed = "page 1 waited without the feed page after the next being read";
+    ninety_patients_with_page_one_held(&FEED_READS, 4, missed).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_copies_of_two_pages_ahead_are_fetched_while_a_page_waits_for_its_commit()
 -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    // 90 patients make four pages of up to 25, each fetched with one `_id` search.
-    let network = tree_with_patients(dir.path(), 90).await?;
-    let before = served(&network, &FHIR_READS).await?;
     // Page 1's own fetch, then pages 2 and 3 fetched ahead, all while page 1 is held: a slow
     // link then always has a request in flight.
     let missed = "page 1 waited without the copies of pages 2 and 3 being fetched";
-    let two_pages_fetched = || until_served(&network, &FHIR_READS, before + 3, missed);
-    round_with_first_commit_held(&network, two_pages_fetched).await?;
-    let records = audit(handle(&network, "clinic"));
-    for n in 0..90 {
-        let id = format!("p{n:02}");
-        assert_eq!(applied_on_pull(&records, &id), 1, "{id} applied once");
-    }
-    network.shutdown().await;
-    Ok(())
+    ninety_patients_with_page_one_held(&FHIR_READS, 3, missed).await
 }
