@@ -55,7 +55,8 @@ pub(crate) enum Ahead {
 /// The running stage: dropping it stops the reading and every fetch in flight.
 pub(crate) struct ReadAhead {
     pages: mpsc::Receiver<Ahead>,
-    _reading: AbortOnDropHandle<()>,
+    /// Taken when the pages run out, to pass on a panic of the reading task.
+    reading: Option<AbortOnDropHandle<()>>,
 }
 
 impl ReadAhead {
@@ -66,13 +67,24 @@ impl ReadAhead {
             read_pages(feed, link, next, walk, sender).instrument(tracing::Span::current());
         Self {
             pages,
-            _reading: AbortOnDropHandle::new(tokio::spawn(reading)),
+            reading: Some(AbortOnDropHandle::new(tokio::spawn(reading))),
         }
     }
 
     /// The next page in feed order, or `None` after the feed's newest page.
     pub async fn next(&mut self) -> Option<Ahead> {
-        self.pages.recv().await
+        if let Some(ahead) = self.pages.recv().await {
+            return Some(ahead);
+        }
+        // The pages run out when the reading task has ended, by returning or by a panic; a
+        // panic is passed on as if it had happened here rather than read as the feed's end.
+        if let Some(reading) = self.reading.take()
+            && let Err(e) = reading.await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        None
     }
 }
 
