@@ -35,6 +35,7 @@ fn open_store(dir: &Path, node: &str) -> Store {
     let config = StoreConfig {
         node_id: node.into(),
         history_retention: 10,
+        ..StoreConfig::default()
     };
     let path = dir.join("data").join("store");
     let started = Instant::now();

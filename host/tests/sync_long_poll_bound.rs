@@ -33,6 +33,7 @@ async fn a_child_waits_out_its_interval_when_the_parent_answers_a_long_poll_at_o
         StoreConfig {
             node_id: "parent".into(),
             history_retention: 0,
+            ..StoreConfig::default()
         },
     )?;
     let body = r#"{"resourceType":"Patient","id":"p1"}"#;

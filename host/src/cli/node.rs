@@ -116,6 +116,7 @@ pub fn open_store(config: &NodeConfig) -> anyhow::Result<Store> {
         StoreConfig {
             node_id: config.node.id.clone(),
             history_retention,
+            ..StoreConfig::default()
         },
     )
     .context("cannot open the store (is the node still running?)")

@@ -210,6 +210,7 @@ impl RunningNode {
                     StoreConfig {
                         node_id: config.node.id.clone(),
                         history_retention: server.history_retention,
+                        ..StoreConfig::default()
                     },
                 )?;
                 let api = router(ApiState {

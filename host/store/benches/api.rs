@@ -40,6 +40,7 @@ async fn start() -> anyhow::Result<Server> {
         StoreConfig {
             node_id: "bench".into(),
             history_retention: 0,
+            ..StoreConfig::default()
         },
     )?;
     let clients = Clients::new(vec![Client {

@@ -182,6 +182,7 @@ async fn main() {
     let config = StoreConfig {
         node_id: "bench".into(),
         history_retention: 1,
+        ..StoreConfig::default()
     };
     let store = Store::open(dir.path(), config).expect("store opens");
     let created = store_writes(&store, first.clone(), writers).await;

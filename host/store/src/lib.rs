@@ -8,5 +8,6 @@ pub mod config;
 pub mod fuzz_checks;
 pub mod hash;
 pub mod json;
+pub mod scope;
 pub mod snapshot;
 pub mod store;

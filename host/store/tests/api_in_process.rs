@@ -19,6 +19,7 @@ fn state(dir: &tempfile::TempDir) -> ApiState {
         StoreConfig {
             node_id: "local".into(),
             history_retention: 0,
+            ..StoreConfig::default()
         },
     )
     .unwrap();

@@ -133,6 +133,7 @@ fn sigkilled_writers_lose_nothing_acknowledged() {
         let config = StoreConfig {
             node_id: "check".into(),
             history_retention: 0,
+            ..StoreConfig::default()
         };
         let store = Store::open(dir.path(), config).expect("store reopens after SIGKILL");
         let now = check_consistency(&store);

@@ -20,6 +20,7 @@ fn open(dir: &tempfile::TempDir, retention: usize) -> Store {
     let config = StoreConfig {
         node_id: "district".into(),
         history_retention: retention,
+        ..StoreConfig::default()
     };
     Store::open(dir.path(), config).expect("store opens")
 }

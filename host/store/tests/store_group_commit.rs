@@ -13,6 +13,7 @@ fn open(dir: &std::path::Path) -> Store {
     let config = StoreConfig {
         node_id: "n".into(),
         history_retention: 1,
+        ..StoreConfig::default()
     };
     Store::open(dir, config).unwrap()
 }

@@ -14,6 +14,7 @@ fn open(dir: &Path) -> Store {
     let config = StoreConfig {
         node_id: "importer".into(),
         history_retention: 0,
+        ..StoreConfig::default()
     };
     Store::open(dir, config).expect("store opens")
 }

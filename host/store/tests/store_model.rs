@@ -81,6 +81,7 @@ async fn run(ops: Vec<Op>, retention: usize) -> Result<(), TestCaseError> {
     let config = StoreConfig {
         node_id: "model".into(),
         history_retention: retention,
+        ..StoreConfig::default()
     };
     let store = Store::open(dir.path(), config).unwrap();
     let mut model = ModelState::new();

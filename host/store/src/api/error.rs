@@ -92,6 +92,7 @@ impl ApiError {
                 StatusCode::PRECONDITION_FAILED => "conflict",
                 StatusCode::NOT_FOUND => "not-found",
                 StatusCode::BAD_REQUEST => "invalid",
+                StatusCode::FORBIDDEN => "forbidden",
                 _ => "exception",
             },
         }
@@ -102,6 +103,10 @@ impl ApiError {
         let status = self.status();
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), error = %self, "request failed");
+        } else if matches!(self, ApiError::Store(StoreError::OutOfScope(_))) {
+            // A child writing outside its scope is misconfigured or misbehaving: an operator
+            // must hear of it.
+            tracing::warn!(status = status.as_u16(), error = %self, "write refused");
         } else {
             tracing::debug!(status = status.as_u16(), error = %self, "request rejected");
         }
@@ -131,6 +136,7 @@ fn store_status(error: &StoreError) -> StatusCode {
             StatusCode::PRECONDITION_FAILED
         }
         StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        StoreError::OutOfScope(_) => StatusCode::FORBIDDEN,
         StoreError::InvalidJson(_) | StoreError::InvalidKey(_) => StatusCode::BAD_REQUEST,
         StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
         StoreError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,

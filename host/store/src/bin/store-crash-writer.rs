@@ -82,6 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = StoreConfig {
         node_id: "crash".into(),
         history_retention: 0,
+        ..StoreConfig::default()
     };
     let store = Store::open(&PathBuf::from(dir), config)?;
     let writers: Vec<_> = (0..WRITERS)

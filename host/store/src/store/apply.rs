@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::codec;
 use super::plan::{self, Context, Decision};
-use super::types::{Change, StoreError, VersionRecord, WriteOutcome};
+use super::types::{Change, Placement, ResourceKey, StoreError, VersionRecord, WriteOutcome};
 
 /// Key of the node-wide sequence counter in the `counters` tree.
 pub(crate) const SEQUENCE_COUNTER: &[u8] = b"s";
@@ -32,6 +32,11 @@ pub(crate) struct Trees {
     pub positions: sled::Tree,
     /// Sequence counter and per-category entry counts.
     pub counters: sled::Tree,
+    /// Owner key, 0, member key -> nothing: the resources in each Patient's compartment.
+    pub members: sled::Tree,
+    /// Owner key -> nothing: Patients whose keys changed and whose compartment has not yet
+    /// followed them (see `follow`).
+    pub follow: sled::Tree,
 }
 
 impl Trees {
@@ -43,6 +48,8 @@ impl Trees {
             log: db.open_tree("log")?,
             positions: db.open_tree("positions")?,
             counters: db.open_tree("counters")?,
+            members: db.open_tree("members")?,
+            follow: db.open_tree("follow")?,
             db,
         })
     }
@@ -98,10 +105,17 @@ impl Counters {
 
 /// Counters being advanced inside one transaction, with the categories that changed and the
 /// group's commit time.
-struct Advancing {
+pub(crate) struct Advancing {
     counters: Counters,
     touched: BTreeSet<String>,
     committed_at: OffsetDateTime,
+}
+
+impl Advancing {
+    /// The last sequence logged so far, in this transaction or before it.
+    pub fn sequence(&self) -> u64 {
+        self.counters.sequence
+    }
 }
 
 /// One queued unit: a single write, or the writes of a transaction bundle (all or nothing).
@@ -113,18 +127,21 @@ pub(crate) type UnitResult = Result<Vec<WriteOutcome>, StoreError>;
 pub(crate) struct ApplySettings<'a> {
     pub node_id: &'a str,
     pub history_retention: usize,
+    pub classifier: &'a crate::scope::Classifier,
 }
 
-/// The transaction's view of the five trees.
-struct View<'t> {
-    current: &'t TransactionalTree,
+/// The transaction's view of the trees.
+pub(crate) struct View<'t> {
+    pub current: &'t TransactionalTree,
     history: &'t TransactionalTree,
     log: &'t TransactionalTree,
     positions: &'t TransactionalTree,
     counters: &'t TransactionalTree,
+    members: &'t TransactionalTree,
+    pub follow: &'t TransactionalTree,
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 /// Applies every unit in one transaction; returns each unit's result and the advanced counters.
 pub(crate) fn apply_group(
@@ -134,38 +151,58 @@ pub(crate) fn apply_group(
     now: OffsetDateTime,
     counters: &Counters,
 ) -> Result<(Vec<UnitResult>, Counters), StoreError> {
+    transact(trees, now, counters, |view, advancing| {
+        let mut results = Vec::with_capacity(units.len());
+        for unit in units {
+            let decided = decide_unit(view, unit, settings, now, advancing.counters.sequence)?;
+            results.push(match decided {
+                Ok(decisions) => Ok(write_unit(view, decisions, settings, advancing)?),
+                Err(error) => Err(error),
+            });
+        }
+        Ok(results)
+    })
+}
+
+/// Runs `work` in one transaction over every tree, starting from the committed `counters`,
+/// and stores the counters it advanced; returns its answer and those counters.
+pub(crate) fn transact<T>(
+    trees: &Trees,
+    now: OffsetDateTime,
+    counters: &Counters,
+    work: impl Fn(&View<'_>, &mut Advancing) -> TxResult<T>,
+) -> Result<(T, Counters), StoreError> {
     let all = (
         &trees.current,
         &trees.history,
         &trees.log,
         &trees.positions,
         &trees.counters,
+        &trees.members,
+        &trees.follow,
     );
-    all.transaction(|(current, history, log, positions, counters_tree)| {
-        let view = View {
-            current,
-            history,
-            log,
-            positions,
-            counters: counters_tree,
-        };
-        // sled may run this closure again after a conflict, so start from the committed counters.
-        let mut advancing = Advancing {
-            counters: counters.clone(),
-            touched: BTreeSet::new(),
-            committed_at: now,
-        };
-        let mut results = Vec::with_capacity(units.len());
-        for unit in units {
-            let decided = decide_unit(&view, unit, settings, now, advancing.counters.sequence)?;
-            results.push(match decided {
-                Ok(decisions) => Ok(write_unit(&view, decisions, settings, &mut advancing)?),
-                Err(error) => Err(error),
-            });
-        }
-        store_counters(&view, &advancing)?;
-        Ok((results, advancing.counters))
-    })
+    all.transaction(
+        |(current, history, log, positions, counters_tree, members, follow)| {
+            let view = View {
+                current,
+                history,
+                log,
+                positions,
+                counters: counters_tree,
+                members,
+                follow,
+            };
+            // sled may run this closure again after a conflict, so start from the committed counters.
+            let mut advancing = Advancing {
+                counters: counters.clone(),
+                touched: BTreeSet::new(),
+                committed_at: now,
+            };
+            let answer = work(&view, &mut advancing)?;
+            store_counters(&view, &advancing)?;
+            Ok((answer, advancing.counters))
+        },
+    )
     .map_err(|error| match error {
         sled::transaction::TransactionError::Abort(error) => error,
         sled::transaction::TransactionError::Storage(error) => error.into(),
@@ -184,18 +221,52 @@ fn store_counters(view: &View<'_>, advancing: &Advancing) -> TxResult<()> {
     Ok(())
 }
 
-fn storage(error: StoreError) -> ConflictableTransactionError<StoreError> {
+pub(crate) fn storage(error: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(error)
 }
 
-fn read_current(
-    view: &View<'_>,
-    key: &super::types::ResourceKey,
-) -> TxResult<Option<VersionRecord>> {
+fn read_current(view: &View<'_>, key: &ResourceKey) -> TxResult<Option<VersionRecord>> {
     match view.current.get(codec::resource_key(key))? {
         Some(bytes) => codec::decode_record(key.clone(), &bytes)
             .map(Some)
             .map_err(storage),
+        None => Ok(None),
+    }
+}
+
+/// Where a body classified as `classification` belongs: its own keys and those of the
+/// Patient whose compartment it is in, as that Patient stands in this transaction.
+fn placement_of(
+    view: &View<'_>,
+    overlay: &HashMap<&ResourceKey, Option<VersionRecord>>,
+    classification: &crate::scope::Classification,
+) -> TxResult<Placement> {
+    let mut keys = classification.keys.clone();
+    if let Some(owner) = &classification.owner {
+        let owner_placement = match overlay.get(owner) {
+            Some(record) => record.as_ref().map(|record| record.placement.clone()),
+            None => current_placement(view.current, owner)?,
+        };
+        keys.extend(
+            owner_placement
+                .map(|placement| placement.keys)
+                .unwrap_or_default(),
+        );
+    }
+    Ok(Placement {
+        scoped: classification.scoped,
+        keys: keys.into_iter().take(codec::MAX_PLACEMENT_KEYS).collect(),
+        owner: classification.owner.clone(),
+    })
+}
+
+/// The placement of a resource's current version, without decoding its body.
+pub(crate) fn current_placement(
+    current: &TransactionalTree,
+    key: &ResourceKey,
+) -> TxResult<Option<Placement>> {
+    match current.get(codec::resource_key(key))? {
+        Some(bytes) => codec::record_placement(&bytes).map(Some).map_err(storage),
         None => Ok(None),
     }
 }
@@ -209,7 +280,7 @@ fn decide_unit(
     now: OffsetDateTime,
     last_sequence: u64,
 ) -> TxResult<Result<Vec<Decision>, StoreError>> {
-    let mut overlay: HashMap<&super::types::ResourceKey, Option<VersionRecord>> = HashMap::new();
+    let mut overlay: HashMap<&ResourceKey, Option<VersionRecord>> = HashMap::new();
     let mut decisions = Vec::with_capacity(unit.len());
     let mut sequence = last_sequence;
     for request in unit {
@@ -217,10 +288,15 @@ fn decide_unit(
             Some(record) => record.clone(),
             None => read_current(view, &request.key)?,
         };
+        let placement = match &request.body {
+            Some(body) => placement_of(view, &overlay, &body.classification)?,
+            None => Placement::default(),
+        };
         let context = Context {
             node_id: settings.node_id,
             now,
             sequence: sequence + 1,
+            placement,
         };
         match plan::decide(request, current.as_ref(), &context) {
             Ok(Decision::NewVersion(record)) => {
@@ -266,7 +342,9 @@ fn write_version(
     advancing: &mut Advancing,
 ) -> TxResult<()> {
     let key = &record.key;
+    let mut previous_placement = None;
     if let Some(previous) = view.current.get(codec::resource_key(key))? {
+        previous_placement = Some(codec::record_placement(&previous).map_err(storage)?);
         // The previous version moves to history as the very bytes it was stored as.
         let previous_version = codec::record_version(&previous).map_err(storage)?;
         view.history
@@ -281,8 +359,54 @@ fn write_version(
     }
     view.current
         .insert(codec::resource_key(key), codec::encode_record(record))?;
+    let left_keys = follow_placement(view, record, previous_placement.as_ref())?;
+    log_change(view, record, record.sequence, left_keys, advancing)
+}
+
+/// Keeps the compartment index up to date with `record`'s owner and, when the keys of a
+/// resource that may own a compartment changed, queues its compartment to follow. Returns
+/// the keys the resource left.
+fn follow_placement(
+    view: &View<'_>,
+    record: &VersionRecord,
+    previous: Option<&Placement>,
+) -> TxResult<Vec<String>> {
+    let placement = &record.placement;
+    let previous_owner = previous.and_then(|previous| previous.owner.as_ref());
+    if previous_owner != placement.owner.as_ref() {
+        if let Some(old) = previous_owner {
+            view.members.remove(codec::member_key(old, &record.key))?;
+        }
+        if let Some(owner) = &placement.owner {
+            view.members
+                .insert(codec::member_key(owner, &record.key), &[] as &[u8])?;
+        }
+    }
+    let previous_keys = previous
+        .map(|previous| previous.keys.as_slice())
+        .unwrap_or(&[]);
+    if previous_keys != placement.keys.as_slice() && codec::may_own_compartment(&record.key) {
+        view.follow
+            .insert(codec::resource_key(&record.key), &[] as &[u8])?;
+    }
+    Ok(previous_keys
+        .iter()
+        .filter(|key| !placement.keys.contains(key))
+        .cloned()
+        .collect())
+}
+
+/// Appends the change-log entry of `record` with its category position.
+pub(crate) fn log_change(
+    view: &View<'_>,
+    record: &VersionRecord,
+    sequence: u64,
+    left_keys: Vec<String>,
+    advancing: &mut Advancing,
+) -> TxResult<()> {
+    let key = &record.key;
     let change = Change {
-        sequence: record.sequence,
+        sequence,
         action: record.action,
         category: key.category(),
         key: key.clone(),
@@ -291,11 +415,11 @@ fn write_version(
         origin: record.origin.clone(),
         // The log is in commit order; a relayed version's own time may be older.
         at: advancing.committed_at,
+        placement: record.placement.clone(),
+        left_keys,
     };
-    view.log.insert(
-        &record.sequence.to_be_bytes(),
-        codec::encode_change(&change),
-    )?;
+    view.log
+        .insert(&sequence.to_be_bytes(), codec::encode_change(&change))?;
     let count = advancing
         .counters
         .categories
@@ -303,10 +427,10 @@ fn write_version(
         .or_insert(0);
     view.positions.insert(
         codec::position_key(&change.category, *count),
-        &record.sequence.to_be_bytes(),
+        &sequence.to_be_bytes(),
     )?;
     *count += 1;
-    advancing.counters.sequence = record.sequence;
+    advancing.counters.sequence = sequence;
     advancing.touched.insert(change.category);
     Ok(())
 }

@@ -7,10 +7,16 @@
 
 use time::OffsetDateTime;
 
-use super::types::{Action, Change, Kind, ResourceKey, StoreError, VersionRecord};
+use super::types::{Action, Change, Kind, Placement, ResourceKey, StoreError, VersionRecord};
 
-/// Leading byte of every encoded value, so the layout can evolve.
-const FORMAT: u8 = 1;
+/// Leading byte of every encoded value, so the layout can evolve. Format 2 adds the
+/// placement; values of format 1 are still read.
+const FORMAT: u8 = 2;
+/// The format before placements.
+const FORMAT_UNPLACED: u8 = 1;
+/// Most keys one placement holds: more are dropped from the end, since classification
+/// comes from untrusted bodies and a placement is stored with every version.
+pub(crate) const MAX_PLACEMENT_KEYS: usize = 64;
 
 fn kind_byte(kind: Kind) -> u8 {
     match kind {
@@ -71,6 +77,28 @@ pub(crate) fn history_key(key: &ResourceKey, version_id: u64) -> Vec<u8> {
     let mut out = history_prefix(key);
     out.extend_from_slice(&version_id.to_be_bytes());
     out
+}
+
+/// Key of a compartment entry in the `members` tree: the owner's key, 0, the member's key.
+pub(crate) fn member_key(owner: &ResourceKey, member: &ResourceKey) -> Vec<u8> {
+    let mut out = member_prefix(owner);
+    out.extend_from_slice(&resource_key(member));
+    out
+}
+
+/// Prefix of every compartment entry of one owner.
+pub(crate) fn member_prefix(owner: &ResourceKey) -> Vec<u8> {
+    let mut out = resource_key(owner);
+    out.push(0);
+    out
+}
+
+/// Whether a resource of this type may own a compartment: a FHIR Patient or a REST patient.
+pub(crate) fn may_own_compartment(key: &ResourceKey) -> bool {
+    match key.kind {
+        Kind::Fhir => key.resource_type == "Patient",
+        Kind::Rest => key.resource_type == "patient",
+    }
 }
 
 /// Key of a category position entry.
@@ -171,6 +199,7 @@ pub(crate) fn encode_record(record: &VersionRecord) -> Vec<u8> {
     out.push(u8::from(record.deleted));
     put_hash(&mut out, &record.content_hash);
     put_text(&mut out, &record.origin);
+    put_placement(&mut out, &record.placement);
     if let Some(body) = &record.body {
         put_body(&mut out, body);
     }
@@ -219,6 +248,7 @@ pub(crate) fn decode_record(key: ResourceKey, bytes: &[u8]) -> Result<VersionRec
     let deleted = reader.u8()? != 0;
     let content_hash = reader.hash()?;
     let origin = reader.text()?;
+    let placement = reader.placement()?;
     let rest = reader.rest();
     let body = if deleted {
         None
@@ -235,7 +265,38 @@ pub(crate) fn decode_record(key: ResourceKey, bytes: &[u8]) -> Result<VersionRec
         origin,
         sequence,
         action,
+        placement,
     })
+}
+
+/// The placement of an encoded version, without decoding its body.
+pub(crate) fn record_placement(bytes: &[u8]) -> Result<Placement, StoreError> {
+    let mut reader = Reader::new(bytes)?;
+    reader.take(8 + 8 + 8 + 1 + 1)?;
+    reader.hash()?;
+    reader.text()?;
+    reader.placement()
+}
+
+fn put_keys(out: &mut Vec<u8>, keys: &[String]) {
+    let kept = &keys[..keys.len().min(MAX_PLACEMENT_KEYS)];
+    out.push(kept.len() as u8);
+    for key in kept {
+        put_text(out, key);
+    }
+}
+
+fn put_placement(out: &mut Vec<u8>, placement: &Placement) {
+    out.push(u8::from(placement.scoped));
+    put_keys(out, &placement.keys);
+    match &placement.owner {
+        None => out.push(0),
+        Some(owner) => {
+            out.push(kind_byte(owner.kind));
+            put_text(out, &owner.resource_type);
+            put_text(out, &owner.id);
+        }
+    }
 }
 
 /// The version number of an encoded version, without decoding the rest.
@@ -255,6 +316,8 @@ pub(crate) fn encode_change(change: &Change) -> Vec<u8> {
     put_text(&mut out, &change.key.resource_type);
     put_text(&mut out, &change.key.id);
     put_text(&mut out, &change.origin);
+    put_placement(&mut out, &change.placement);
+    put_keys(&mut out, &change.left_keys);
     out
 }
 
@@ -269,6 +332,12 @@ pub(crate) fn decode_change(sequence: u64, bytes: &[u8]) -> Result<Change, Store
     let resource_type = reader.text()?;
     let id = reader.text()?;
     let origin = reader.text()?;
+    let placement = reader.placement()?;
+    let left_keys = if reader.unplaced {
+        Vec::new()
+    } else {
+        reader.keys()?
+    };
     let key = ResourceKey {
         kind,
         resource_type,
@@ -283,20 +352,63 @@ pub(crate) fn decode_change(sequence: u64, bytes: &[u8]) -> Result<Change, Store
         content_hash,
         origin,
         at,
+        placement,
+        left_keys,
     })
 }
 
 /// Cursor over an encoded value that reports truncation instead of panicking.
 struct Reader<'a> {
     bytes: &'a [u8],
+    /// A value written before placements existed.
+    unplaced: bool,
 }
 
 impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8]) -> Result<Self, StoreError> {
         match bytes.split_first() {
-            Some((&FORMAT, rest)) => Ok(Reader { bytes: rest }),
+            Some((&FORMAT, rest)) => Ok(Reader {
+                bytes: rest,
+                unplaced: false,
+            }),
+            Some((&FORMAT_UNPLACED, rest)) => Ok(Reader {
+                bytes: rest,
+                unplaced: true,
+            }),
             _ => Err(corrupt("unknown value format")),
         }
+    }
+
+    fn keys(&mut self) -> Result<Vec<String>, StoreError> {
+        let count = self.u8()?;
+        (0..count).map(|_| self.text()).collect()
+    }
+
+    /// The placement; a value written before placements existed is placed nowhere, which
+    /// hides it from every scoped client until the store classifies it again.
+    fn placement(&mut self) -> Result<Placement, StoreError> {
+        if self.unplaced {
+            return Ok(Placement {
+                scoped: true,
+                keys: Vec::new(),
+                owner: None,
+            });
+        }
+        let scoped = self.u8()? != 0;
+        let keys = self.keys()?;
+        let owner = match self.u8()? {
+            0 => None,
+            kind => Some(ResourceKey {
+                kind: kind_from_byte(kind)?,
+                resource_type: self.text()?,
+                id: self.text()?,
+            }),
+        };
+        Ok(Placement {
+            scoped,
+            keys,
+            owner,
+        })
     }
 
     fn take(&mut self, len: usize) -> Result<&'a [u8], StoreError> {

@@ -21,6 +21,11 @@ fn sample(deleted: bool) -> VersionRecord {
         } else {
             Action::Updated
         },
+        placement: Placement {
+            scoped: true,
+            keys: vec!["Location/a".into(), "Organization/b".into()],
+            owner: Some(ResourceKey::rest("patient", "u-1")),
+        },
     }
 }
 
@@ -63,8 +68,44 @@ fn changes_round_trip() {
         content_hash: record.content_hash.clone(),
         origin: "n".into(),
         at: record.last_updated,
+        placement: record.placement.clone(),
+        left_keys: vec!["Location/old".into()],
     };
     assert_eq!(decode_change(9, &encode_change(&change)).unwrap(), change);
+    assert_eq!(
+        record_placement(&encode_record(&record)).unwrap(),
+        record.placement
+    );
+}
+
+#[test]
+fn values_written_before_placements_are_read_as_placed_nowhere() {
+    // A format-1 record: the same layout without the placement.
+    let mut record = sample(false);
+    let mut bytes = encode_record(&record);
+    let placement_at = bytes.len() - encode_record(&record).len()
+        + 1
+        + 8
+        + 8
+        + 8
+        + 1
+        + 1
+        + 33
+        + 4
+        + record.origin.len();
+    let placement_len = {
+        let mut placed = Vec::new();
+        put_placement(&mut placed, &record.placement);
+        placed.len()
+    };
+    bytes.drain(placement_at..placement_at + placement_len);
+    bytes[0] = FORMAT_UNPLACED;
+    record.placement = Placement {
+        scoped: true,
+        keys: Vec::new(),
+        owner: None,
+    };
+    assert_eq!(decode_record(record.key.clone(), &bytes).unwrap(), record);
 }
 
 #[test]

@@ -10,9 +10,11 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::apply::{self, ApplySettings, Counters, Trees, Unit, UnitResult};
+use super::follow;
 use super::gather::Gather;
 use super::plan::truncate_to_millis;
 use super::types::StoreError;
+use crate::scope::Classifier;
 
 /// Most units applied in one group; bounds transaction size and reply latency.
 const MAX_GROUP: usize = 1024;
@@ -39,6 +41,7 @@ impl Committer {
         trees: Trees,
         node_id: String,
         history_retention: usize,
+        classifier: Arc<Classifier>,
         changes: watch::Sender<u64>,
     ) -> Result<Committer, StoreError> {
         let (queue, jobs) = mpsc::unbounded_channel();
@@ -46,7 +49,14 @@ impl Committer {
         let counted = Arc::clone(&groups);
         let thread = std::thread::Builder::new()
             .name("store-committer".into())
-            .spawn(move || run(trees, node_id, history_retention, jobs, changes, &counted))
+            .spawn(move || {
+                let settings = ApplySettings {
+                    node_id: &node_id,
+                    history_retention,
+                    classifier: &classifier,
+                };
+                run(trees, &settings, jobs, changes, &counted);
+            })
             .map_err(|error| StoreError::Storage(format!("cannot start the committer: {error}")))?;
         Ok(Committer {
             queue: Some(queue),
@@ -86,16 +96,11 @@ impl Drop for Committer {
 /// The committer loop: runs on its own thread because sled calls block.
 fn run(
     trees: Trees,
-    node_id: String,
-    history_retention: usize,
+    settings: &ApplySettings<'_>,
     mut jobs: mpsc::UnboundedReceiver<Vec<Job>>,
     changes: watch::Sender<u64>,
     groups: &AtomicU64,
 ) {
-    let settings = ApplySettings {
-        node_id: &node_id,
-        history_retention,
-    };
     let mut counters = match Counters::load(&trees) {
         Ok(counters) => counters,
         Err(error) => {
@@ -109,17 +114,67 @@ fn run(
             return;
         }
     };
-    while let Some(mut group) = jobs.blocking_recv() {
-        // A batch served together is one group even when it is larger than `MAX_GROUP`.
-        while group.len() < MAX_GROUP {
+    let mut following = follow::pending(&trees);
+    loop {
+        // Writers come first; compartments follow their patients while no writer waits.
+        let next = if following {
             match jobs.try_recv() {
-                Ok(batch) => group.extend(batch),
-                Err(_) => break,
+                Ok(batch) => Some(batch),
+                Err(mpsc::error::TryRecvError::Empty) => None,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
+        } else {
+            match jobs.blocking_recv() {
+                Some(batch) => Some(batch),
+                None => break,
+            }
+        };
+        if let Some(mut group) = next {
+            // A batch served together is one group even when it is larger than `MAX_GROUP`.
+            while group.len() < MAX_GROUP {
+                match jobs.try_recv() {
+                    Ok(batch) => group.extend(batch),
+                    Err(_) => break,
+                }
+            }
+            commit_group(&trees, settings, group, &mut counters, &changes, groups);
         }
-        commit_group(&trees, &settings, group, &mut counters, &changes, groups);
+        following = follow_step(&trees, settings, &mut counters, &changes);
     }
-    tracing::debug!(node = %node_id, "store committer stopped");
+    // Work left queued is durable and done when the store opens again.
+    tracing::debug!(node = %settings.node_id, "store committer stopped");
+}
+
+/// One step of compartments following their patients; returns whether work remains. A
+/// failure is logged and retried after the next write, so it cannot spin.
+fn follow_step(
+    trees: &Trees,
+    settings: &ApplySettings<'_>,
+    counters: &mut Counters,
+    changes: &watch::Sender<u64>,
+) -> bool {
+    if !follow::pending(trees) {
+        return false;
+    }
+    match follow::step(trees, settings, counters) {
+        Ok(more) => {
+            publish(changes, counters.sequence);
+            more
+        }
+        Err(error) => {
+            tracing::error!(%error, "a compartment could not follow its patient; retrying after the next write");
+            false
+        }
+    }
+}
+
+/// Tells readers (long-polls) that changes up to `last_sequence` are committed.
+fn publish(changes: &watch::Sender<u64>, last_sequence: u64) {
+    changes.send_if_modified(|seen| {
+        let advanced = last_sequence > *seen;
+        *seen = (*seen).max(last_sequence);
+        advanced
+    });
 }
 
 fn commit_group(
@@ -152,11 +207,7 @@ fn commit_group(
     }
     // Writers hear back first: a write wakes every long-polling reader, and its answer must
     // not queue behind theirs.
-    changes.send_if_modified(|seen| {
-        let advanced = last_sequence > *seen;
-        *seen = (*seen).max(last_sequence);
-        advanced
-    });
+    publish(changes, last_sequence);
 }
 
 /// Answers every writer of a group with `error`: none of their writes is acknowledged (after a

@@ -6,6 +6,7 @@
 mod apply;
 mod codec;
 mod committer;
+mod follow;
 mod gather;
 mod hash_memo;
 pub mod import;
@@ -22,11 +23,14 @@ pub use gather::serve_together;
 pub use hash_memo::{HashOffer, OfferedHashes};
 pub use plan::{format_instant, truncate_to_millis};
 pub use types::{
-    Action, Change, Kind, Precondition, ResourceKey, StoreConfig, StoreError, VersionRecord,
-    WriteOutcome, WriteRequest,
+    Action, Change, Kind, Placement, Precondition, ResourceKey, StoreConfig, StoreError,
+    VersionRecord, WriteOutcome, WriteRequest,
 };
 
 use apply::Trees;
+use plan::Preparing;
+
+use crate::scope::{Classifier, DataScope};
 use committer::Committer;
 use hash_memo::HashMemo;
 
@@ -47,6 +51,7 @@ struct Inner {
     instance_id: String,
     changes: watch::Receiver<u64>,
     hashes: HashMemo,
+    classifier: Arc<Classifier>,
 }
 
 impl Store {
@@ -69,6 +74,7 @@ impl Store {
             trees.clone(),
             config.node_id.clone(),
             config.history_retention,
+            Arc::clone(&config.classifier),
             sender,
         )?;
         tracing::info!(path = %path.display(), node = %config.node_id, last_sequence, "store opened");
@@ -80,17 +86,29 @@ impl Store {
                 instance_id,
                 changes: receiver,
                 hashes: HashMemo::default(),
+                classifier: config.classifier,
             }),
         })
     }
 
     /// Writes one resource. Durable when it returns (concurrent writers share one flush).
     pub async fn write(&self, request: WriteRequest) -> Result<WriteOutcome, StoreError> {
+        self.write_within(request, None).await
+    }
+
+    /// Writes one resource for a client confined to `scope`: refused with
+    /// [`StoreError::OutOfScope`] when the resource's current version or the new one lies
+    /// outside it.
+    pub async fn write_within(
+        &self,
+        request: WriteRequest,
+        scope: Option<&Arc<DataScope>>,
+    ) -> Result<WriteOutcome, StoreError> {
         let offered = match &request.body {
             Some(body) => self.inner.hashes.take(&request.key, body),
             None => None,
         };
-        let prepared = plan::prepare_with(request, offered)?;
+        let prepared = plan::prepare_with(request, offered, self.preparing(scope))?;
         let mut outcomes = self.inner.committer.commit(vec![prepared]).await?;
         outcomes
             .pop()
@@ -103,12 +121,22 @@ impl Store {
         &self,
         requests: Vec<WriteRequest>,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.write_all_within(requests, None).await
+    }
+
+    /// [`Store::write_all`] for a client confined to `scope` (see [`Store::write_within`]).
+    pub async fn write_all_within(
+        &self,
+        requests: Vec<WriteRequest>,
+        scope: Option<&Arc<DataScope>>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
+        let preparing = self.preparing(scope);
         let prepared = requests
             .into_iter()
-            .map(plan::prepare)
+            .map(|request| plan::prepare_with(request, None, preparing))
             .collect::<Result<_, _>>()?;
         self.inner.committer.commit(prepared).await
     }
@@ -124,9 +152,16 @@ impl Store {
         }
         let prepared = requests
             .into_iter()
-            .map(|(request, hash)| plan::prepare_with(request, Some(hash)))
+            .map(|(request, hash)| plan::prepare_with(request, Some(hash), self.preparing(None)))
             .collect::<Result<_, _>>()?;
         self.inner.committer.commit(prepared).await
+    }
+
+    fn preparing<'a>(&'a self, within: Option<&'a Arc<DataScope>>) -> Preparing<'a> {
+        Preparing {
+            classifier: &self.inner.classifier,
+            within,
+        }
     }
 
     /// Offers content hashes already computed for writes about to be made in this process

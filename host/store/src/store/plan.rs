@@ -4,9 +4,13 @@
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use std::sync::Arc;
+
 use super::types::{
-    Action, Kind, Precondition, ResourceKey, StoreError, VersionRecord, WriteOutcome, WriteRequest,
+    Action, Kind, Placement, Precondition, ResourceKey, StoreError, VersionRecord, WriteOutcome,
+    WriteRequest,
 };
+use crate::scope::{Classification, Classifier, DataScope};
 use crate::{hash, json};
 
 /// What the store must do for one request.
@@ -26,6 +30,8 @@ pub(crate) struct Context<'a> {
     pub now: OffsetDateTime,
     /// Sequence the change gets if one is logged.
     pub sequence: u64,
+    /// Where a new body belongs: its classification with its owner's keys added.
+    pub placement: Placement,
 }
 
 /// Truncates a time to the millisecond precision the store keeps.
@@ -52,6 +58,9 @@ pub(crate) struct Prepared {
     pub origin: Option<String>,
     /// `None` deletes.
     pub body: Option<PreparedBody>,
+    /// The data scope of the client writing, when it has one: both the current version and
+    /// the one written must lie inside it.
+    pub within: Option<Arc<DataScope>>,
 }
 
 /// A new body and what the decision needs to know about it.
@@ -66,6 +75,8 @@ pub(crate) struct PreparedBody {
     /// `meta.lastUpdated` as the body carries it: the edit time at the origin for a FHIR
     /// version relayed from another node.
     stamped_at: Option<OffsetDateTime>,
+    /// What the body itself says about where it belongs.
+    pub classification: Classification,
 }
 
 /// The `meta.lastUpdated` of a FHIR body, if it has a readable one.
@@ -76,16 +87,31 @@ fn stamped_at(text: &str) -> Option<OffsetDateTime> {
         .map(truncate_to_millis)
 }
 
-/// Checks and digests a request; errors name the resource.
-pub(crate) fn prepare(request: WriteRequest) -> Result<Prepared, StoreError> {
-    prepare_with(request, None)
+/// How requests are prepared: by whom, and with what the store knows already.
+#[derive(Clone, Copy)]
+pub(crate) struct Preparing<'a> {
+    pub classifier: &'a Classifier,
+    pub within: Option<&'a Arc<DataScope>>,
 }
 
-/// [`prepare`] with the body's content hash already known (a snapshot carries it, checked by
-/// the snapshot's checksum), so the body is not hashed again.
+/// Checks and digests a request; errors name the resource.
+#[cfg(test)]
+pub(crate) fn prepare(request: WriteRequest) -> Result<Prepared, StoreError> {
+    let classifier = Classifier::standard();
+    let preparing = Preparing {
+        classifier: &classifier,
+        within: None,
+    };
+    prepare_with(request, None, preparing)
+}
+
+/// Checks and digests a request, with the body's content hash when it is already known (a
+/// snapshot carries it, checked by the snapshot's checksum), so the body is not hashed
+/// again.
 pub(crate) fn prepare_with(
     request: WriteRequest,
     known_hash: Option<String>,
+    preparing: Preparing<'_>,
 ) -> Result<Prepared, StoreError> {
     super::codec::validate_key(&request.key)?;
     let key = request.key;
@@ -116,6 +142,7 @@ pub(crate) fn prepare_with(
             } else {
                 None
             };
+            let classification = preparing.classifier.classify(&key, &text);
             Some(PreparedBody {
                 text,
                 content_hash,
@@ -123,6 +150,7 @@ pub(crate) fn prepare_with(
                 voided,
                 retired,
                 stamped_at,
+                classification,
             })
         }
     };
@@ -131,6 +159,7 @@ pub(crate) fn prepare_with(
         precondition: request.precondition,
         origin: request.origin,
         body,
+        within: preparing.within.cloned(),
     })
 }
 
@@ -140,6 +169,7 @@ pub(crate) fn decide(
     current: Option<&VersionRecord>,
     context: &Context<'_>,
 ) -> Result<Decision, StoreError> {
+    check_scope(request, current, context)?;
     check_precondition(request, current)?;
     let live = current.filter(|record| !record.deleted);
     Ok(match &request.body {
@@ -149,6 +179,25 @@ pub(crate) fn decide(
         },
         Some(body) => decide_content(request, body, current, live, context),
     })
+}
+
+/// Refuses a scoped client's write to a resource whose current version, or whose new one,
+/// lies outside its scope. Checked before the precondition, so a refused write says nothing
+/// about the version an out-of-scope resource is at.
+fn check_scope(
+    request: &Prepared,
+    current: Option<&VersionRecord>,
+    context: &Context<'_>,
+) -> Result<(), StoreError> {
+    let Some(scope) = &request.within else {
+        return Ok(());
+    };
+    let current_outside = current.is_some_and(|record| !scope.admits(&record.placement));
+    let new_outside = request.body.is_some() && !scope.admits(&context.placement);
+    if current_outside || new_outside {
+        return Err(StoreError::OutOfScope(request.key.to_string()));
+    }
+    Ok(())
 }
 
 /// Refuses the write when the current state is not what the request requires.
@@ -191,6 +240,8 @@ fn tombstone(request: &Prepared, old: &VersionRecord, context: &Context<'_>) -> 
         origin: origin(request, context),
         sequence: context.sequence,
         action: Action::Deleted,
+        // A delete belongs where the resource did, so it reaches the readers that saw it.
+        placement: old.placement.clone(),
     }
 }
 
@@ -244,6 +295,7 @@ fn decide_content(
         origin: origin(request, context),
         sequence: context.sequence,
         action,
+        placement: context.placement.clone(),
     })
 }
 

@@ -8,6 +8,7 @@ fn context() -> Context<'static> {
         node_id: "node-a",
         now: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
         sequence: 10,
+        placement: Placement::default(),
     }
 }
 
@@ -194,5 +195,62 @@ fn origin_comes_from_the_request_when_given() {
     assert_eq!(
         new_version(decide(&write, None, &context()).unwrap()).origin,
         "clinic-7"
+    );
+}
+
+fn placed(keys: &[&str]) -> Placement {
+    Placement {
+        scoped: true,
+        keys: keys.iter().map(|key| (*key).to_owned()).collect(),
+        owner: None,
+    }
+}
+
+fn within(request: Prepared, patterns: &[&str]) -> Prepared {
+    let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+    Prepared {
+        within: Some(Arc::new(DataScope::new(&patterns).unwrap())),
+        ..request
+    }
+}
+
+#[test]
+fn a_scoped_writer_may_write_only_inside_its_scope() {
+    let key = ResourceKey::fhir("Patient", "p1");
+    let write = within(request(key.clone(), Some("{}")), &["Organization/north*"]);
+    let inside = Context {
+        placement: placed(&["Organization/north-1"]),
+        ..context()
+    };
+    let created = new_version(decide(&write, None, &inside).unwrap());
+    assert_eq!(created.placement, inside.placement);
+    let outside = Context {
+        placement: placed(&["Organization/south"]),
+        ..context()
+    };
+    assert_eq!(
+        decide(&write, Some(&created), &outside).unwrap_err(),
+        StoreError::OutOfScope(key.to_string())
+    );
+    let mut theirs = created.clone();
+    theirs.placement = placed(&["Organization/south"]);
+    // Refused before the precondition is looked at: the answer says nothing of the version.
+    let stale = Prepared {
+        precondition: Precondition::Version(99),
+        ..write.clone()
+    };
+    assert_eq!(
+        decide(&stale, Some(&theirs), &inside).unwrap_err(),
+        StoreError::OutOfScope(key.to_string())
+    );
+    let delete = within(request(key.clone(), None), &["Organization/north*"]);
+    assert!(matches!(
+        decide(&delete, Some(&theirs), &inside),
+        Err(StoreError::OutOfScope(_))
+    ));
+    let tombstone = new_version(decide(&delete, Some(&created), &context()).unwrap());
+    assert_eq!(
+        tombstone.placement, created.placement,
+        "a delete stays where it was"
     );
 }

@@ -2,12 +2,14 @@
 //! entries and errors.
 
 use std::fmt;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 pub use sync_host_types::Action;
 
 use crate::json::JsonError;
+use crate::scope::Classifier;
 
 /// How the store is set up for one node.
 #[derive(Debug, Clone)]
@@ -16,6 +18,30 @@ pub struct StoreConfig {
     pub node_id: String,
     /// Old versions kept per resource besides the current one; 0 keeps all of them.
     pub history_retention: usize,
+    /// Which places each written version belongs to.
+    pub classifier: Arc<Classifier>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            node_id: String::new(),
+            history_retention: 10,
+            classifier: Arc::new(Classifier::standard()),
+        }
+    }
+}
+
+/// Where a version belongs, as classified when it was written (see [`crate::scope`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Placement {
+    /// Whether a rule covers the type; a shared version (`false`) is visible to every client.
+    pub scoped: bool,
+    /// The version's keys, its own and those of the Patient whose compartment it is in;
+    /// sorted, without duplicates.
+    pub keys: Vec<String>,
+    /// That Patient, when the version is in a compartment.
+    pub owner: Option<ResourceKey>,
 }
 
 /// Which family of document a resource is.
@@ -107,6 +133,8 @@ pub struct VersionRecord {
     pub sequence: u64,
     /// What that change did.
     pub action: Action,
+    /// Where the version belongs.
+    pub placement: Placement,
 }
 
 /// What a write requires of the resource's current state.
@@ -181,6 +209,11 @@ pub struct Change {
     pub origin: String,
     /// When it was committed on this node.
     pub at: OffsetDateTime,
+    /// Where the version belongs.
+    pub placement: Placement,
+    /// Keys the resource's previous version had and this one has not: a scoped reader of
+    /// those keys learns from this entry that the resource left its scope.
+    pub left_keys: Vec<String>,
 }
 
 /// Why a store operation failed.
@@ -216,6 +249,10 @@ pub enum StoreError {
     /// The database failed or holds data this version cannot read.
     #[error("storage error: {0}")]
     Storage(String),
+    /// A scoped client may not write this resource: its current version, or the version
+    /// written, lies outside the client's data scope.
+    #[error("{0} lies outside the data scope of the client writing it")]
+    OutOfScope(String),
     /// The store's committer has stopped (the store is shutting down).
     #[error("the store is closed")]
     Closed,

@@ -63,6 +63,7 @@ pub async fn start_with(config: ApiConfig) -> TestServer {
         StoreConfig {
             node_id: NODE.into(),
             history_retention: 0,
+            ..StoreConfig::default()
         },
     )
     .expect("open store");

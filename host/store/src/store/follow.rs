@@ -1,0 +1,131 @@
+//! A compartment follows its Patient: when a Patient's keys change, every resource in its
+//! compartment is placed again and logged, so that readers of the new keys receive it and
+//! readers of the old ones learn that it left. The work is queued in the Patient's own write
+//! transaction and done afterwards by the committer in bounded, durable steps.
+
+use std::collections::BTreeSet;
+
+use time::OffsetDateTime;
+
+use super::apply::{self, Advancing, ApplySettings, Counters, Trees, TxResult, View};
+use super::codec;
+use super::plan::truncate_to_millis;
+use super::types::{Placement, ResourceKey, StoreError};
+
+/// Members placed again in one transaction: bounds its size and how long writers wait.
+const MEMBERS_PER_STEP: usize = 256;
+
+/// Whether any compartment still has to follow its Patient.
+pub(crate) fn pending(trees: &Trees) -> bool {
+    !trees.follow.is_empty()
+}
+
+/// Places up to [`MEMBERS_PER_STEP`] members of the first queued compartment again, in one
+/// transaction that also records how far it got, and flushes. Returns whether work remains.
+pub(crate) fn step(
+    trees: &Trees,
+    settings: &ApplySettings<'_>,
+    counters: &mut Counters,
+) -> Result<bool, StoreError> {
+    let Some(entry) = trees.follow.iter().next() else {
+        return Ok(false);
+    };
+    let (owner_bytes, resume_after) = entry?;
+    let owner = codec::decode_resource_key(&owner_bytes)?;
+    let members = next_members(trees, &owner, &resume_after)?;
+    let finished = members.len() < MEMBERS_PER_STEP;
+    let now = truncate_to_millis(OffsetDateTime::now_utc());
+    let ((), advanced) = apply::transact(trees, now, counters, |view, advancing| {
+        let owner_keys = apply::current_placement(view.current, &owner)?
+            .map(|placement| placement.keys)
+            .unwrap_or_default();
+        for member in &members {
+            place_again(view, member, &owner_keys, settings, advancing)?;
+        }
+        match (finished, members.last()) {
+            (false, Some(last)) => {
+                view.follow
+                    .insert(owner_bytes.as_ref(), codec::resource_key(last))?;
+            }
+            _ => {
+                view.follow.remove(owner_bytes.as_ref())?;
+            }
+        }
+        Ok(())
+    })?;
+    *counters = advanced;
+    trees.db.flush()?;
+    if !members.is_empty() {
+        tracing::debug!(%owner, members = members.len(), "compartment followed its patient");
+    }
+    Ok(pending(trees))
+}
+
+/// The members of `owner`'s compartment after `resume_after` (a member's key; empty for the
+/// start), at most [`MEMBERS_PER_STEP`].
+fn next_members(
+    trees: &Trees,
+    owner: &ResourceKey,
+    resume_after: &[u8],
+) -> Result<Vec<ResourceKey>, StoreError> {
+    let prefix = codec::member_prefix(owner);
+    let mut start = prefix.clone();
+    start.extend_from_slice(resume_after);
+    let mut members = Vec::new();
+    for entry in trees.members.range(start..) {
+        let (key, _) = entry?;
+        if !key.starts_with(&prefix) || members.len() == MEMBERS_PER_STEP {
+            break;
+        }
+        let member = &key[prefix.len()..];
+        if member == resume_after {
+            continue;
+        }
+        members.push(codec::decode_resource_key(member)?);
+    }
+    Ok(members)
+}
+
+/// Places the current version of `member` again with its Patient's `owner_keys`, and logs
+/// it when its keys changed. The version stays the same: nothing in the body changed.
+fn place_again(
+    view: &View<'_>,
+    member: &ResourceKey,
+    owner_keys: &[String],
+    settings: &ApplySettings<'_>,
+    advancing: &mut Advancing,
+) -> TxResult<()> {
+    let Some(bytes) = view.current.get(codec::resource_key(member))? else {
+        return Ok(());
+    };
+    let mut record = codec::decode_record(member.clone(), &bytes).map_err(apply::storage)?;
+    let Some(body) = record.body.as_deref().filter(|_| !record.deleted) else {
+        return Ok(());
+    };
+    let own = settings.classifier.classify(member, body);
+    let keys: BTreeSet<String> = own
+        .keys
+        .into_iter()
+        .chain(owner_keys.iter().cloned())
+        .collect();
+    let placement = Placement {
+        scoped: own.scoped,
+        keys: keys.into_iter().take(codec::MAX_PLACEMENT_KEYS).collect(),
+        owner: own.owner,
+    };
+    if placement == record.placement {
+        return Ok(());
+    }
+    let left_keys = record
+        .placement
+        .keys
+        .iter()
+        .filter(|key| !placement.keys.contains(key))
+        .cloned()
+        .collect();
+    record.placement = placement;
+    view.current
+        .insert(codec::resource_key(member), codec::encode_record(&record))?;
+    let sequence = advancing.sequence() + 1;
+    apply::log_change(view, &record, sequence, left_keys, advancing)
+}
