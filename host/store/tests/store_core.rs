@@ -291,6 +291,10 @@ async fn subscribers_wake_on_commit() {
         .write(put(&ResourceKey::fhir("Patient", "before"), "{}"))
         .await
         .unwrap();
+    // The writer hears back just before readers are told of its commit.
+    while *store.subscribe().borrow() < 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     let mut changes = store.subscribe();
     let quiet = tokio::time::timeout(std::time::Duration::from_millis(200), changes.changed());
     assert!(
