@@ -21,6 +21,7 @@ fn client(name: &str, token: &str) -> Client {
         token: Secret::new(token),
         scopes: [Scope::Read].into(),
         is_child_node: true,
+        data_scope: None,
     }
 }
 

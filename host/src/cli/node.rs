@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use sync_host::config::NodeConfig;
 use sync_host::node::RunningNode;
-use sync_host_store::store::{Store, StoreConfig};
+use sync_host_store::store::Store;
 
 use super::example;
 
@@ -110,14 +110,9 @@ pub async fn import(config_path: &Path, path: &Path) -> anyhow::Result<ExitCode>
 
 /// Opens the store of a stopped node.
 pub fn open_store(config: &NodeConfig) -> anyhow::Result<Store> {
-    let history_retention = config.server.as_ref().map_or(10, |s| s.history_retention);
-    Store::open(
-        &config.node.data_dir.join("store"),
-        StoreConfig {
-            node_id: config.node.id.clone(),
-            history_retention,
-            ..StoreConfig::default()
-        },
-    )
-    .context("cannot open the store (is the node still running?)")
+    let store_config = config
+        .store_config()
+        .with_context(|| format!("`classify` in {}", config.path.display()))?;
+    Store::open(&config.node.data_dir.join("store"), store_config)
+        .context("cannot open the store (is the node still running?)")
 }

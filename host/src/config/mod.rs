@@ -70,10 +70,30 @@ pub struct NodeConfig {
     /// Status reports sent to the parent and kept from the children.
     #[serde(default)]
     pub report: ReportSection,
+    /// Which fields place a resource in a data scope.
+    #[serde(default)]
+    pub classify: sync_host_store::scope::ClassifyConfig,
     /// The file this configuration was read from, for errors found after loading (a weak
     /// token, say) that must name the file as well as the key.
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+impl NodeConfig {
+    /// How this node's embedded store is set up: its id, history and classification rules.
+    pub fn store_config(
+        &self,
+    ) -> Result<sync_host_store::store::StoreConfig, sync_host_store::scope::PathError> {
+        let classifier = sync_host_store::scope::Classifier::new(&self.classify)?;
+        Ok(sync_host_store::store::StoreConfig {
+            node_id: self.node.id.clone(),
+            history_retention: self
+                .server
+                .as_ref()
+                .map_or(10, |server| server.history_retention),
+            classifier: std::sync::Arc::new(classifier),
+        })
+    }
 }
 
 /// `[node]`: identity and data directory.

@@ -51,6 +51,11 @@ pub struct ClientConfig {
     /// from this node.
     #[serde(default)]
     pub node_id: Option<String>,
+    /// The data this client may see and write: scope keys such as `Organization/<id>` or
+    /// `Location/<id>`, where `*` matches any run of characters. Without it the client sees
+    /// everything. Anything outside it reads as missing (404) and is refused as a write (403).
+    #[serde(default)]
+    pub data_scope: Option<Vec<String>>,
 }
 
 impl ClientConfig {

@@ -18,7 +18,8 @@ pub(super) fn validate(config: &NodeConfig, path: &Path) -> Result<(), ConfigErr
         .or_else(|| schedule("sync.pull", &config.sync.pull, true))
         .or_else(|| schedule("sync.push", &config.sync.push, false))
         .or_else(|| routes(config))
-        .or_else(|| report(config));
+        .or_else(|| report(config))
+        .or_else(|| classify(config));
     match problem {
         Some((key, problem)) => Err(ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -118,7 +119,35 @@ fn server(config: &NodeConfig) -> Problem {
     if let Err(e) = server.api.validate() {
         return refuse("server.api", &e.to_string());
     }
+    if let Some(problem) = data_scopes(server) {
+        return Some(problem);
+    }
     child_ids(config, server)
+}
+
+/// Every client's data scope is usable.
+fn data_scopes(server: &super::ServerSection) -> Problem {
+    for (i, client) in server.clients.iter().enumerate() {
+        let Some(patterns) = &client.data_scope else {
+            continue;
+        };
+        if let Err(error) = sync_host_store::scope::DataScope::new(patterns) {
+            return refuse(
+                &format!("server.clients[{i}].data_scope"),
+                &error.to_string(),
+            );
+        }
+    }
+    None
+}
+
+/// The classification rules are usable.
+fn classify(config: &NodeConfig) -> Problem {
+    let error = sync_host_store::scope::Classifier::new(&config.classify).err()?;
+    refuse(
+        &format!("classify.{}.{}", error.section, error.resource_type),
+        &format!("path {:?} {}", error.path, error.problem),
+    )
 }
 
 /// Each child-node client names a valid node id, and no two name the same node: a child's

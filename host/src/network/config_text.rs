@@ -57,10 +57,15 @@ pub fn node_toml(
     for (child, child_dir) in children {
         let _ = writeln!(
             text,
-            "[[server.clients]]\nname = {}\ntoken = {{ file = {} }}\nscopes = [\"read\", \"write\"]\nchild_node = true\n",
+            "[[server.clients]]\nname = {}\ntoken = {{ file = {} }}\nscopes = [\"read\", \"write\"]\nchild_node = true",
             toml_string(&child.id),
             quote(&parent_token_file(child_dir))
         );
+        if let Some(scope) = &child.data_scope {
+            let keys: Vec<String> = scope.iter().map(|key| toml_string(key)).collect();
+            let _ = writeln!(text, "data_scope = [{}]", keys.join(", "));
+        }
+        text.push('\n');
     }
     if let (Some(parent), Some(url)) = (&spec.parent, parent_url) {
         let _ = writeln!(

@@ -38,6 +38,8 @@ pub struct NodeSpec {
     /// Seconds between status reports to the parent while idle; `None` turns reports off, so
     /// a test that counts or holds requests to the parent sees only sync traffic.
     pub report_interval_secs: Option<u64>,
+    /// The data scope this node's parent confines it to (its client entry's `data_scope`).
+    pub data_scope: Option<Vec<String>>,
 }
 
 impl NodeSpec {
@@ -56,6 +58,7 @@ impl NodeSpec {
             history_retention: 10,
             extra_toml: String::new(),
             report_interval_secs: None,
+            data_scope: None,
         }
     }
 }

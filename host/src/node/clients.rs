@@ -4,9 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sync_host_runtime::Credentials;
 use sync_host_store::auth::{Client, Clients, Scope, Secret};
+use sync_host_store::scope::DataScope;
 
 use crate::config::token::{self, WeakToken};
 use crate::config::{ClientConfig, CredentialsConfig, SecretError};
@@ -32,6 +34,13 @@ pub enum ClientSetupError {
         file: PathBuf,
         origin: String,
         problem: WeakToken,
+    },
+    #[error("`{key}` (client `{name}`) in {}", file.display())]
+    Scope {
+        key: String,
+        name: String,
+        file: PathBuf,
+        source: sync_host_store::scope::ScopeError,
     },
     #[error("invalid client list in {}", file.display())]
     Invalid {
@@ -76,11 +85,23 @@ pub fn build_clients(
                 problem,
             });
         }
+        let data_scope = match &client.data_scope {
+            None => None,
+            Some(patterns) => Some(Arc::new(DataScope::new(patterns).map_err(|source| {
+                ClientSetupError::Scope {
+                    key: format!("server.clients[{i}].data_scope"),
+                    name: client.name.clone(),
+                    file: file.to_path_buf(),
+                    source,
+                }
+            })?)),
+        };
         clients.push(Client {
             name: client.name.clone(),
             token: Secret::new(token),
             scopes: client.scopes.iter().copied().collect(),
             is_child_node: client.child_node,
+            data_scope,
         });
     }
     // Internal writes carry the origin of the change they apply (a pulled change keeps the
@@ -90,6 +111,7 @@ pub fn build_clients(
         token: Secret::new(internal.to_string()),
         scopes: BTreeSet::from([Scope::Admin]),
         is_child_node: true,
+        data_scope: None,
     });
     Clients::new(clients).map_err(|source| ClientSetupError::Invalid {
         file: file.to_path_buf(),

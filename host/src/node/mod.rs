@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sync_host_store::api::{ApiState, router, serve};
-use sync_host_store::store::{Store, StoreConfig};
+use sync_host_store::store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
@@ -54,6 +54,11 @@ pub enum NodeError {
     },
     #[error("cannot open the store")]
     Store(#[from] sync_host_store::store::StoreError),
+    #[error("`classify` in {}", file.display())]
+    Classify {
+        file: std::path::PathBuf,
+        source: sync_host_store::scope::PathError,
+    },
     #[error("cannot open the sync state")]
     State(#[from] crate::state::StateError),
     #[error("cannot open the sync state database")]
@@ -205,14 +210,13 @@ impl RunningNode {
         let (store, api, local) = match &config.local {
             Some(external) => (None, health_only(), LocalSide::External(external.clone())),
             None => {
-                let store = Store::open(
-                    &data_dir.join("store"),
-                    StoreConfig {
-                        node_id: config.node.id.clone(),
-                        history_retention: server.history_retention,
-                        ..StoreConfig::default()
-                    },
-                )?;
+                let store_config = config
+                    .store_config()
+                    .map_err(|source| NodeError::Classify {
+                        file: config.path.clone(),
+                        source,
+                    })?;
+                let store = Store::open(&data_dir.join("store"), store_config)?;
                 let api = router(ApiState {
                     store: store.clone(),
                     config: server.api.clone(),

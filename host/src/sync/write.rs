@@ -6,6 +6,7 @@ use sync_host_runtime::{
     Event, Failure, FailureDetail, PluginError, ResourceClient, Stored, Write, WriteOutcome,
 };
 
+use sync_host_store::scope::is_compartment_owner;
 use sync_host_store::store::HashOffer;
 
 use crate::state::StateError;
@@ -44,6 +45,41 @@ pub async fn store_batch(
         .target_store
         .as_ref()
         .map(|s| s.offer_hashes(hash_offers(&pending)));
+    drop(writes);
+    let mut rejected = Vec::new();
+    for wave in waves(pending, p.target_store.is_some()) {
+        rejected.extend(store_wave(p, client, wave, ctx, out).await?);
+    }
+    Ok(rejected)
+}
+
+/// The writes of a batch in the order a remote target needs them: Patients first, then the
+/// resources of their compartments, because a parent places (and scopes) a compartment's
+/// resource by its Patient as the parent holds it. Concurrent writes have no order of their
+/// own; the embedded store orders one batch itself, so it gets one wave.
+fn waves(pending: Vec<PendingWrite>, embedded_target: bool) -> Vec<Vec<PendingWrite>> {
+    if embedded_target {
+        return vec![pending];
+    }
+    let (owners, others): (Vec<_>, Vec<_>) = pending
+        .into_iter()
+        .partition(|w| is_compartment_owner(&w.write.resource.resource_type));
+    [owners, others]
+        .into_iter()
+        .filter(|wave| !wave.is_empty())
+        .collect()
+}
+
+/// One store call for `pending`, every answer recorded; returns the writes refused as
+/// changed since they were read.
+async fn store_wave(
+    p: &Link,
+    client: &dyn ResourceClient,
+    pending: Vec<PendingWrite>,
+    ctx: &AuditContext,
+    out: &mut BatchBuilder<'_>,
+) -> Result<Vec<(PendingWrite, FailureDetail)>, StateError> {
+    let writes: Vec<Write> = pending.iter().map(|w| w.write.clone()).collect();
     let results = match client.store(&p.target, &writes).await {
         Ok(results) => results,
         Err(e) => {

@@ -48,6 +48,7 @@ async fn start() -> anyhow::Result<Server> {
         token: Secret::new(TOKEN),
         scopes: [Scope::Read, Scope::Write].into(),
         is_child_node: false,
+        data_scope: None,
     }])?;
     let long_polls = Arc::new(LongPolls::default());
     let pages = Arc::new(RenderedPages::default());
@@ -310,6 +311,7 @@ fn measure_token_checks() -> anyhow::Result<()> {
                 token: Secret::new(format!("token-{i}")),
                 scopes: [Scope::Read].into(),
                 is_child_node: true,
+                data_scope: None,
             })
             .collect();
         let clients = Clients::new(clients)?;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::scope::DataScope;
+use crate::store::Placement;
+
 /// A secret value (a bearer token). Its `Debug` output never shows the value.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -69,6 +72,8 @@ pub struct Client {
     /// Whether the client is a child node, whose writes may carry the origin of the change
     /// (`X-Sync-Origin` or FHIR `meta.source`); other clients' writes originate here.
     pub is_child_node: bool,
+    /// The data the client may see and write; `None` for all of it.
+    pub data_scope: Option<Arc<DataScope>>,
 }
 
 /// The client a request was authenticated as; added to the request's extensions.
@@ -80,9 +85,18 @@ pub struct AuthenticatedClient {
     pub scopes: BTreeSet<Scope>,
     /// Whether the client is a child node.
     pub is_child_node: bool,
+    /// The data the client may see and write; `None` for all of it.
+    pub data_scope: Option<Arc<DataScope>>,
 }
 
 impl AuthenticatedClient {
+    /// Whether the client may see a version placed at `placement`.
+    pub fn sees(&self, placement: &Placement) -> bool {
+        self.data_scope
+            .as_ref()
+            .is_none_or(|scope| scope.admits(placement))
+    }
+
     /// Whether the client holds `scope`; `admin` holds every scope.
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin)
@@ -160,6 +174,7 @@ impl Clients {
                 name: client.name,
                 scopes: client.scopes,
                 is_child_node: client.is_child_node,
+                data_scope: client.data_scope,
             };
             bucket.push((token, Arc::new(identity)));
         }
@@ -234,6 +249,7 @@ mod tests {
             token: Secret::new(token),
             scopes: scopes.iter().copied().collect(),
             is_child_node: child,
+            data_scope: None,
         }
     }
 
@@ -311,6 +327,7 @@ mod tests {
             name: "ops".into(),
             scopes: [Scope::Admin].into(),
             is_child_node: false,
+            data_scope: None,
         };
         assert!(admin.has_scope(Scope::Write));
     }
@@ -329,6 +346,7 @@ mod tests {
             name: "app".into(),
             scopes: [Scope::Write].into(),
             is_child_node: false,
+            data_scope: None,
         };
         assert_eq!(effective_origin(&caller, Some("clinic-1"), Some("x")), None);
         caller.is_child_node = true;

@@ -28,6 +28,7 @@ fn state(dir: &tempfile::TempDir) -> ApiState {
         token: Secret::new(TOKEN),
         scopes: [Scope::Read, Scope::Write].into(),
         is_child_node: false,
+        data_scope: None,
     }])
     .unwrap();
     ApiState {

@@ -26,6 +26,7 @@ pub mod guard;
 pub mod headers;
 mod log_budget;
 pub mod rest;
+pub mod seen;
 pub mod splice;
 
 use std::future::Future;

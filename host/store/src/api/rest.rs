@@ -18,6 +18,7 @@ use super::fhir::validate::check_id;
 use super::fhir::{ORIGIN_HEADER, add_version_headers, outcome_status};
 use super::headers::{header_text, write_precondition};
 use super::splice::set_string_field;
+use crate::api::seen::Seen;
 use crate::auth::{AuthenticatedClient, effective_origin};
 use crate::config::ApiConfig;
 use crate::store::{Kind, ResourceKey, VersionRecord, WriteOutcome, WriteRequest};
@@ -43,9 +44,11 @@ struct RestHead {
 async fn read(
     State(state): State<Arc<ApiState>>,
     Path((resource, uuid)): Path<(String, String)>,
+    Extension(client): Extension<Arc<AuthenticatedClient>>,
 ) -> Result<Response, RestError> {
     let key = rest_key(&resource, &uuid)?;
-    let record = state.store.read(&key)?.ok_or_else(|| not_found(&key))?;
+    let seen = Seen::new(&state.store, &client);
+    let record = seen.read(&key)?.ok_or_else(|| not_found(&key))?;
     if record.deleted {
         return Err(ApiError::Gone(format!("{resource} {uuid} was deleted")).into());
     }
@@ -104,7 +107,7 @@ async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, RestError> {
     let key = rest_key(&resource, &uuid)?;
-    if state.store.read(&key)?.is_none() {
+    if Seen::new(&state.store, &client).read(&key)?.is_none() {
         return Err(not_found(&key).into());
     }
     write(&state, &client, &headers, key, None).await
@@ -123,7 +126,7 @@ async fn write(
         precondition: write_precondition(headers)?,
         origin: effective_origin(client, header_text(headers, ORIGIN_HEADER), None),
     };
-    let outcome = state.store.write(request).await?;
+    let outcome = Seen::new(&state.store, client).write(request).await?;
     Ok(match &outcome {
         WriteOutcome::Deleted(record) => {
             let mut response = StatusCode::NO_CONTENT.into_response();

@@ -151,16 +151,22 @@ pub(crate) fn apply_group(
     now: OffsetDateTime,
     counters: &Counters,
 ) -> Result<(Vec<UnitResult>, Counters), StoreError> {
+    // Concurrent writers have no order among themselves: the units writing Patients go
+    // first, so a compartment's resource written in the same group inherits its Patient's
+    // keys whatever order the writers arrived in.
+    let mut order: Vec<usize> = (0..units.len()).collect();
+    order.sort_by_key(|&i| !codec::unit_writes_owner(units[i]));
     transact(trees, now, counters, |view, advancing| {
-        let mut results = Vec::with_capacity(units.len());
-        for unit in units {
+        let mut results: Vec<Option<UnitResult>> = vec![None; units.len()];
+        for &i in &order {
+            let unit = units[i];
             let decided = decide_unit(view, unit, settings, now, advancing.counters.sequence)?;
-            results.push(match decided {
+            results[i] = Some(match decided {
                 Ok(decisions) => Ok(write_unit(view, decisions, settings, advancing)?),
                 Err(error) => Err(error),
             });
         }
-        Ok(results)
+        Ok(results.into_iter().flatten().collect())
     })
 }
 

@@ -101,6 +101,11 @@ pub(crate) fn may_own_compartment(key: &ResourceKey) -> bool {
     }
 }
 
+/// Whether any write of `unit` is to a resource that may own a compartment.
+pub(crate) fn unit_writes_owner(unit: &[super::plan::Prepared]) -> bool {
+    unit.iter().any(|request| may_own_compartment(&request.key))
+}
+
 /// Key of a category position entry.
 pub(crate) fn position_key(category: &str, position: u64) -> Vec<u8> {
     let mut out = category_prefix(category);

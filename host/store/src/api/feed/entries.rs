@@ -39,7 +39,9 @@ pub fn feed_entry(change: &Change, node_id: &str, config: &ApiConfig) -> FeedEnt
         published: change.at,
         category: change.category.clone(),
         action: Some(change.action),
-        tags: Vec::new(),
+        // The keys travel as tags, so a reader's own filters (or an OpenMRS-style catchment
+        // filter) can see where each change belongs.
+        tags: change.placement.keys.clone(),
         links: vec![content_link(change, config)],
         ext: Extensions {
             sequence: Some(change.sequence),

@@ -28,6 +28,7 @@ use super::headers::{if_none_match, none_match_hits};
 use super::{ApiState, Closing};
 use crate::auth::AuthenticatedClient;
 use crate::config::ApiConfig;
+use crate::scope::DataScope;
 use encoding::{accepts_gzip, gzip_tag};
 use entries::{feed_entry, feed_page};
 use long_poll::LongPoll;
@@ -79,6 +80,12 @@ async fn page(
     let store_category = (category != ALL_CATEGORY).then_some(category.as_str());
     let size = state.config.page_size;
     let gzip = accepts_gzip(&headers);
+    let scope = client.as_ref().and_then(|client| client.data_scope.clone());
+    // A scoped reader's page holds other entries under the same number: its tag says so.
+    let tag_name = match &scope {
+        Some(scope) => format!("{category}.{}", scope.digest()),
+        None => category.clone(),
+    };
     loop {
         let count = state.store.change_count(store_category)?;
         let plan = plan_page(request, count, size)
@@ -87,7 +94,7 @@ async fn page(
             Some(wanted) => widen_to_span(plan, wanted, state.config.catch_up_page_max, size),
             None => plan,
         };
-        let plain_tag = page_etag(state.store.instance_id(), &category, &plan, size);
+        let plain_tag = page_etag(state.store.instance_id(), &tag_name, &plan, size);
         let gzip_tag = gzip_tag(&plain_tag);
         // A reader holding either form of the page (plain or compressed) has it.
         let unchanged = if_none_match(&headers).is_some_and(|tags| {
@@ -95,7 +102,11 @@ async fn page(
         });
         let etag = if gzip { gzip_tag } else { plain_tag };
         if !unchanged {
-            let (key, page) = render(&state, &headers, &category, request, &plan).await?;
+            let reader = Reader {
+                category: &category,
+                scope: scope.as_ref(),
+            };
+            let (key, page) = render(&state, &headers, reader, request, &plan).await?;
             let body = if gzip {
                 state.pages.gzip(&key, &page).await
             } else {
@@ -116,28 +127,38 @@ async fn page(
     }
 }
 
-/// The page `plan` of `category` and its name, rendered once for every reader asking for it.
+/// Which feed a page is read from, and the data scope of the client reading it.
+#[derive(Clone, Copy)]
+struct Reader<'a> {
+    category: &'a str,
+    scope: Option<&'a Arc<DataScope>>,
+}
+
+/// The page `plan` of a category and its name, rendered once for every reader asking for it
+/// (once per data scope).
 async fn render(
     state: &ApiState,
     headers: &HeaderMap,
-    category: &str,
+    reader: Reader<'_>,
     request: PageRequest,
     plan: &PagePlan,
 ) -> Result<(PageKey, Arc<Rendered>), FhirError> {
     let category_url = format!(
-        "{}{}/{category}",
+        "{}{}/{}",
         public_origin(headers),
-        state.config.feed_base
+        state.config.feed_base,
+        reader.category
     );
     let key = PageKey {
         category_url,
-        category: category.to_owned(),
+        category: reader.category.to_owned(),
         request,
         plan: *plan,
+        scope: reader.scope.map(|scope| scope.digest()),
     };
     let page = state
         .pages
-        .get_or_render(key.clone(), || render_page(state, &key))
+        .get_or_render(key.clone(), || render_page(state, &key, reader.scope))
         .await?;
     Ok((key, page))
 }
@@ -158,8 +179,13 @@ fn page_response(body: bytes::Bytes, gzip: bool, etag: &str, plan: &PagePlan) ->
     response
 }
 
-/// Reads the changes of the page named `key` and renders it.
-fn render_page(state: &ApiState, key: &PageKey) -> Result<bytes::Bytes, FhirError> {
+/// Reads the changes of the page named `key` and renders those the reader's `scope` admits.
+/// A scoped page may hold fewer entries than its plan, or none; paging stays the same.
+fn render_page(
+    state: &ApiState,
+    key: &PageKey,
+    scope: Option<&Arc<DataScope>>,
+) -> Result<bytes::Bytes, FhirError> {
     let category = key.category.as_str();
     let store_category = (category != ALL_CATEGORY).then_some(category);
     let changes = state
@@ -168,6 +194,7 @@ fn render_page(state: &ApiState, key: &PageKey) -> Result<bytes::Bytes, FhirErro
     let node_id = state.store.node_id();
     let entries = changes
         .iter()
+        .filter(|change| scope.is_none_or(|scope| scope.admits(&change.placement)))
         .map(|change| feed_entry(change, node_id, &state.config))
         .collect();
     let links = page_links(&key.category_url, key.request, &key.plan);

@@ -32,6 +32,10 @@ pub struct PageKey {
     pub request: PageRequest,
     /// The page worked out from the category's size.
     pub plan: PagePlan,
+    /// The data scope the page is filtered for ([`DataScope::digest`]); `None` for all.
+    ///
+    /// [`DataScope::digest`]: crate::scope::DataScope::digest
+    pub scope: Option<String>,
 }
 
 /// One rendered page: its XML, and its gzip form once a reader asked for it.
@@ -199,6 +203,7 @@ mod tests {
                 is_archive: true,
                 recent_number: 99,
             },
+            scope: None,
         }
     }
 

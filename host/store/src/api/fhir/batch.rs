@@ -19,6 +19,7 @@ use crate::api::ApiState;
 use crate::api::body::FhirBody;
 use crate::api::error::{ApiError, FhirError, fhir_json, operation_outcome};
 use crate::api::headers::{header_text, parse_version_tag};
+use crate::api::seen::Seen;
 use crate::api::splice::set_string_field;
 use crate::auth::{AuthenticatedClient, effective_origin};
 use crate::store::{Precondition, ResourceKey, WriteOutcome, WriteRequest, serve_together};
@@ -126,7 +127,9 @@ async fn transaction(
         }
         requests.push(request);
     }
-    let outcomes = state.store.write_all(requests).await?;
+    let outcomes = Seen::new(&state.store, sender.client)
+        .write_all(requests)
+        .await?;
     let mut response = BundleOut::new("transaction-response");
     for outcome in &outcomes {
         response.push(outcome_entry(outcome));
@@ -138,13 +141,12 @@ async fn transaction(
 async fn batch(state: &ApiState, sender: &Sender<'_>, entries: &[EntryIn<'_>]) -> BundleOut {
     let answers = entries.iter().enumerate().map(|(index, entry)| async move {
         let result = match plan(entry, sender) {
-            Ok(Operation::Write(request)) => state
-                .store
+            Ok(Operation::Write(request)) => Seen::new(&state.store, sender.client)
                 .write(request)
                 .await
                 .map(|outcome| outcome_entry(&outcome))
                 .map_err(ApiError::from),
-            Ok(Operation::Read(key)) => read_entry(state, &key),
+            Ok(Operation::Read(key)) => read_entry(Seen::new(&state.store, sender.client), &key),
             Err(error) => Err(error),
         };
         result.unwrap_or_else(|error| error_entry(at_entry(index, error)))
@@ -227,8 +229,8 @@ fn relative_url<'a>(url: &'a str, fhir_base: &str) -> Result<&'a str, ApiError> 
     Ok(path.trim_matches('/'))
 }
 
-fn read_entry(state: &ApiState, key: &ResourceKey) -> Result<EntryOut, ApiError> {
-    match state.store.read(key)? {
+fn read_entry(seen: Seen<'_>, key: &ResourceKey) -> Result<EntryOut, ApiError> {
+    match seen.read(key)? {
         None => Err(ApiError::NotFound(format!(
             "{}/{} is not known",
             key.resource_type, key.id

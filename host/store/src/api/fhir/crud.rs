@@ -14,6 +14,7 @@ use crate::api::ApiState;
 use crate::api::body::FhirBody;
 use crate::api::error::{ApiError, FhirError, fhir_json, operation_outcome};
 use crate::api::headers::{header_text, version_etag, write_precondition};
+use crate::api::seen::Seen;
 use crate::api::splice::set_string_field;
 use crate::auth::{AuthenticatedClient, effective_origin};
 use crate::store::{Precondition, ResourceKey, VersionRecord, WriteOutcome, WriteRequest};
@@ -22,9 +23,11 @@ use crate::store::{Precondition, ResourceKey, VersionRecord, WriteOutcome, Write
 pub async fn read(
     State(state): State<Arc<ApiState>>,
     Path((resource_type, id)): Path<(String, String)>,
+    Extension(client): Extension<Arc<AuthenticatedClient>>,
 ) -> Result<Response, FhirError> {
     let key = checked_key(&resource_type, &id)?;
-    let record = state.store.read(&key)?.ok_or_else(|| not_found(&key))?;
+    let seen = Seen::new(&state.store, &client);
+    let record = seen.read(&key)?.ok_or_else(|| not_found(&key))?;
     live(record).map(|record| resource_response(StatusCode::OK, &record))
 }
 
@@ -32,6 +35,7 @@ pub async fn read(
 pub async fn vread(
     State(state): State<Arc<ApiState>>,
     Path((resource_type, id, version)): Path<(String, String, String)>,
+    Extension(client): Extension<Arc<AuthenticatedClient>>,
 ) -> Result<Response, FhirError> {
     let key = checked_key(&resource_type, &id)?;
     let version_id: u64 = version.parse().map_err(|_| {
@@ -39,7 +43,8 @@ pub async fn vread(
             "{resource_type}/{id} has no version {version:?}: versions are numbers"
         ))
     })?;
-    let record = state.store.vread(&key, version_id)?.ok_or_else(|| {
+    let seen = Seen::new(&state.store, &client);
+    let record = seen.vread(&key, version_id)?.ok_or_else(|| {
         ApiError::NotFound(format!("{resource_type}/{id} has no version {version_id}"))
     })?;
     live(record).map(|record| resource_response(StatusCode::OK, &record))
@@ -56,8 +61,9 @@ pub async fn create(
 ) -> Result<Response, FhirError> {
     check_type(&resource_type)?;
     let head = validate_resource(&body, &resource_type)?;
+    let seen = Seen::new(&state.store, &client);
     if let Some(query) = header_text(&headers, "if-none-exist") {
-        let matches = super::search::find_for_condition(&state, &resource_type, query)?;
+        let matches = super::search::find_for_condition(seen, &resource_type, query)?;
         match matches.as_slice() {
             [] => {}
             [existing] => return Ok(resource_response(StatusCode::OK, existing)),
@@ -83,7 +89,7 @@ pub async fn create(
         precondition: Precondition::Any,
         origin,
     };
-    let outcome = state.store.write(request).await?;
+    let outcome = seen.write(request).await?;
     tracing::debug!(client = %client.name, %resource_type, %id, "resource created");
     written_response(&state.config.fhir_base, &outcome)
 }
@@ -108,7 +114,7 @@ pub async fn update(
             head.meta_source.as_deref(),
         ),
     };
-    let outcome = state.store.write(request).await?;
+    let outcome = Seen::new(&state.store, &client).write(request).await?;
     written_response(&state.config.fhir_base, &outcome)
 }
 
@@ -120,7 +126,8 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let key = checked_key(&resource_type, &id)?;
-    if state.store.read(&key)?.is_none() {
+    let seen = Seen::new(&state.store, &client);
+    if seen.read(&key)?.is_none() {
         return Err(not_found(&key).into());
     }
     let request = WriteRequest {
@@ -129,7 +136,7 @@ pub async fn delete(
         precondition: write_precondition(&headers)?,
         origin: effective_origin(&client, header_text(&headers, ORIGIN_HEADER), None),
     };
-    let outcome = state.store.write(request).await?;
+    let outcome = seen.write(request).await?;
     Ok(delete_response(&key, &outcome))
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
@@ -15,21 +16,23 @@ use super::search_query::parse_history;
 use super::validate::check_type;
 use crate::api::ApiState;
 use crate::api::error::{ApiError, FhirError, fhir_json};
-use crate::store::{Kind, VersionRecord};
+use crate::api::seen::Seen;
+use crate::auth::AuthenticatedClient;
+use crate::store::VersionRecord;
 
 /// `GET {type}/{id}/_history`.
 pub async fn instance_history(
     State(state): State<Arc<ApiState>>,
     Path((resource_type, id)): Path<(String, String)>,
+    Extension(client): Extension<Arc<AuthenticatedClient>>,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let key = checked_key(&resource_type, &id)?;
     let (since, count) = parse_history(&query_pairs(raw_query.as_deref()), state.config.page_size)?;
-    if state.store.read(&key)?.is_none() {
-        return Err(ApiError::NotFound(format!("{resource_type}/{id} is not known")).into());
-    }
-    let versions = state.store.history(&key, since, count)?;
+    let versions = Seen::new(&state.store, &client)
+        .history(&key, since, count)?
+        .ok_or_else(|| ApiError::NotFound(format!("{resource_type}/{id} is not known")))?;
     Ok(history_response(&state, &headers, &versions))
 }
 
@@ -37,14 +40,13 @@ pub async fn instance_history(
 pub async fn type_history(
     State(state): State<Arc<ApiState>>,
     Path(resource_type): Path<String>,
+    Extension(client): Extension<Arc<AuthenticatedClient>>,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     check_type(&resource_type)?;
     let (since, count) = parse_history(&query_pairs(raw_query.as_deref()), state.config.page_size)?;
-    let versions = state
-        .store
-        .type_history(Kind::Fhir, &resource_type, since, count)?;
+    let versions = Seen::new(&state.store, &client).type_history(&resource_type, since, count)?;
     Ok(history_response(&state, &headers, &versions))
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
@@ -14,7 +15,9 @@ use super::validate::check_type;
 use super::{fhir_key, public_origin};
 use crate::api::ApiState;
 use crate::api::error::{ApiError, FhirError, fhir_json};
-use crate::store::{Kind, Store, StoreError, VersionRecord};
+use crate::api::seen::Seen;
+use crate::auth::AuthenticatedClient;
+use crate::store::{Kind, StoreError, VersionRecord};
 
 /// How many ids to ask the store for at a time while filtering by `_lastUpdated`.
 const SCAN_BATCH: usize = 500;
@@ -23,13 +26,15 @@ const SCAN_BATCH: usize = 500;
 pub async fn search(
     State(state): State<Arc<ApiState>>,
     Path(resource_type): Path<String>,
+    Extension(client): Extension<Arc<AuthenticatedClient>>,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     check_type(&resource_type)?;
     let pairs = query_pairs(raw_query.as_deref());
     let query = parse_search(&pairs, state.config.page_size)?;
-    let (page, more) = run_search(&state.store, &resource_type, &query)?;
+    let seen = Seen::new(&state.store, &client);
+    let (page, more) = run_search(seen, &resource_type, &query)?;
     let origin = public_origin(&headers);
     let resource_base = format!("{origin}{}", state.config.fhir_base);
     let type_url = format!("{resource_base}/{resource_type}");
@@ -46,7 +51,7 @@ pub async fn search(
 
 /// Resources matching an `If-None-Exist` query (at most two: enough to tell 0, 1 or many).
 pub fn find_for_condition(
-    state: &ApiState,
+    seen: Seen<'_>,
     resource_type: &str,
     condition: &str,
 ) -> Result<Vec<VersionRecord>, ApiError> {
@@ -54,12 +59,12 @@ pub fn find_for_condition(
     let mut query = parse_search(&pairs, 2)
         .map_err(|error| ApiError::Invalid(format!("If-None-Exist {condition:?}: {error}")))?;
     query.count = 2;
-    Ok(run_search(&state.store, resource_type, &query)?.0)
+    Ok(run_search(seen, resource_type, &query)?.0)
 }
 
 /// Runs `query`: up to `count` matches after the cursor, and whether more exist.
 pub fn run_search(
-    store: &Store,
+    store: Seen<'_>,
     resource_type: &str,
     query: &SearchQuery,
 ) -> Result<(Vec<VersionRecord>, bool), StoreError> {
@@ -74,7 +79,7 @@ pub fn run_search(
 }
 
 fn search_ids(
-    store: &Store,
+    store: Seen<'_>,
     resource_type: &str,
     query: &SearchQuery,
     ids: &[String],
@@ -100,23 +105,24 @@ fn search_ids(
 }
 
 fn scan_type(
-    store: &Store,
+    store: Seen<'_>,
     resource_type: &str,
     query: &SearchQuery,
     wanted: usize,
 ) -> Result<Vec<VersionRecord>, StoreError> {
     let mut found = Vec::new();
     let mut after = query.after_id.clone();
-    let batch = if query.last_updated.is_empty() {
+    // A scoped reader sees only part of what is listed: ask for more at a time.
+    let batch = if query.last_updated.is_empty() && !store.is_scoped() {
         wanted
     } else {
         SCAN_BATCH
     };
     loop {
         let listed = store.list(Kind::Fhir, resource_type, after.as_deref(), batch)?;
-        let exhausted = listed.len() < batch;
-        after = listed.last().map(|record| record.key.id.clone());
-        for record in listed {
+        let exhausted = listed.exhausted;
+        after = listed.last_id;
+        for record in listed.records {
             if found.len() == wanted {
                 return Ok(found);
             }
