@@ -285,7 +285,7 @@ async fn catch_up() -> anyhow::Result<()> {
         sync_host_store::store::StoreConfig {
             node_id: "baseline".into(),
             history_retention: 1,
-            ..StoreConfig::default()
+            ..sync_host_store::store::StoreConfig::default()
         },
     )?;
     let started = Instant::now();

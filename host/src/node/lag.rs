@@ -128,6 +128,8 @@ mod tests {
             content_hash: hash.into(),
             origin: origin.into(),
             at: time::OffsetDateTime::UNIX_EPOCH,
+            placement: Default::default(),
+            left_keys: Vec::new(),
         }
     }
 

@@ -47,6 +47,7 @@ fn client(name: &str, token: &str, scopes: &[Scope], is_child_node: bool) -> Cli
         token: Secret::new(token),
         scopes: scopes.iter().copied().collect(),
         is_child_node,
+        data_scope: None,
     }
 }
 
