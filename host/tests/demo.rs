@@ -34,6 +34,16 @@ fn demo_converges_and_says_so() -> anyhow::Result<()> {
         stdout.contains("Every node holds the same records"),
         "demo did not report convergence:\n{stdout}"
     );
+    // The clinic is scoped to its district: it lacks district-b's patient of the national
+    // node, and holds nothing outside its scope.
+    let clinic = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("clinic-1") && line.contains("scope:"))
+        .unwrap_or_default();
+    assert!(
+        clinic.contains("6 records") && clinic.contains("outside it: 0"),
+        "{stdout}"
+    );
     for node in ["national", "district-a", "district-b", "clinic-1"] {
         assert!(stdout.contains(node), "demo output does not mention {node}");
         assert!(

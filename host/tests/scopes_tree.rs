@@ -38,7 +38,7 @@ fn tree() -> Vec<NodeSpec> {
 /// A patient of `organization` with one encounter and one observation.
 async fn admit(t: &TestNet, node: &str, patient: &str, organization: &str) -> anyhow::Result<()> {
     let store = t.store(node);
-    let body = sample::managed_patient(patient, "Amina", "Otieno", organization);
+    let body = sample::managed_patient(patient, "Amina", "Otieno", "1990-05-01", organization);
     sample::put_fhir(store, "Patient", patient, body).await?;
     let encounter = format!("{patient}-visit");
     let body = sample::encounter(&encounter, patient, "2026-11-30");
@@ -110,7 +110,7 @@ async fn a_transferred_patient_brings_its_compartment_to_its_new_clinic() -> any
     t.settle().await?;
     assert_chart_held_by(&t, "p-moving", &["national", "north", "clinic-n1"]);
 
-    let moved = sample::managed_patient("p-moving", "Amina", "Otieno", "north-2");
+    let moved = sample::managed_patient("p-moving", "Amina", "Otieno", "1990-05-01", "north-2");
     sample::put_fhir(t.store("national"), "Patient", "p-moving", moved).await?;
     t.settle().await?;
     // The new clinic receives the patient and, following it, the encounter and observation
@@ -208,7 +208,7 @@ async fn a_scoped_token_learns_nothing_of_resources_outside_its_scope() -> anyho
     assert!(recent.contains("Organization/north-1"), "{recent}");
 
     // Writing outside the scope is refused with an OperationOutcome, and nothing is stored.
-    let foreign = sample::managed_patient("p-foreign", "Baraka", "Mwangi", "south-1");
+    let foreign = sample::managed_patient("p-foreign", "Baraka", "Mwangi", "1990-05-01", "south-1");
     let response = http
         .put(format!("{fhir_base}/Patient/p-foreign"))
         .bearer_auth(&token)
@@ -224,7 +224,7 @@ async fn a_scoped_token_learns_nothing_of_resources_outside_its_scope() -> anyho
     );
     assert!(t.body("north", &fhir("Patient", "p-foreign")).is_none());
     // So is overwriting a resource the client cannot see, even with an in-scope body.
-    let takeover = sample::managed_patient("p-n1", "Amina", "Otieno", "north-2");
+    let takeover = sample::managed_patient("p-n1", "Amina", "Otieno", "1990-05-01", "north-2");
     let response = http
         .put(format!("{fhir_base}/Patient/p-n1"))
         .bearer_auth(&token)

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use sync_host::audit::{AuditQuery, Outcome};
-use sync_host::network::{Network, NodeSpec, differences, sample};
+use sync_host::network::{Network, NodeSpec, differences, placed_contents, sample, scopes_above};
 use sync_host::node::resolve::{Resolve, resolve_conflict};
 use sync_host::state::ConflictFilter;
 use sync_host::sync::conflict::{Direction, Side};
@@ -69,6 +69,9 @@ pub async fn run(dir: Option<PathBuf>, keep_running: bool) -> anyhow::Result<Exi
     })
 }
 
+/// The data scope district-a gives clinic-1: the patients its district manages.
+const CLINIC_SCOPE: &str = "Organization/district-a";
+
 /// Seconds between the demo nodes' status reports: short, so the national view is current
 /// while the demo runs.
 const REPORT_INTERVAL_SECS: u64 = 1;
@@ -80,6 +83,8 @@ async fn start(dir: &Path) -> anyhow::Result<Network> {
         NodeSpec::new("district-b", Some("national")),
         NodeSpec::new("clinic-1", Some("district-a")),
     ];
+    // The clinic sees only its district's patients (and shared data such as locations).
+    specs[3].data_scope = Some(vec![CLINIC_SCOPE.to_owned()]);
     for spec in &mut specs {
         spec.report_interval_secs = Some(REPORT_INTERVAL_SECS);
     }
@@ -103,7 +108,14 @@ async fn scenario(network: &Network) -> anyhow::Result<()> {
         national,
         "Patient",
         "nat-1",
-        sample::patient("nat-1", "Amina", "Otieno", "1984-03-02"),
+        sample::managed_patient("nat-1", "Amina", "Otieno", "1984-03-02", "district-a"),
+    )
+    .await?;
+    sample::put_fhir(
+        national,
+        "Patient",
+        "nat-2",
+        sample::managed_patient("nat-2", "Esther", "Wanjiru", "1968-09-30", "district-b"),
     )
     .await?;
     sample::put_rest(
@@ -117,7 +129,7 @@ async fn scenario(network: &Network) -> anyhow::Result<()> {
         district_a,
         "Patient",
         "da-1",
-        sample::patient("da-1", "Baraka", "Mwangi", "1990-11-20"),
+        sample::managed_patient("da-1", "Baraka", "Mwangi", "1990-11-20", "district-a"),
     )
     .await?;
     sample::put_fhir(
@@ -131,14 +143,14 @@ async fn scenario(network: &Network) -> anyhow::Result<()> {
         district_b,
         "Patient",
         "db-1",
-        sample::patient("db-1", "Chebet", "Kiprop", "1979-07-14"),
+        sample::managed_patient("db-1", "Chebet", "Kiprop", "1979-07-14", "district-b"),
     )
     .await?;
     sample::put_fhir(
         clinic,
         "Patient",
         "cl-1",
-        sample::patient("cl-1", "Dalia", "Njeri", "2001-01-09"),
+        sample::managed_patient("cl-1", "Dalia", "Njeri", "2001-01-09", "district-a"),
     )
     .await?;
     sample::put_fhir(
@@ -159,14 +171,20 @@ async fn scenario(network: &Network) -> anyhow::Result<()> {
         national,
         "Patient",
         "nat-1",
-        sample::patient("nat-1", "Amina", "Otieno-Wekesa", "1984-03-02"),
+        sample::managed_patient(
+            "nat-1",
+            "Amina",
+            "Otieno-Wekesa",
+            "1984-03-02",
+            "district-a",
+        ),
     )
     .await?;
     sample::put_fhir(
         clinic,
         "Patient",
         "nat-1",
-        sample::patient("nat-1", "Amina", "Otieno", "1984-03-12"),
+        sample::managed_patient("nat-1", "Amina", "Otieno", "1984-03-12", "district-a"),
     )
     .await?;
     sample::delete_fhir(district_b, "Patient", "db-1").await?;
@@ -199,6 +217,7 @@ async fn scenario(network: &Network) -> anyhow::Result<()> {
     println!("   converged after {rounds} more round(s)");
     expect_converged(network)?;
     expect_final_content(network)?;
+    expect_within_scopes(network)?;
     super::demo_network::print_network(network).await
 }
 
@@ -271,7 +290,40 @@ fn expect_final_content(network: &Network) -> anyhow::Result<()> {
             bail!("{id}: location loc-1 is not retired");
         }
     }
-    println!("\nEvery node holds the same records, and the expected ones.");
+    println!(
+        "\nEvery node holds the same records as national, as far as its data scope admits, and the expected ones."
+    );
+    Ok(())
+}
+
+/// Prints how many records each node holds, and checks that none holds a record its data
+/// scope (or one above it) does not admit.
+fn expect_within_scopes(network: &Network) -> anyhow::Result<()> {
+    println!("\nRecords held, by data scope:");
+    for node in &network.nodes {
+        let store = node.running.handle.store.as_ref().context("store")?;
+        let held = placed_contents(store, TYPES)?;
+        let scopes = scopes_above(network, &node.spec.id);
+        let outside = held
+            .values()
+            .filter(|(_, placement)| !scopes.iter().all(|s| s.admits(placement)))
+            .count();
+        let scope = match &node.spec.data_scope {
+            Some(keys) => keys.join(", "),
+            None => "everything".to_owned(),
+        };
+        println!(
+            "  {:<11} {:>3} records  scope: {scope:<24} outside it: {outside}",
+            node.spec.id,
+            held.len()
+        );
+        if outside > 0 {
+            bail!(
+                "{} holds {outside} records outside its data scope",
+                node.spec.id
+            );
+        }
+    }
     Ok(())
 }
 

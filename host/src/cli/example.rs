@@ -66,6 +66,15 @@ scopes = ["admin"]
 # token = { file = "/etc/sync-host/clinic-9.token" }
 # scopes = ["read", "write"]
 # child_node = true
+# # The child sees and writes only resources placed under these keys (`*` matches any run
+# # of characters); everything else reads as missing. Leave it out to share everything.
+# data_scope = ["Organization/clinic-9", "Location/clinic-9-*"]
+#
+# Which fields place a resource under which keys (these are the defaults; setting a key
+# replaces its default list). Types no rule names are shared with every child.
+# [classify]
+# fhir = { Patient = ["managingOrganization"], Encounter = ["location.location", "serviceProvider"] }
+# rest = { patient = ["identifiers.location"], encounter = ["location"], visit = ["location"], obs = ["location"] }
 "#;
 
 const ROOT_NOTE: &str = r#"

@@ -15,7 +15,7 @@ use crate::node::{NodeError, RunningNode};
 use crate::sync::conflict::Policy;
 use crate::sync::service::RunReport;
 
-pub use compare::{TypeList, contents, differences};
+pub use compare::{TypeList, contents, differences, placed_contents, scopes_above};
 pub use config_text::{admin_token_file, node_toml, parent_token_file, toml_string};
 
 /// One node to start.

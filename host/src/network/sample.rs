@@ -14,9 +14,15 @@ pub fn patient(id: &str, given: &str, family: &str, birth_date: &str) -> String 
 
 /// A FHIR Patient managed by `organization` (its id): the organisation places the patient,
 /// and the patient's compartment with it, in a data scope.
-pub fn managed_patient(id: &str, given: &str, family: &str, organization: &str) -> String {
+pub fn managed_patient(
+    id: &str,
+    given: &str,
+    family: &str,
+    birth_date: &str,
+    organization: &str,
+) -> String {
     format!(
-        r#"{{"resourceType":"Patient","id":"{id}","active":true,"name":[{{"use":"official","family":"{family}","given":["{given}"]}}],"gender":"female","birthDate":"1990-05-01","managingOrganization":{{"reference":"Organization/{organization}"}}}}"#
+        r#"{{"resourceType":"Patient","id":"{id}","active":true,"name":[{{"use":"official","family":"{family}","given":["{given}"]}}],"gender":"female","birthDate":"{birth_date}","managingOrganization":{{"reference":"Organization/{organization}"}}}}"#
     )
 }
 

@@ -108,6 +108,7 @@ pub struct Classification {
 /// The classifier built from [`ClassifyConfig`], with its paths split once.
 #[derive(Debug, Clone, Default)]
 pub struct Classifier {
+    digest: String,
     fhir: BTreeMap<String, Vec<Vec<String>>>,
     fhir_compartment: BTreeSet<String>,
     rest: BTreeMap<String, Vec<Vec<String>>>,
@@ -118,6 +119,7 @@ impl Classifier {
     /// Checks and splits the configured paths.
     pub fn new(config: &ClassifyConfig) -> Result<Classifier, PathError> {
         Ok(Classifier {
+            digest: rules_digest(config),
             fhir: split_rules("fhir", &config.fhir)?,
             fhir_compartment: config.fhir_compartment.iter().cloned().collect(),
             rest: split_rules("rest", &config.rest)?,
@@ -129,6 +131,12 @@ impl Classifier {
     pub fn standard() -> Classifier {
         // The default paths are valid (a unit test checks it), so this never falls back.
         Classifier::new(&ClassifyConfig::default()).unwrap_or_default()
+    }
+
+    /// A short name of the rules: a store remembers the rules it was classified with, and is
+    /// classified again when they change.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Classifies `body`, a version of `key`. A field that is missing or of another shape
@@ -172,6 +180,16 @@ impl Classifier {
         }
         classification
     }
+}
+
+/// Changes whenever the rules, or what this code makes of them, change.
+const RULES_FORMAT: &str = "placement-1";
+
+fn rules_digest(config: &ClassifyConfig) -> String {
+    use sha2::{Digest, Sha256};
+    // The maps and lists print in a fixed order, so equal rules print alike.
+    let text = format!("{RULES_FORMAT}\n{config:?}");
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
 fn split_rules(

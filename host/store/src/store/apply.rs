@@ -136,7 +136,7 @@ pub(crate) struct View<'t> {
     history: &'t TransactionalTree,
     log: &'t TransactionalTree,
     positions: &'t TransactionalTree,
-    counters: &'t TransactionalTree,
+    pub counters: &'t TransactionalTree,
     members: &'t TransactionalTree,
     pub follow: &'t TransactionalTree,
 }
@@ -372,7 +372,7 @@ fn write_version(
 /// Keeps the compartment index up to date with `record`'s owner and, when the keys of a
 /// resource that may own a compartment changed, queues its compartment to follow. Returns
 /// the keys the resource left.
-fn follow_placement(
+pub(crate) fn follow_placement(
     view: &View<'_>,
     record: &VersionRecord,
     previous: Option<&Placement>,

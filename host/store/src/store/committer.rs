@@ -10,10 +10,10 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::apply::{self, ApplySettings, Counters, Trees, Unit, UnitResult};
-use super::follow;
 use super::gather::Gather;
 use super::plan::truncate_to_millis;
 use super::types::StoreError;
+use super::{follow, reclassify};
 use crate::scope::Classifier;
 
 /// Most units applied in one group; bounds transaction size and reply latency.
@@ -114,7 +114,11 @@ fn run(
             return;
         }
     };
-    let mut following = follow::pending(&trees);
+    if let Err(error) = reclassify::start_if_needed(&trees, settings.classifier) {
+        tracing::error!(%error, "cannot tell whether the store must be classified again");
+    }
+    let mut following = background_pending(&trees);
+    let mut progress = reclassify::Progress::default();
     loop {
         // Writers come first; compartments follow their patients while no writer waits.
         let next = if following {
@@ -139,30 +143,41 @@ fn run(
             }
             commit_group(&trees, settings, group, &mut counters, &changes, groups);
         }
-        following = follow_step(&trees, settings, &mut counters, &changes);
+        following = background_step(&trees, settings, &mut counters, &mut progress, &changes);
     }
     // Work left queued is durable and done when the store opens again.
     tracing::debug!(node = %settings.node_id, "store committer stopped");
 }
 
-/// One step of compartments following their patients; returns whether work remains. A
-/// failure is logged and retried after the next write, so it cannot spin.
-fn follow_step(
+/// Whether placement work waits: a store being classified again, or a compartment following
+/// its patient.
+fn background_pending(trees: &Trees) -> bool {
+    reclassify::pending(trees) || follow::pending(trees)
+}
+
+/// One step of placement work, the pass over the whole store first; returns whether work
+/// remains. A failure is logged and retried after the next write, so it cannot spin.
+fn background_step(
     trees: &Trees,
     settings: &ApplySettings<'_>,
     counters: &mut Counters,
+    progress: &mut reclassify::Progress,
     changes: &watch::Sender<u64>,
 ) -> bool {
-    if !follow::pending(trees) {
+    let done = if reclassify::pending(trees) {
+        reclassify::step(trees, settings, counters, progress)
+    } else if follow::pending(trees) {
+        follow::step(trees, settings, counters).map(|_| ())
+    } else {
         return false;
-    }
-    match follow::step(trees, settings, counters) {
-        Ok(more) => {
+    };
+    match done {
+        Ok(()) => {
             publish(changes, counters.sequence);
-            more
+            background_pending(trees)
         }
         Err(error) => {
-            tracing::error!(%error, "a compartment could not follow its patient; retrying after the next write");
+            tracing::error!(%error, "placing resources again failed; retrying after the next write");
             false
         }
     }

@@ -36,11 +36,8 @@ pub(crate) fn step(
     let finished = members.len() < MEMBERS_PER_STEP;
     let now = truncate_to_millis(OffsetDateTime::now_utc());
     let ((), advanced) = apply::transact(trees, now, counters, |view, advancing| {
-        let owner_keys = apply::current_placement(view.current, &owner)?
-            .map(|placement| placement.keys)
-            .unwrap_or_default();
         for member in &members {
-            place_again(view, member, &owner_keys, settings, advancing)?;
+            place_again(view, member, settings, advancing)?;
         }
         match (finished, members.last()) {
             (false, Some(last)) => {
@@ -86,28 +83,31 @@ fn next_members(
     Ok(members)
 }
 
-/// Places the current version of `member` again with its Patient's `owner_keys`, and logs
-/// it when its keys changed. The version stays the same: nothing in the body changed.
-fn place_again(
+/// Places the current version of `key` again: its own classification with the keys of the
+/// Patient whose compartment it is in, as that Patient stands in this transaction. When the
+/// keys changed it is logged (the version stays the same: nothing in the body changed), and
+/// a Patient's compartment is queued to follow. Tombstones stay where they were.
+pub(crate) fn place_again(
     view: &View<'_>,
-    member: &ResourceKey,
-    owner_keys: &[String],
+    key: &ResourceKey,
     settings: &ApplySettings<'_>,
     advancing: &mut Advancing,
 ) -> TxResult<()> {
-    let Some(bytes) = view.current.get(codec::resource_key(member))? else {
+    let Some(bytes) = view.current.get(codec::resource_key(key))? else {
         return Ok(());
     };
-    let mut record = codec::decode_record(member.clone(), &bytes).map_err(apply::storage)?;
+    let mut record = codec::decode_record(key.clone(), &bytes).map_err(apply::storage)?;
     let Some(body) = record.body.as_deref().filter(|_| !record.deleted) else {
         return Ok(());
     };
-    let own = settings.classifier.classify(member, body);
-    let keys: BTreeSet<String> = own
-        .keys
-        .into_iter()
-        .chain(owner_keys.iter().cloned())
-        .collect();
+    let own = settings.classifier.classify(key, body);
+    let owner_keys = match &own.owner {
+        Some(owner) => apply::current_placement(view.current, owner)?
+            .map(|placement| placement.keys)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let keys: BTreeSet<String> = own.keys.into_iter().chain(owner_keys).collect();
     let placement = Placement {
         scoped: own.scoped,
         keys: keys.into_iter().take(codec::MAX_PLACEMENT_KEYS).collect(),
@@ -116,16 +116,10 @@ fn place_again(
     if placement == record.placement {
         return Ok(());
     }
-    let left_keys = record
-        .placement
-        .keys
-        .iter()
-        .filter(|key| !placement.keys.contains(key))
-        .cloned()
-        .collect();
-    record.placement = placement;
+    let previous = std::mem::replace(&mut record.placement, placement);
     view.current
-        .insert(codec::resource_key(member), codec::encode_record(&record))?;
+        .insert(codec::resource_key(key), codec::encode_record(&record))?;
+    let left_keys = apply::follow_placement(view, &record, Some(&previous))?;
     let sequence = advancing.sequence() + 1;
     apply::log_change(view, &record, sequence, left_keys, advancing)
 }

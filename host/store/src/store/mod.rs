@@ -12,6 +12,7 @@ mod hash_memo;
 pub mod import;
 mod plan;
 mod query;
+mod reclassify;
 mod types;
 
 use std::path::Path;
