@@ -102,19 +102,24 @@ async fn an_observation_written_before_its_patient_is_placed_when_the_patient_ar
 }
 
 #[tokio::test]
-async fn a_patient_and_its_observation_written_together_are_placed_together() {
+async fn concurrent_writers_of_a_patient_and_its_observation_place_both() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_with(&dir, &ClassifyConfig::default());
-    // A transaction writing the member first: the Patient is decided first all the same.
-    let outcomes = store
-        .write_all(vec![observation("o1", "p1"), patient("p1", "north-1")])
+    // Concurrent writers share a group, in which the Patient is decided first.
+    let (a, b) = tokio::join!(
+        store.write(observation("o1", "p1")),
+        store.write(patient("p1", "north-1"))
+    );
+    a.unwrap();
+    b.unwrap();
+    placed_at(&store, "Observation", "o1", &["Organization/north-1"]).await;
+    // A transaction keeps its own order: the observation it writes before its Patient is
+    // placed when the compartment follows, moments after the commit.
+    store
+        .write_all(vec![observation("o2", "p2"), patient("p2", "north-2")])
         .await
         .unwrap();
-    assert_eq!(outcomes.len(), 2);
-    assert_eq!(
-        keys_of(&store, "Observation", "o1"),
-        ["Organization/north-1"]
-    );
+    placed_at(&store, "Observation", "o2", &["Organization/north-2"]).await;
 }
 
 #[tokio::test]
