@@ -2,7 +2,9 @@
 //! catch-up throughput of a fresh child (a separate `sync-host run` process) pulling N FHIR
 //! resources with plugins, audit and durable markers, against a plain loop copying the same
 //! resources over the same HTTP stack; HTTP requests per event; the child's resident memory;
-//! and the propagation latency of one change from the root to a grandchild with long-poll.
+//! the propagation latency of one change from the root to a grandchild with long-poll; and
+//! the catch-up of a clinic whose parent scopes it to one managing organisation (a fifth of
+//! the harness's documents, a tenth of the bench's own), next to the unscoped one.
 //!
 //! When `node` and the PouchDB harness (`../shared/peers/pouchdb`, or `BENCH_POUCHDB`) are
 //! there, both systems replicate the harness's documents and PouchDB's figure is printed next
@@ -12,7 +14,7 @@
 //! `BENCH_SKIP_POUCHDB=1` leaves PouchDB out; `BENCH_CATCH_UP_PAGE_MAX=100` turns the parent's
 //! spans of archive pages off). A last run catches up over an emulated clinic link (network
 //! namespaces and `tc netem`, needing root; `BENCH_SLOW_N` resources, 10,000 by default;
-//! `BENCH_SKIP_SLOW_LINK=1` leaves it out).
+//! `BENCH_SKIP_SLOW_LINK=1` leaves it out; `BENCH_SKIP_SCOPED=1` leaves the scoped clinic out).
 
 #[path = "catchup/bootstrap.rs"]
 mod bootstrap;
@@ -22,6 +24,8 @@ mod child;
 mod peer;
 #[path = "catchup/proc_stats.rs"]
 mod proc_stats;
+#[path = "catchup/scoped.rs"]
+mod scoped;
 #[path = "catchup/slow_link.rs"]
 mod slow_link;
 
@@ -46,12 +50,18 @@ fn body(i: usize) -> (String, String, String) {
         0 => (
             "Patient".into(),
             id.clone(),
-            sample::patient(&id, &note[..700], "Otieno", "1984-03-02"),
+            sample::managed_patient(
+                &id,
+                &note[..700],
+                "Otieno",
+                "1984-03-02",
+                &format!("org-{}", (i / 3) % 10),
+            ),
         ),
         1 => (
             "Encounter".into(),
             id.clone(),
-            sample::encounter(&id, "r-0", "2026-11-01").replace(
+            sample::encounter(&id, &format!("r-{}", i - i % 3), "2026-11-01").replace(
                 "\"status\"",
                 &format!("\"text\":{{\"div\":\"{}\"}},\"status\"", &note[..900]),
             ),
@@ -59,7 +69,7 @@ fn body(i: usize) -> (String, String, String) {
         _ => (
             "Observation".into(),
             id.clone(),
-            sample::weight(&id, "r-0", "72.50").replace(
+            sample::weight(&id, &format!("r-{}", i - i % 3), "72.50").replace(
                 "\"status\"",
                 &format!("\"note\":[{{\"text\":\"{}\"}}],\"status\"", &note[..800]),
             ),
@@ -92,26 +102,25 @@ fn spawn_put(
 
 /// Fills the parent with the harness's NDJSON when there is one, else with the bench's own
 /// documents; returns the bytes of JSON loaded and the NDJSON file, if any.
+/// Fills the parent with the harness's documents (`generated`: their size and NDJSON file)
+/// or, without them, the bench's own; returns the bytes of JSON written.
 async fn fill_parent(
     store: &Store,
     n: usize,
-    dir: &Path,
-    harness: Option<&Path>,
-) -> anyhow::Result<(usize, Option<std::path::PathBuf>)> {
-    let Some(harness) = harness else {
-        return Ok((fill(store, n).await?, None));
+    generated: Option<(u64, &Path)>,
+) -> anyhow::Result<usize> {
+    let Some((bytes, ndjson)) = generated else {
+        return fill(store, n).await;
     };
-    let ndjson = dir.join("resources.ndjson");
-    let bytes = peer::generate(harness, n, &ndjson).map_err(anyhow::Error::msg)?;
     let started = Instant::now();
-    let totals = sync_host_store::store::import::import_path(store, &ndjson, |_| {}).await?;
+    let totals = sync_host_store::store::import::import_path(store, ndjson, |_| {}).await?;
     println!(
         "store import of the parent: {} resources in {:.1} s = {:.0}/s",
         totals.resources,
         started.elapsed().as_secs_f64(),
         totals.resources as f64 / started.elapsed().as_secs_f64()
     );
-    Ok((bytes as usize, Some(ndjson)))
+    Ok(bytes as usize)
 }
 
 async fn fill(store: &Store, n: usize) -> anyhow::Result<usize> {
@@ -252,7 +261,30 @@ async fn catch_up() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok());
     let mut child_spec = NodeSpec::new("clinic", Some("national"));
     child_spec.push = false;
-    let network = Network::start(dir.path(), vec![parent_spec, child_spec.clone()]).await?;
+    let harness = match peer::harness() {
+        Ok(path) => Some(path),
+        Err(why) => {
+            println!("PouchDB peer not available ({why}); using the bench's own documents");
+            None
+        }
+    };
+    let ndjson = dir.path().join("resources.ndjson");
+    let generated = match &harness {
+        Some(harness) => Some(peer::generate(harness, n, &ndjson).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let scope_key = match generated {
+        Some(_) => scoped::first_organization(&ndjson)?,
+        None => "Organization/org-0".to_owned(),
+    };
+    let mut scoped_spec = NodeSpec::new("clinic-scoped", Some("national"));
+    scoped_spec.push = false;
+    scoped_spec.data_scope = Some(vec![scope_key.clone()]);
+    let network = Network::start(
+        dir.path(),
+        vec![parent_spec, child_spec.clone(), scoped_spec],
+    )
+    .await?;
     // The in-process child (driven by hand, so idle) only provides a config and a client at the
     // parent; the measured child is a separate process with its own data directory.
     let parent = &network.nodes[0];
@@ -262,15 +294,8 @@ async fn catch_up() -> anyhow::Result<()> {
         .store
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no store"))?;
-    let harness = match peer::harness() {
-        Ok(path) => Some(path),
-        Err(why) => {
-            println!("PouchDB peer not available ({why}); using the bench's own documents");
-            None
-        }
-    };
     let started = Instant::now();
-    let (bytes, _ndjson) = fill_parent(&store, n, dir.path(), harness.as_deref()).await?;
+    let bytes = fill_parent(&store, n, generated.map(|bytes| (bytes, ndjson.as_path()))).await?;
     println!(
         "parent filled with {n} resources ({:.1} MB of JSON) in {:.1} s",
         bytes as f64 / 1e6,
@@ -414,6 +439,24 @@ async fn catch_up() -> anyhow::Result<()> {
             written as f64 / json,
             written as f64 / 1e6
         );
+    }
+    if std::env::var_os("BENCH_SKIP_SCOPED").is_none() {
+        let unscoped = scoped::Unscoped {
+            resources: n,
+            elapsed,
+            cpu_seconds: cpu.zip(cpu_at_start).map(|(cpu, start)| cpu - start),
+            requests,
+        };
+        let clinic = scoped::Clinic {
+            parent_store: &store,
+            parent_base: &base,
+            parent_token: &parent.admin_token,
+            config: &network.nodes[2].config_path,
+            dir: &network.nodes[2].dir,
+            admin_token: &network.nodes[2].admin_token,
+            scope: &scope_key,
+        };
+        scoped::run(clinic, &unscoped, child_program()).await?;
     }
     if std::env::var_os("BENCH_SKIP_SNAPSHOT").is_none() {
         let tree = bootstrap::Tree {

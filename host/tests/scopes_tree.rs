@@ -6,6 +6,7 @@
 mod common;
 
 use common::{TestNet, fhir};
+use sync_host::audit::SkipReason;
 use sync_host::network::{NodeSpec, parent_token_file, sample};
 use sync_host_store::store::ResourceKey;
 
@@ -128,6 +129,28 @@ async fn a_transferred_patient_brings_its_compartment_to_its_new_clinic() -> any
         assert!(t.body("clinic-s1", &key).is_none(), "clinic-s1 holds {key}");
         assert!(t.body("south", &key).is_none(), "south holds {key}");
     }
+    // The old clinic was told: its feed says each resource left its scope, and nothing of
+    // where it went, and the clinic audited that it keeps its copy.
+    for key in chart("p-moving") {
+        let told = t.audit("clinic-n1").into_iter().any(|record| {
+            record.resource_id == key.id && common::is_skip(&record, SkipReason::LeftScope)
+        });
+        assert!(told, "clinic-n1 did not record that {key} left its scope");
+    }
+    let north = t.net.node("north").unwrap().running.base_url().to_string();
+    let token = std::fs::read_to_string(parent_token_file(&t.net.dir.join("clinic-n1")))?;
+    let feed = reqwest::Client::new()
+        .get(format!("{north}/ws/atomfeed/all/recent"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(feed.contains("<sh:scope>left</sh:scope>"), "{feed}");
+    assert!(
+        !feed.contains("north-2"),
+        "the entry says where the patient went: {feed}"
+    );
     t.shutdown().await;
     Ok(())
 }

@@ -209,8 +209,14 @@ pub async fn run(n: usize, program: OsString) -> anyhow::Result<()> {
     let store = store.ok_or_else(|| anyhow::anyhow!("no parent store"))?;
     // The PouchDB harness's documents when it is there (as the main catch-up uses), else the
     // bench's own.
-    let harness = crate::peer::harness().ok();
-    crate::fill_parent(&store, n, dir.path(), harness.as_deref()).await?;
+    let ndjson = dir.path().join("resources.ndjson");
+    let generated = match crate::peer::harness() {
+        Ok(harness) => {
+            Some(crate::peer::generate(&harness, n, &ndjson).map_err(anyhow::Error::msg)?)
+        }
+        Err(_) => None,
+    };
+    crate::fill_parent(&store, n, generated.map(|bytes| (bytes, ndjson.as_path()))).await?;
 
     let parent_base = parent.running.base_url().to_string();
     let listener = TcpListener::bind((link.host_ip.as_str(), 0)).await?;

@@ -8,8 +8,8 @@ use crate::dates::from_atom;
 use crate::error::EntryError;
 use crate::model::{Action, ContentLink, Extensions, FeedEntry, FeedEntryView};
 use crate::names::{
-    EXT_HASH, EXT_ORIGIN, EXT_RESOURCE_ID, EXT_RESOURCE_TYPE, EXT_SEQUENCE, EXT_VERSION,
-    SCHEME_ACTION, SCHEME_CATEGORY, SCHEME_TAG,
+    EXT_HASH, EXT_ORIGIN, EXT_RESOURCE_ID, EXT_RESOURCE_TYPE, EXT_SCOPE, EXT_SEQUENCE, EXT_VERSION,
+    SCHEME_ACTION, SCHEME_CATEGORY, SCHEME_TAG, SCOPE_LEFT,
 };
 use crate::resource::derive_resource;
 
@@ -195,6 +195,7 @@ fn read_extensions(
         content_hash: value(EXT_HASH),
         resource_type: value(EXT_RESOURCE_TYPE),
         resource_id: value(EXT_RESOURCE_ID),
+        left_scope: value(EXT_SCOPE).as_deref() == Some(SCOPE_LEFT),
     })
 }
 

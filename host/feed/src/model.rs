@@ -45,6 +45,9 @@ pub struct Extensions {
     pub resource_type: Option<String>,
     /// The resource id (`<sh:resourceId>`).
     pub resource_id: Option<String>,
+    /// The resource has left the reader's data scope (`<sh:scope>left</sh:scope>`): the
+    /// publisher sends it no further changes of it, and says no more about it.
+    pub left_scope: bool,
 }
 
 impl Extensions {

@@ -19,6 +19,10 @@ pub(crate) const EXT_HASH: &str = "hash";
 pub(crate) const EXT_RESOURCE_TYPE: &str = "resourceType";
 /// `<sh:resourceId>`: the resource id.
 pub(crate) const EXT_RESOURCE_ID: &str = "resourceId";
+/// `<sh:scope>`: `left` when the resource has left the reader's data scope.
+pub(crate) const EXT_SCOPE: &str = "scope";
+/// The one value of `<sh:scope>`.
+pub(crate) const SCOPE_LEFT: &str = "left";
 
 /// The start tag of an entry's content exactly as `atom_syndication` writes it.
 pub(crate) const CONTENT_START_TAG: &str = "<content type=\"application/vnd.atomfeed+xml\">";

@@ -20,8 +20,8 @@ use crate::content::{cdata, links_to_json};
 use crate::dates::to_atom;
 use crate::model::{Extensions, FeedEntry, FeedPage, PageLinks};
 use crate::names::{
-    CONTENT_START_TAG, EXT_HASH, EXT_ORIGIN, EXT_RESOURCE_ID, EXT_RESOURCE_TYPE, EXT_SEQUENCE,
-    EXT_VERSION, SCHEME_ACTION, SCHEME_CATEGORY, SCHEME_TAG,
+    CONTENT_START_TAG, EXT_HASH, EXT_ORIGIN, EXT_RESOURCE_ID, EXT_RESOURCE_TYPE, EXT_SCOPE,
+    EXT_SEQUENCE, EXT_VERSION, SCHEME_ACTION, SCHEME_CATEGORY, SCHEME_TAG, SCOPE_LEFT,
 };
 use crate::{ATOMFEED_CONTENT_TYPE, SYNC_HOST_NS, SYNC_HOST_PREFIX};
 
@@ -139,6 +139,7 @@ fn categories(entry: &FeedEntry) -> Vec<Category> {
 
 fn extensions(ext: &Extensions) -> ExtensionMap {
     let sequence = ext.sequence.map(|sequence| sequence.to_string());
+    let scope = ext.left_scope.then(|| SCOPE_LEFT.to_owned());
     let fields = [
         (EXT_SEQUENCE, sequence.as_ref()),
         (EXT_ORIGIN, ext.origin.as_ref()),
@@ -146,6 +147,7 @@ fn extensions(ext: &Extensions) -> ExtensionMap {
         (EXT_HASH, ext.content_hash.as_ref()),
         (EXT_RESOURCE_TYPE, ext.resource_type.as_ref()),
         (EXT_RESOURCE_ID, ext.resource_id.as_ref()),
+        (EXT_SCOPE, scope.as_ref()),
     ];
     let ours: BTreeMap<String, Vec<Extension>> = fields
         .into_iter()

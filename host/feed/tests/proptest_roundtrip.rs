@@ -37,15 +37,19 @@ fn extensions() -> impl Strategy<Value = Extensions> {
         text(),
         text(),
         text(),
+        any::<bool>(),
     )
         .prop_map(
-            |(sequence, origin, version, content_hash, resource_type, resource_id)| Extensions {
-                sequence,
-                origin,
-                version,
-                content_hash,
-                resource_type,
-                resource_id,
+            |(sequence, origin, version, content_hash, resource_type, resource_id, left_scope)| {
+                Extensions {
+                    sequence,
+                    origin,
+                    version,
+                    content_hash,
+                    resource_type,
+                    resource_id,
+                    left_scope,
+                }
             },
         )
 }
@@ -112,6 +116,7 @@ fn expected(written: &FeedEntry) -> FeedEntry {
             content_hash: ext_value(&ext.content_hash),
             resource_type: ext_value(&ext.resource_type),
             resource_id: ext_value(&ext.resource_id),
+            left_scope: ext.left_scope,
         },
         ..written.clone()
     }

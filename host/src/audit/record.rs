@@ -26,6 +26,9 @@ pub enum SkipReason {
     /// The source already holds a newer state than the event announced; a later entry of the
     /// feed carries that state and its origin.
     Superseded,
+    /// The resource left this node's data scope at the parent, which sends no further
+    /// changes of it; the copy here is kept as it is.
+    LeftScope,
 }
 
 /// What became of an event.

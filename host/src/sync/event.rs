@@ -20,14 +20,28 @@ pub struct MalformedEntry {
     pub raw: String,
 }
 
-/// Splits parsed entries into events and malformed entries, in feed order. The raw text each
-/// keeps is bounded ([`excerpt::bounded`]): it ends up in the audit and the retry queue.
-pub fn decode_entries(entries: Vec<ParsedEntry>) -> (Vec<Event>, Vec<MalformedEntry>) {
+/// A feed page's entries sorted by what becomes of them, each list in feed order.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// Changes to sync.
+    pub events: Vec<Event>,
+    /// Resources that left this node's data scope at the publisher.
+    pub left_scope: Vec<Event>,
+    /// Entries that cannot become events.
+    pub malformed: Vec<MalformedEntry>,
+}
+
+/// Sorts parsed entries into events, resources that left the scope and malformed entries.
+/// The raw text each keeps is bounded ([`excerpt::bounded`]): it ends up in the audit and the
+/// retry queue.
+pub fn decode_entries(entries: Vec<ParsedEntry>) -> Decoded {
     let mut events = Vec::with_capacity(entries.len());
+    let mut left_scope = Vec::new();
     let mut malformed = Vec::new();
     for entry in entries {
         let raw = excerpt::bounded(&entry.raw);
         match entry.result {
+            Ok(view) if view.entry.ext.left_scope => left_scope.push(event_from_view(view, raw)),
             Ok(view) => events.push(event_from_view(view, raw)),
             Err(e) => malformed.push(MalformedEntry {
                 id: entry.id.map(|id| excerpt::bounded(&id)),
@@ -36,7 +50,11 @@ pub fn decode_entries(entries: Vec<ParsedEntry>) -> (Vec<Event>, Vec<MalformedEn
             }),
         }
     }
-    (events, malformed)
+    Decoded {
+        events,
+        left_scope,
+        malformed,
+    }
 }
 
 /// The plugin-contract event for one readable feed entry.

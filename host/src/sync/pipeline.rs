@@ -18,19 +18,50 @@ use crate::sync::prefetch::{Prefetched, Stamp};
 use crate::sync::retry::FailureKind;
 use crate::sync::routes::group_by_route;
 
-/// A feed page decoded once: its events in feed order, and the entries that could not be read.
+/// A feed page decoded once: its events in feed order, the resources that left this node's
+/// data scope, and the entries that could not be read.
 #[derive(Debug, Default)]
 pub struct DecodedPage {
     pub events: Vec<Event>,
+    pub left_scope: Vec<Event>,
     pub malformed: Vec<MalformedEntry>,
 }
 
 impl DecodedPage {
     /// Decodes `entries` (one feed page, oldest first).
     pub fn new(entries: Vec<ParsedEntry>) -> Self {
-        let (events, malformed) = decode_entries(entries);
-        Self { events, malformed }
+        let decoded = decode_entries(entries);
+        let (events, left_scope) = before_leaving(decoded.events, decoded.left_scope);
+        Self {
+            events,
+            left_scope,
+            malformed: decoded.malformed,
+        }
     }
+}
+
+/// Moves the changes of a resource that come before its leaving the scope, on the same page,
+/// to the resources that left: they can no longer be fetched (the parent answers for the
+/// resource as for one that does not exist), and they are audited with the leaving.
+fn before_leaving(events: Vec<Event>, mut left: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
+    if left.is_empty() {
+        return (events, left);
+    }
+    let left_at = |event: &Event| {
+        left.iter()
+            .filter(|leaving| base_key(leaving) == base_key(event))
+            .filter_map(|leaving| leaving.sequence)
+            .max()
+    };
+    let (earlier, events): (Vec<Event>, Vec<Event>) =
+        events
+            .into_iter()
+            .partition(|event| match (left_at(event), event.sequence) {
+                (Some(leaving), Some(at)) => at < leaving,
+                _ => false,
+            });
+    left.extend(earlier);
+    (events, left)
 }
 
 impl Link {
@@ -44,6 +75,11 @@ impl Link {
         let mut out = BatchBuilder::new(&self.node_id, self.direction, &self.state, self.retry);
         for entry in &page.malformed {
             out.malformed(entry)?;
+        }
+        // The copy of a resource that left the scope stays as it is: nothing a clinician
+        // recorded is taken away, and the parent sends no further changes of it.
+        for event in &page.left_scope {
+            out.skipped(event, SkipReason::LeftScope);
         }
         self.process_events(page.events, ahead, &mut out).await?;
         Ok(out.finish())

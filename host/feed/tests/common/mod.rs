@@ -29,6 +29,7 @@ pub fn patient_entry(sequence: u64, uuid: &str, action: Option<Action>) -> FeedE
             content_hash: Some(format!("sha256:{sequence:064x}")),
             resource_type: Some("Patient".into()),
             resource_id: Some(uuid.into()),
+            left_scope: false,
         },
     }
 }

@@ -50,8 +50,22 @@ pub fn feed_entry(change: &Change, node_id: &str, config: &ApiConfig) -> FeedEnt
             content_hash: Some(change.content_hash.clone()),
             resource_type: Some(change.key.resource_type.clone()),
             resource_id: Some(change.key.id.clone()),
+            left_scope: false,
         },
     }
+}
+
+/// The entry telling a scoped reader that the resource of `change` left its scope: the
+/// resource's type and id, and nothing of where it went, who changed it or what it holds now.
+pub fn left_scope_entry(change: &Change, node_id: &str, config: &ApiConfig) -> FeedEntry {
+    let mut entry = feed_entry(change, node_id, config);
+    entry.action = Some(sync_host_feed::Action::Updated);
+    entry.tags = Vec::new();
+    entry.ext.origin = None;
+    entry.ext.version = None;
+    entry.ext.content_hash = None;
+    entry.ext.left_scope = true;
+    entry
 }
 
 /// A whole page: its id names the node, category and page number.

@@ -30,7 +30,7 @@ use crate::auth::AuthenticatedClient;
 use crate::config::ApiConfig;
 use crate::scope::DataScope;
 use encoding::{accepts_gzip, gzip_tag};
-use entries::{feed_entry, feed_page};
+use entries::{feed_entry, feed_page, left_scope_entry};
 use long_poll::LongPoll;
 use paging::{
     PagePlan, PageRequest, cache_control, page_etag, page_links, plan_page, span_count,
@@ -192,10 +192,20 @@ fn render_page(
         .store
         .changes_by_position(store_category, key.plan.start, key.plan.len)?;
     let node_id = state.store.node_id();
+    let config = &state.config;
     let entries = changes
         .iter()
-        .filter(|change| scope.is_none_or(|scope| scope.admits(&change.placement)))
-        .map(|change| feed_entry(change, node_id, &state.config))
+        .filter_map(|change| match scope {
+            None => Some(feed_entry(change, node_id, config)),
+            Some(scope) if scope.admits(&change.placement) => {
+                Some(feed_entry(change, node_id, config))
+            }
+            // The reader held the resource and must learn it is gone from its scope.
+            Some(scope) if scope.intersects(&change.left_keys) => {
+                Some(left_scope_entry(change, node_id, config))
+            }
+            Some(_) => None,
+        })
         .collect();
     let links = page_links(&key.category_url, key.request, &key.plan);
     let page = feed_page(node_id, category, key.plan.number, links, entries);
