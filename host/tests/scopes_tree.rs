@@ -272,3 +272,30 @@ async fn a_scoped_token_learns_nothing_of_resources_outside_its_scope() -> anyho
     t.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinic_that_removes_what_left_its_scope_keeps_no_copy_and_deletes_nothing_above()
+-> anyhow::Result<()> {
+    let mut specs = tree();
+    specs[3].leave_scope = Some("remove".into());
+    let t = TestNet::start(specs).await?;
+    admit(&t, "national", "p-moving", "north-1").await?;
+    t.settle().await?;
+    assert_chart_held_by(&t, "p-moving", &["national", "north", "clinic-n1"]);
+
+    let moved = sample::managed_patient("p-moving", "Amina", "Otieno", "1990-05-01", "north-2");
+    sample::put_fhir(t.store("national"), "Patient", "p-moving", moved).await?;
+    t.settle().await?;
+    // The removal is clinic-n1's own: the delete it pulled is not pushed back up.
+    assert_chart_held_by(&t, "p-moving", &["national", "north", "clinic-n2"]);
+    for key in chart("p-moving") {
+        let removed = t.audit("clinic-n1").into_iter().any(|record| {
+            record.resource_id == key.id
+                && record.action == "deleted"
+                && record.outcome == sync_host::audit::Outcome::Applied
+        });
+        assert!(removed, "clinic-n1 did not audit the removal of {key}");
+    }
+    t.shutdown().await;
+    Ok(())
+}

@@ -99,6 +99,9 @@ feeds = ["all"]
 # silently overwriting a clinical record is the worst outcome.
 conflict_policy = "manual"
 # category_policies = { location = "parent-wins" }
+# A resource that leaves this node's data scope at the parent: "keep" its copy as it is,
+# or "remove" it here (never at the parent).
+# leave_scope = "keep"
 # Feed pages larger than this (MiB) are refused.
 # max_feed_page_mib = 16
 

@@ -10,8 +10,9 @@ mod validate;
 
 pub use secret::{SecretError, SecretSource};
 pub use sync::{
-    AuditSection, ClientConfig, DirectionSection, FilterConfig, FilterDirection, LocalSection,
-    ParentSection, ReportSection, RetrySection, RouteConfig, ServerSection, SyncSection,
+    AuditSection, ClientConfig, DirectionSection, FilterConfig, FilterDirection, LeaveScope,
+    LocalSection, ParentSection, ReportSection, RetrySection, RouteConfig, ServerSection,
+    SyncSection,
 };
 
 use std::path::{Path, PathBuf};

@@ -133,6 +133,22 @@ pub struct SyncSection {
     /// once it grows past this, like a plugin response over `plugins.max_response_mib`.
     #[serde(default = "default_max_feed_page_mib")]
     pub max_feed_page_mib: u64,
+    /// What this node does with its copy of a resource that left its data scope at the
+    /// parent: `keep` it as it is (the default: nothing is lost), or `remove` it.
+    #[serde(default)]
+    pub leave_scope: LeaveScope,
+}
+
+/// What a child does with its copy of a resource its parent no longer shares with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeaveScope {
+    /// Keep the copy, unchanged: the parent sends no further changes of it.
+    #[default]
+    Keep,
+    /// Delete the copy here (never at the parent), as a delete pulled from the parent: a
+    /// local edit made since the last sync meets it as a conflict, settled by policy.
+    Remove,
 }
 
 impl Default for SyncSection {
@@ -143,6 +159,7 @@ impl Default for SyncSection {
             conflict_policy: Policy::Manual,
             category_policies: BTreeMap::new(),
             retry: RetrySection::default(),
+            leave_scope: LeaveScope::Keep,
             max_feed_page_mib: default_max_feed_page_mib(),
         }
     }

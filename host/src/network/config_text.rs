@@ -96,7 +96,11 @@ fn write_sync(text: &mut String, spec: &NodeSpec) {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "manual".into());
-    let _ = writeln!(text, "[sync]\nconflict_policy = {}\n", toml_string(&policy));
+    let _ = writeln!(text, "[sync]\nconflict_policy = {}", toml_string(&policy));
+    if let Some(leave) = &spec.leave_scope {
+        let _ = writeln!(text, "leave_scope = {}", toml_string(leave));
+    }
+    text.push('\n');
     let interval = spec.interval_secs;
     let _ = writeln!(
         text,

@@ -40,6 +40,8 @@ pub struct NodeSpec {
     pub report_interval_secs: Option<u64>,
     /// The data scope this node's parent confines it to (its client entry's `data_scope`).
     pub data_scope: Option<Vec<String>>,
+    /// `[sync] leave_scope` (`keep` or `remove`); `None` leaves the default.
+    pub leave_scope: Option<String>,
 }
 
 impl NodeSpec {
@@ -59,6 +61,7 @@ impl NodeSpec {
             extra_toml: String::new(),
             report_interval_secs: None,
             data_scope: None,
+            leave_scope: None,
         }
     }
 }

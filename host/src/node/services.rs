@@ -178,6 +178,7 @@ impl Services {
                 (LocalSide::Embedded { store, .. }, Direction::Pull) => Some(store.clone()),
                 _ => None,
             },
+            leave_scope: config.sync.leave_scope,
         };
         let pull = if config.sync.pull.enabled {
             let filters = in_file(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sync_host_runtime::{Endpoint, EventFilter};
 use sync_host_store::store::Store;
 
+use crate::config::LeaveScope;
 use crate::state::SyncState;
 use crate::sync::conflict::{Direction, PolicySet, Side};
 use crate::sync::retry::RetryPolicy;
@@ -41,6 +42,8 @@ pub struct Link {
     /// The embedded store when it is the target (the pull of a node without `[local]`): a
     /// resource it holds no record of needs no read before its write.
     pub target_store: Option<Store>,
+    /// What a pull does with the copy of a resource that left this node's data scope.
+    pub leave_scope: LeaveScope,
 }
 
 impl Link {

@@ -4,9 +4,10 @@
 //! together with the marker.
 
 use sync_host_feed::ParsedEntry;
-use sync_host_runtime::{Event, PluginError, Verdict};
+use sync_host_runtime::{Action, Event, Failure, FailureDetail, PluginError, Verdict};
 
 use crate::audit::SkipReason;
+use crate::config::LeaveScope;
 use crate::state::{BatchCommit, StateError};
 use crate::sync::apply::run_group;
 use crate::sync::conflict::{Direction, incoming_side};
@@ -76,10 +77,15 @@ impl Link {
         for entry in &page.malformed {
             out.malformed(entry)?;
         }
-        // The copy of a resource that left the scope stays as it is: nothing a clinician
-        // recorded is taken away, and the parent sends no further changes of it.
-        for event in &page.left_scope {
-            out.skipped(event, SkipReason::LeftScope);
+        match self.leave_scope {
+            // The copy stays as it is: nothing a clinician recorded is taken away, and the
+            // parent sends no further changes of it.
+            LeaveScope::Keep => {
+                for event in &page.left_scope {
+                    out.skipped(event, SkipReason::LeftScope);
+                }
+            }
+            LeaveScope::Remove => self.remove_left(page.left_scope, &mut out).await?,
         }
         self.process_events(page.events, ahead, &mut out).await?;
         Ok(out.finish())
@@ -122,6 +128,57 @@ impl Link {
             }
         }
         ahead
+    }
+
+    /// Removes the copies of resources that left this node's scope, as deletes pulled from
+    /// the parent: through the same line as every other change, so a copy edited here since
+    /// the last sync meets the removal as a conflict instead of being lost.
+    async fn remove_left(
+        &self,
+        left: Vec<Event>,
+        out: &mut BatchBuilder<'_>,
+    ) -> Result<(), StateError> {
+        let removals: Vec<Event> = left
+            .into_iter()
+            .map(|mut event| {
+                event.action = Action::Deleted;
+                event.version = None;
+                event.content_hash = None;
+                event
+            })
+            .collect();
+        let (removals, repeated) = dedupe_by_resource(removals);
+        for event in &repeated {
+            out.skipped(event, SkipReason::LeftScope);
+        }
+        // The parent answers for the resource as for one that does not exist: its state, for
+        // this node, is gone.
+        let mut gone = Prefetched::default();
+        let routed: Vec<Event> = removals
+            .iter()
+            .cloned()
+            .map(|event| self.routes.for_client(event))
+            .collect();
+        let (groups, _) = group_by_route(&self.routes, routed);
+        for group in groups {
+            let stamps = group
+                .events
+                .iter()
+                .map(|event| Stamp::read(&self.state, event))
+                .collect::<Result<Vec<_>, _>>()?;
+            let answers = group
+                .events
+                .iter()
+                .map(|_| {
+                    Err(Failure::Gone(FailureDetail {
+                        status: None,
+                        message: "the resource left this node's data scope".into(),
+                    }))
+                })
+                .collect();
+            gone.keep(&group.route.client_name, &group.events, stamps, answers);
+        }
+        self.process_events(removals, gone, out).await
     }
 
     /// Runs already-decoded events (from a feed page or the retry queue) through the line.
