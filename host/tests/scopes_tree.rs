@@ -258,6 +258,15 @@ async fn a_scoped_token_learns_nothing_of_resources_outside_its_scope() -> anyho
     assert_eq!(response.status().as_u16(), 403);
     let kept = t.body("north", &fhir("Patient", "p-n1")).unwrap();
     assert!(kept.contains("north-1"), "{kept}");
+    // Both refusals are in the parent's audit, naming the client.
+    for id in ["p-foreign", "p-n1"] {
+        let audited = t.audit("north").into_iter().any(|record| {
+            record.resource_id == id
+                && matches!(&record.outcome, sync_host::audit::Outcome::Filtered { by, reason }
+                    if by == "data-scope" && reason.contains("clinic-n2"))
+        });
+        assert!(audited, "north did not audit the refused write of {id}");
+    }
     // Deleting it answers as for a resource that does not exist.
     let delete = |id: &str| {
         http.delete(format!("{fhir_base}/Patient/{id}"))

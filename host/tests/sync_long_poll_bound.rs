@@ -59,6 +59,7 @@ async fn a_child_waits_out_its_interval_when_the_parent_answers_a_long_poll_at_o
         ])?),
         long_polls: Default::default(),
         pages: Default::default(),
+        refusals: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -10,6 +10,7 @@ pub mod lag;
 pub mod limits;
 mod maintenance;
 pub mod metrics;
+pub mod refusals;
 pub mod remote_resolve;
 pub mod report_api;
 mod report_sender;
@@ -223,6 +224,10 @@ impl RunningNode {
                     clients: Arc::clone(&clients),
                     long_polls: Arc::clone(&feed.long_polls),
                     pages: Arc::clone(&feed.pages),
+                    refusals: Some(refusals::into_audit(
+                        state.audit().clone(),
+                        config.node.id.clone(),
+                    )),
                 });
                 let local = LocalSide::Embedded {
                     store: store.clone(),

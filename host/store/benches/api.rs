@@ -62,6 +62,7 @@ async fn start() -> anyhow::Result<Server> {
         clients: Arc::new(clients),
         long_polls: Arc::clone(&long_polls),
         pages: Arc::clone(&pages),
+        refusals: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

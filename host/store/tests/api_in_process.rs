@@ -37,6 +37,7 @@ fn state(dir: &tempfile::TempDir) -> ApiState {
         clients: Arc::new(clients),
         long_polls: Default::default(),
         pages: Default::default(),
+        refusals: None,
     }
 }
 

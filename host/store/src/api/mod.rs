@@ -58,6 +58,9 @@ pub struct ApiState {
     pub long_polls: Arc<feed::LongPolls>,
     /// Feed pages rendered once for every reader.
     pub pages: Arc<feed::RenderedPages>,
+    /// Where writes refused for their data scope are reported (the node's audit); `None`
+    /// leaves them to the log.
+    pub refusals: Option<seen::Refusals>,
 }
 
 /// The whole API: `/healthz` without authentication, everything else behind a bearer token.

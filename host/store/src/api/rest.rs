@@ -47,7 +47,7 @@ async fn read(
     Extension(client): Extension<Arc<AuthenticatedClient>>,
 ) -> Result<Response, RestError> {
     let key = rest_key(&resource, &uuid)?;
-    let seen = Seen::new(&state.store, &client);
+    let seen = Seen::new(&state, &client);
     let record = seen.read(&key)?.ok_or_else(|| not_found(&key))?;
     if record.deleted {
         return Err(ApiError::Gone(format!("{resource} {uuid} was deleted")).into());
@@ -107,7 +107,7 @@ async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, RestError> {
     let key = rest_key(&resource, &uuid)?;
-    if Seen::new(&state.store, &client).read(&key)?.is_none() {
+    if Seen::new(&state, &client).read(&key)?.is_none() {
         return Err(not_found(&key).into());
     }
     write(&state, &client, &headers, key, None).await
@@ -126,7 +126,7 @@ async fn write(
         precondition: write_precondition(headers)?,
         origin: effective_origin(client, header_text(headers, ORIGIN_HEADER), None),
     };
-    let outcome = Seen::new(&state.store, client).write(request).await?;
+    let outcome = Seen::new(state, client).write(request).await?;
     Ok(match &outcome {
         WriteOutcome::Deleted(record) => {
             let mut response = StatusCode::NO_CONTENT.into_response();

@@ -6,22 +6,58 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::ApiState;
 use crate::auth::AuthenticatedClient;
 use crate::store::{
     Kind, ResourceKey, Store, StoreError, VersionRecord, WriteOutcome, WriteRequest,
 };
+
+/// A write refused because it lay outside the writer's data scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The client that tried it.
+    pub client: String,
+    /// The resource it tried to write.
+    pub key: ResourceKey,
+    /// Whether the write was a delete.
+    pub deleting: bool,
+}
+
+/// Where the API reports refused writes: the node's audit.
+pub type Refusals = Arc<dyn Fn(Refusal) + Send + Sync>;
 
 /// The store seen by `client`.
 #[derive(Clone, Copy)]
 pub struct Seen<'a> {
     store: &'a Store,
     client: &'a AuthenticatedClient,
+    refusals: Option<&'a Refusals>,
 }
 
 impl<'a> Seen<'a> {
-    /// The store as `client` sees it.
-    pub fn new(store: &'a Store, client: &'a AuthenticatedClient) -> Seen<'a> {
-        Seen { store, client }
+    /// The store of `state` as `client` sees it.
+    pub fn new(state: &'a ApiState, client: &'a AuthenticatedClient) -> Seen<'a> {
+        Seen {
+            store: &state.store,
+            client,
+            refusals: state.refusals.as_ref(),
+        }
+    }
+
+    /// Reports a write refused for its scope, and passes the answer on.
+    fn reported<T>(
+        &self,
+        answer: Result<T, StoreError>,
+        deleting: impl Fn(&ResourceKey) -> bool,
+    ) -> Result<T, StoreError> {
+        if let (Err(StoreError::OutOfScope(key)), Some(refusals)) = (&answer, self.refusals) {
+            refusals(Refusal {
+                client: self.client.name.clone(),
+                key: key.clone(),
+                deleting: deleting(key),
+            });
+        }
+        answer
     }
 
     /// Whether the client is confined to a data scope.
@@ -119,21 +155,31 @@ impl<'a> Seen<'a> {
         })
     }
 
-    /// Writes one resource within the client's scope.
+    /// Writes one resource within the client's scope; a refusal is reported.
     pub async fn write(&self, request: WriteRequest) -> Result<WriteOutcome, StoreError> {
-        self.store
+        let deleting = request.body.is_none();
+        let answer = self
+            .store
             .write_within(request, self.client.data_scope.as_ref())
-            .await
+            .await;
+        self.reported(answer, |_| deleting)
     }
 
-    /// Writes all or none within the client's scope.
+    /// Writes all or none within the client's scope; a refusal is reported.
     pub async fn write_all(
         &self,
         requests: Vec<WriteRequest>,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        self.store
+        let deletes: Vec<ResourceKey> = requests
+            .iter()
+            .filter(|request| request.body.is_none())
+            .map(|request| request.key.clone())
+            .collect();
+        let answer = self
+            .store
             .write_all_within(requests, self.client.data_scope.as_ref())
-            .await
+            .await;
+        self.reported(answer, |key| deletes.contains(key))
     }
 
     /// The client's data scope, if it has one.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::json;
 use crate::store::{Kind, ResourceKey};
@@ -142,6 +143,20 @@ impl Classifier {
     /// Classifies `body`, a version of `key`. A field that is missing or of another shape
     /// than a rule expects contributes no key: classification never refuses a write.
     pub fn classify(&self, key: &ResourceKey, body: &str) -> Classification {
+        match json::top_level_fields(body) {
+            Ok(fields) => self.classify_fields(key, &fields),
+            // Not an object: a rule's type is scoped all the same, with no keys.
+            Err(_) => self.classify_fields(key, &[]),
+        }
+    }
+
+    /// [`Classifier::classify`] for a body whose top-level fields are already split (the
+    /// store splits them once per write).
+    pub fn classify_fields(
+        &self,
+        key: &ResourceKey,
+        fields: &[(String, &RawValue)],
+    ) -> Classification {
         let (rules, compartment) = match key.kind {
             Kind::Fhir => (&self.fhir, &self.fhir_compartment),
             Kind::Rest => (&self.rest, &self.rest_compartment),
@@ -154,9 +169,6 @@ impl Classifier {
         let mut classification = Classification {
             scoped: true,
             ..Classification::default()
-        };
-        let Ok(fields) = json::top_level_fields(body) else {
-            return classification;
         };
         let field = |name: &str| -> Option<Value> {
             let (_, raw) = fields.iter().find(|(field, _)| field == name)?;

@@ -1,7 +1,7 @@
 //! Applies a group of queued writes in one sled transaction: resource, history, change log,
 //! category position index and counters move together or not at all.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -109,6 +109,8 @@ pub(crate) struct Advancing {
     counters: Counters,
     touched: BTreeSet<String>,
     committed_at: OffsetDateTime,
+    /// Patients named by the compartment resources this transaction wrote.
+    owners_named: HashSet<ResourceKey>,
 }
 
 impl Advancing {
@@ -156,7 +158,11 @@ pub(crate) fn apply_group(
     // keys whatever order the writers arrived in.
     let mut order: Vec<usize> = (0..units.len()).collect();
     order.sort_by_key(|&i| !codec::unit_writes_owner(units[i]));
-    transact(trees, now, counters, |view, advancing| {
+    let keys = units
+        .iter()
+        .flat_map(|unit| unit.iter().map(|request| &request.key));
+    let owners = owners_with_members(trees, keys)?;
+    transact(trees, now, counters, owners, |view, advancing| {
         let mut results: Vec<Option<UnitResult>> = vec![None; units.len()];
         for &i in &order {
             let unit = units[i];
@@ -176,6 +182,7 @@ pub(crate) fn transact<T>(
     trees: &Trees,
     now: OffsetDateTime,
     counters: &Counters,
+    owners: HashSet<ResourceKey>,
     work: impl Fn(&View<'_>, &mut Advancing) -> TxResult<T>,
 ) -> Result<(T, Counters), StoreError> {
     let all = (
@@ -203,6 +210,7 @@ pub(crate) fn transact<T>(
                 counters: counters.clone(),
                 touched: BTreeSet::new(),
                 committed_at: now,
+                owners_named: owners.clone(),
             };
             let answer = work(&view, &mut advancing)?;
             store_counters(&view, &advancing)?;
@@ -365,7 +373,7 @@ fn write_version(
     }
     view.current
         .insert(codec::resource_key(key), codec::encode_record(record))?;
-    let left_keys = follow_placement(view, record, previous_placement.as_ref())?;
+    let left_keys = follow_placement(view, record, previous_placement.as_ref(), advancing)?;
     log_change(view, record, record.sequence, left_keys, advancing)
 }
 
@@ -376,6 +384,7 @@ pub(crate) fn follow_placement(
     view: &View<'_>,
     record: &VersionRecord,
     previous: Option<&Placement>,
+    advancing: &mut Advancing,
 ) -> TxResult<Vec<String>> {
     let placement = &record.placement;
     let previous_owner = previous.and_then(|previous| previous.owner.as_ref());
@@ -386,12 +395,14 @@ pub(crate) fn follow_placement(
         if let Some(owner) = &placement.owner {
             view.members
                 .insert(codec::member_key(owner, &record.key), &[] as &[u8])?;
+            advancing.owners_named.insert(owner.clone());
         }
     }
     let previous_keys = previous
         .map(|previous| previous.keys.as_slice())
         .unwrap_or(&[]);
-    if previous_keys != placement.keys.as_slice() && codec::may_own_compartment(&record.key) {
+    let moved = previous_keys != placement.keys.as_slice();
+    if moved && codec::may_own_compartment(&record.key) && has_members(record, advancing) {
         view.follow
             .insert(codec::resource_key(&record.key), &[] as &[u8])?;
     }
@@ -400,6 +411,30 @@ pub(crate) fn follow_placement(
         .filter(|key| !placement.keys.contains(key))
         .cloned()
         .collect())
+}
+
+/// Whether any resource names `record` as the Patient of its compartment: one committed
+/// before this transaction (found by [`owners_with_members`]) or one written in it. A Patient
+/// nothing names yet has nothing to follow it.
+fn has_members(record: &VersionRecord, advancing: &Advancing) -> bool {
+    advancing.owners_named.contains(&record.key)
+}
+
+/// Which of `keys` are Patients some committed resource names as the Patient of its
+/// compartment. Read before the transaction, which cannot scan (and must not read the trees
+/// outside itself); the committer is the only writer, so the answer holds through it.
+pub(crate) fn owners_with_members<'k>(
+    trees: &Trees,
+    keys: impl Iterator<Item = &'k ResourceKey>,
+) -> Result<HashSet<ResourceKey>, StoreError> {
+    let mut owners = HashSet::new();
+    for key in keys.filter(|key| codec::may_own_compartment(key)) {
+        if let Some(entry) = trees.members.scan_prefix(codec::member_prefix(key)).next() {
+            entry?;
+            owners.insert(key.clone());
+        }
+    }
+    Ok(owners)
 }
 
 /// Appends the change-log entry of `record` with its category position.

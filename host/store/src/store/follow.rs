@@ -35,21 +35,28 @@ pub(crate) fn step(
     let members = next_members(trees, &owner, &resume_after)?;
     let finished = members.len() < MEMBERS_PER_STEP;
     let now = truncate_to_millis(OffsetDateTime::now_utc());
-    let ((), advanced) = apply::transact(trees, now, counters, |view, advancing| {
-        for member in &members {
-            place_again(view, member, settings, advancing)?;
-        }
-        match (finished, members.last()) {
-            (false, Some(last)) => {
-                view.follow
-                    .insert(owner_bytes.as_ref(), codec::resource_key(last))?;
+    // Members are never Patients: none of them has a compartment of its own to follow.
+    let ((), advanced) = apply::transact(
+        trees,
+        now,
+        counters,
+        Default::default(),
+        |view, advancing| {
+            for member in &members {
+                place_again(view, member, settings, advancing)?;
             }
-            _ => {
-                view.follow.remove(owner_bytes.as_ref())?;
+            match (finished, members.last()) {
+                (false, Some(last)) => {
+                    view.follow
+                        .insert(owner_bytes.as_ref(), codec::resource_key(last))?;
+                }
+                _ => {
+                    view.follow.remove(owner_bytes.as_ref())?;
+                }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     *counters = advanced;
     trees.db.flush()?;
     if !members.is_empty() {
@@ -119,7 +126,7 @@ pub(crate) fn place_again(
     let previous = std::mem::replace(&mut record.placement, placement);
     view.current
         .insert(codec::resource_key(key), codec::encode_record(&record))?;
-    let left_keys = apply::follow_placement(view, &record, Some(&previous))?;
+    let left_keys = apply::follow_placement(view, &record, Some(&previous), advancing)?;
     let sequence = advancing.sequence() + 1;
     apply::log_change(view, &record, sequence, left_keys, advancing)
 }

@@ -127,6 +127,7 @@ pub(crate) fn prepare_with(
                     .any(|(field, value)| field == name && value.get() == "true")
             };
             let (voided, retired) = (flag("voided"), flag("retired"));
+            let classification = preparing.classifier.classify_fields(&key, &fields);
             drop(fields);
             let content_hash = match known_hash {
                 Some(hash) => hash,
@@ -142,7 +143,6 @@ pub(crate) fn prepare_with(
             } else {
                 None
             };
-            let classification = preparing.classifier.classify(&key, &text);
             Some(PreparedBody {
                 text,
                 content_hash,
@@ -195,7 +195,7 @@ fn check_scope(
     let current_outside = current.is_some_and(|record| !scope.admits(&record.placement));
     let new_outside = request.body.is_some() && !scope.admits(&context.placement);
     if current_outside || new_outside {
-        return Err(StoreError::OutOfScope(request.key.to_string()));
+        return Err(StoreError::OutOfScope(request.key.clone()));
     }
     Ok(())
 }

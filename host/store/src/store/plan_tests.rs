@@ -230,7 +230,7 @@ fn a_scoped_writer_may_write_only_inside_its_scope() {
     };
     assert_eq!(
         decide(&write, Some(&created), &outside).unwrap_err(),
-        StoreError::OutOfScope(key.to_string())
+        StoreError::OutOfScope(key.clone())
     );
     let mut theirs = created.clone();
     theirs.placement = placed(&["Organization/south"]);
@@ -241,7 +241,7 @@ fn a_scoped_writer_may_write_only_inside_its_scope() {
     };
     assert_eq!(
         decide(&stale, Some(&theirs), &inside).unwrap_err(),
-        StoreError::OutOfScope(key.to_string())
+        StoreError::OutOfScope(key.clone())
     );
     let delete = within(request(key.clone(), None), &["Organization/north*"]);
     assert!(matches!(

@@ -82,14 +82,18 @@ pub(crate) fn step(
     let finished = keys.len() < RECORDS_PER_STEP;
     let rules = settings.classifier.digest();
     let now = truncate_to_millis(OffsetDateTime::now_utc());
-    let ((), advanced) = apply::transact(trees, now, counters, |view, advancing| {
+    let keys = keys
+        .iter()
+        .map(|key| codec::decode_resource_key(key))
+        .collect::<Result<Vec<_>, _>>()?;
+    let owners = apply::owners_with_members(trees, keys.iter())?;
+    let ((), advanced) = apply::transact(trees, now, counters, owners, |view, advancing| {
         for key in &keys {
-            let key = codec::decode_resource_key(key).map_err(apply::storage)?;
-            place_again(view, &key, settings, advancing)?;
+            place_again(view, key, settings, advancing)?;
         }
         match (finished, keys.last()) {
             (false, Some(last)) => {
-                view.counters.insert(CURSOR, last.as_ref())?;
+                view.counters.insert(CURSOR, codec::resource_key(last))?;
             }
             _ => {
                 view.counters.remove(CURSOR)?;

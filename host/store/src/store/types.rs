@@ -252,7 +252,7 @@ pub enum StoreError {
     /// A scoped client may not write this resource: its current version, or the version
     /// written, lies outside the client's data scope.
     #[error("{0} lies outside the data scope of the client writing it")]
-    OutOfScope(String),
+    OutOfScope(ResourceKey),
     /// The store's committer has stopped (the store is shutting down).
     #[error("the store is closed")]
     Closed,

@@ -81,6 +81,7 @@ pub async fn start_with(config: ApiConfig) -> TestServer {
         clients: Arc::new(clients),
         long_polls: Default::default(),
         pages: Arc::clone(&pages),
+        refusals: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

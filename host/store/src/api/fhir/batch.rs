@@ -127,9 +127,7 @@ async fn transaction(
         }
         requests.push(request);
     }
-    let outcomes = Seen::new(&state.store, sender.client)
-        .write_all(requests)
-        .await?;
+    let outcomes = Seen::new(state, sender.client).write_all(requests).await?;
     let mut response = BundleOut::new("transaction-response");
     for outcome in &outcomes {
         response.push(outcome_entry(outcome));
@@ -141,12 +139,12 @@ async fn transaction(
 async fn batch(state: &ApiState, sender: &Sender<'_>, entries: &[EntryIn<'_>]) -> BundleOut {
     let answers = entries.iter().enumerate().map(|(index, entry)| async move {
         let result = match plan(entry, sender) {
-            Ok(Operation::Write(request)) => Seen::new(&state.store, sender.client)
+            Ok(Operation::Write(request)) => Seen::new(state, sender.client)
                 .write(request)
                 .await
                 .map(|outcome| outcome_entry(&outcome))
                 .map_err(ApiError::from),
-            Ok(Operation::Read(key)) => read_entry(Seen::new(&state.store, sender.client), &key),
+            Ok(Operation::Read(key)) => read_entry(Seen::new(state, sender.client), &key),
             Err(error) => Err(error),
         };
         result.unwrap_or_else(|error| error_entry(at_entry(index, error)))

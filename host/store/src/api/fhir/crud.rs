@@ -26,7 +26,7 @@ pub async fn read(
     Extension(client): Extension<Arc<AuthenticatedClient>>,
 ) -> Result<Response, FhirError> {
     let key = checked_key(&resource_type, &id)?;
-    let seen = Seen::new(&state.store, &client);
+    let seen = Seen::new(&state, &client);
     let record = seen.read(&key)?.ok_or_else(|| not_found(&key))?;
     live(record).map(|record| resource_response(StatusCode::OK, &record))
 }
@@ -43,7 +43,7 @@ pub async fn vread(
             "{resource_type}/{id} has no version {version:?}: versions are numbers"
         ))
     })?;
-    let seen = Seen::new(&state.store, &client);
+    let seen = Seen::new(&state, &client);
     let record = seen.vread(&key, version_id)?.ok_or_else(|| {
         ApiError::NotFound(format!("{resource_type}/{id} has no version {version_id}"))
     })?;
@@ -61,7 +61,7 @@ pub async fn create(
 ) -> Result<Response, FhirError> {
     check_type(&resource_type)?;
     let head = validate_resource(&body, &resource_type)?;
-    let seen = Seen::new(&state.store, &client);
+    let seen = Seen::new(&state, &client);
     if let Some(query) = header_text(&headers, "if-none-exist") {
         let matches = super::search::find_for_condition(seen, &resource_type, query)?;
         match matches.as_slice() {
@@ -114,7 +114,7 @@ pub async fn update(
             head.meta_source.as_deref(),
         ),
     };
-    let outcome = Seen::new(&state.store, &client).write(request).await?;
+    let outcome = Seen::new(&state, &client).write(request).await?;
     written_response(&state.config.fhir_base, &outcome)
 }
 
@@ -126,7 +126,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let key = checked_key(&resource_type, &id)?;
-    let seen = Seen::new(&state.store, &client);
+    let seen = Seen::new(&state, &client);
     if seen.read(&key)?.is_none() {
         return Err(not_found(&key).into());
     }

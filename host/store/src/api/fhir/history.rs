@@ -30,7 +30,7 @@ pub async fn instance_history(
 ) -> Result<Response, FhirError> {
     let key = checked_key(&resource_type, &id)?;
     let (since, count) = parse_history(&query_pairs(raw_query.as_deref()), state.config.page_size)?;
-    let versions = Seen::new(&state.store, &client)
+    let versions = Seen::new(&state, &client)
         .history(&key, since, count)?
         .ok_or_else(|| ApiError::NotFound(format!("{resource_type}/{id} is not known")))?;
     Ok(history_response(&state, &headers, &versions))
@@ -46,7 +46,7 @@ pub async fn type_history(
 ) -> Result<Response, FhirError> {
     check_type(&resource_type)?;
     let (since, count) = parse_history(&query_pairs(raw_query.as_deref()), state.config.page_size)?;
-    let versions = Seen::new(&state.store, &client).type_history(&resource_type, since, count)?;
+    let versions = Seen::new(&state, &client).type_history(&resource_type, since, count)?;
     Ok(history_response(&state, &headers, &versions))
 }
 

@@ -33,7 +33,7 @@ pub async fn search(
     check_type(&resource_type)?;
     let pairs = query_pairs(raw_query.as_deref());
     let query = parse_search(&pairs, state.config.page_size)?;
-    let seen = Seen::new(&state.store, &client);
+    let seen = Seen::new(&state, &client);
     let (page, more) = run_search(seen, &resource_type, &query)?;
     let origin = public_origin(&headers);
     let resource_base = format!("{origin}{}", state.config.fhir_base);
