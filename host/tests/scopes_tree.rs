@@ -308,3 +308,35 @@ async fn a_clinic_that_removes_what_left_its_scope_keeps_no_copy_and_deletes_not
     t.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinics_own_scope_keeps_other_records_from_leaving_it_and_from_reaching_it()
+-> anyhow::Result<()> {
+    // The parents share everything with these two; each clinic confines itself.
+    let mut pusher = NodeSpec::new("clinic-a", Some("national"));
+    pusher.push_scope = Some(vec!["Organization/a".into()]);
+    let mut puller = NodeSpec::new("clinic-b", Some("national"));
+    puller.pull_scope = Some(vec!["Organization/b".into()]);
+    let t = TestNet::start(vec![NodeSpec::new("national", None), pusher, puller]).await?;
+    admit(&t, "clinic-a", "p-own", "a").await?;
+    admit(&t, "clinic-a", "p-visiting", "elsewhere").await?;
+    admit(&t, "national", "p-b", "b").await?;
+    admit(&t, "national", "p-c", "c").await?;
+    t.settle().await?;
+    // clinic-a pushes only its own patient's chart; the visitor's stays home, audited.
+    assert_chart_held_by(&t, "p-own", &["national", "clinic-a"]);
+    assert_chart_held_by(&t, "p-visiting", &["clinic-a"]);
+    for key in chart("p-visiting") {
+        let filtered = t.audit("clinic-a").into_iter().any(|record| {
+            record.resource_id == key.id
+                && matches!(&record.outcome, sync_host::audit::Outcome::Filtered { by, .. } if by == "data-scope")
+        });
+        assert!(filtered, "clinic-a did not audit keeping {key} home");
+    }
+    // clinic-b, pulling from a parent that gives it everything, keeps only its own (clinic-a
+    // pulls everything).
+    assert_chart_held_by(&t, "p-b", &["national", "clinic-a", "clinic-b"]);
+    assert_chart_held_by(&t, "p-c", &["national", "clinic-a"]);
+    t.shutdown().await;
+    Ok(())
+}

@@ -195,6 +195,12 @@ pub struct DirectionSection {
     /// Longest pause after repeated failures, in seconds.
     #[serde(default = "default_max_backoff")]
     pub max_backoff_secs: u64,
+    /// This node's own catchment for the direction: scope keys (patterns with `*`) a
+    /// resource must be placed under, by this node's `[classify]` rules, to be pulled or
+    /// pushed; others are filtered and audited, never written. Works on any feed, tagged or
+    /// not. Needs the embedded store.
+    #[serde(default)]
+    pub data_scope: Option<Vec<String>>,
 }
 
 impl Default for DirectionSection {
@@ -205,6 +211,7 @@ impl Default for DirectionSection {
             jitter_secs: default_jitter(),
             follow: false,
             max_backoff_secs: default_max_backoff(),
+            data_scope: None,
         }
     }
 }

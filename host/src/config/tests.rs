@@ -148,3 +148,39 @@ fn parent_url_must_be_absolute() {
         .to_string();
     assert!(err.contains("parent.base_url"), "{err}");
 }
+
+#[test]
+fn unusable_scopes_and_rules_name_their_key() {
+    let refused = |extra: &str| {
+        let text = format!("{MINIMAL}\n{extra}");
+        NodeConfig::parse(&text, Path::new("n.toml"))
+            .unwrap_err()
+            .to_string()
+    };
+    let err = refused(
+        "[[server.clients]]\nname = \"c\"\ntoken = { env = \"T\" }\nscopes = [\"read\"]\ndata_scope = []\n",
+    );
+    assert!(
+        err.contains("server.clients[0].data_scope") && err.contains("no keys"),
+        "{err}"
+    );
+    let err = refused("[sync.push]\ndata_scope = [\"*\"]\n");
+    assert!(err.contains("sync.push.data_scope"), "{err}");
+    let err = refused(
+        "[sync.pull]\ndata_scope = [\"Location/a\"]\n[local]\nbase_url = \"http://127.0.0.1:1\"\n",
+    );
+    assert!(
+        err.contains("sync.pull.data_scope") && err.contains("embedded store"),
+        "{err}"
+    );
+    let err = refused("[classify]\nfhir = { Flag = [\"author..reference\"] }\n");
+    assert!(
+        err.contains("classify.fhir.Flag") && err.contains("n.toml"),
+        "{err}"
+    );
+    let err = refused("[sync]\nleave_scope = \"forget\"\n");
+    assert!(
+        err.contains("leave_scope") || err.contains("forget"),
+        "{err}"
+    );
+}

@@ -19,7 +19,8 @@ pub(super) fn validate(config: &NodeConfig, path: &Path) -> Result<(), ConfigErr
         .or_else(|| schedule("sync.push", &config.sync.push, false))
         .or_else(|| routes(config))
         .or_else(|| report(config))
-        .or_else(|| classify(config));
+        .or_else(|| classify(config))
+        .or_else(|| direction_scopes(config));
     match problem {
         Some((key, problem)) => Err(ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -136,6 +137,23 @@ fn data_scopes(server: &super::ServerSection) -> Problem {
                 &format!("server.clients[{i}].data_scope"),
                 &error.to_string(),
             );
+        }
+    }
+    None
+}
+
+/// A direction's own data scope is usable, and has the embedded store to classify with.
+fn direction_scopes(config: &NodeConfig) -> Problem {
+    for (name, direction) in [("pull", &config.sync.pull), ("push", &config.sync.push)] {
+        let Some(patterns) = &direction.data_scope else {
+            continue;
+        };
+        let key = format!("sync.{name}.data_scope");
+        if config.local.is_some() {
+            return refuse(&key, "needs the embedded store; remove it or [local]");
+        }
+        if let Err(error) = sync_host_store::scope::DataScope::new(patterns) {
+            return refuse(&key, &error.to_string());
         }
     }
     None

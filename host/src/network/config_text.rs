@@ -104,18 +104,29 @@ fn write_sync(text: &mut String, spec: &NodeSpec) {
     let interval = spec.interval_secs;
     let _ = writeln!(
         text,
-        "[sync.pull]\nenabled = {}\ninterval_secs = {interval}\njitter_secs = 0\nfollow = {}\n",
+        "[sync.pull]\nenabled = {}\ninterval_secs = {interval}\njitter_secs = 0\nfollow = {}",
         spec.pull, spec.follow
     );
+    write_scope(text, spec.pull_scope.as_deref());
     let _ = writeln!(
         text,
-        "[sync.push]\nenabled = {}\ninterval_secs = {interval}\njitter_secs = 0\n",
+        "[sync.push]\nenabled = {}\ninterval_secs = {interval}\njitter_secs = 0",
         spec.push
     );
+    write_scope(text, spec.push_scope.as_deref());
     let _ = writeln!(
         text,
         "[sync.retry]\nbase_secs = 1\nmax_delay_secs = 5\nmax_attempts = 5\n"
     );
+}
+
+/// A direction's `data_scope` line, if it has one, and the blank line ending its table.
+fn write_scope(text: &mut String, scope: Option<&[String]>) {
+    if let Some(keys) = scope {
+        let keys: Vec<String> = keys.iter().map(|key| toml_string(key)).collect();
+        let _ = writeln!(text, "data_scope = [{}]", keys.join(", "));
+    }
+    text.push('\n');
 }
 
 /// A TOML basic string.

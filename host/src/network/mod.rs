@@ -42,6 +42,9 @@ pub struct NodeSpec {
     pub data_scope: Option<Vec<String>>,
     /// `[sync] leave_scope` (`keep` or `remove`); `None` leaves the default.
     pub leave_scope: Option<String>,
+    /// `[sync.pull] data_scope` and `[sync.push] data_scope`: this node's own catchment.
+    pub pull_scope: Option<Vec<String>>,
+    pub push_scope: Option<Vec<String>>,
 }
 
 impl NodeSpec {
@@ -62,6 +65,8 @@ impl NodeSpec {
             report_interval_secs: None,
             data_scope: None,
             leave_scope: None,
+            pull_scope: None,
+            push_scope: None,
         }
     }
 }

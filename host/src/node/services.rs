@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use sync_host_store::scope::DataScope;
 use sync_host_store::store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -179,6 +180,7 @@ impl Services {
                 _ => None,
             },
             leave_scope: config.sync.leave_scope,
+            own_scope: own_scope(config, &local, direction),
         };
         let pull = if config.sync.pull.enabled {
             let filters = in_file(
@@ -276,6 +278,25 @@ impl Services {
         let pull = spawn_one(&self.pull, "pull");
         let push = spawn_one(&self.push, "push");
         (pull, push)
+    }
+}
+
+/// The node's own data scope for `direction`, with the embedded store that places resources
+/// for it; configuration checks refuse a scope without the embedded store.
+fn own_scope(
+    config: &NodeConfig,
+    local: &LocalSide,
+    direction: Direction,
+) -> Option<(Arc<DataScope>, Store)> {
+    let section = match direction {
+        Direction::Pull => &config.sync.pull,
+        Direction::Push => &config.sync.push,
+    };
+    // Loading the configuration refused a scope that does not build, so none is dropped here.
+    let scope = DataScope::new(section.data_scope.as_deref()?).ok()?;
+    match local {
+        LocalSide::Embedded { store, .. } => Some((Arc::new(scope), store.clone())),
+        LocalSide::External(_) => None,
     }
 }
 

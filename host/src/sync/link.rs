@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use sync_host_runtime::{Endpoint, EventFilter};
+use sync_host_store::scope::DataScope;
 use sync_host_store::store::Store;
 
 use crate::config::LeaveScope;
@@ -44,6 +45,9 @@ pub struct Link {
     pub target_store: Option<Store>,
     /// What a pull does with the copy of a resource that left this node's data scope.
     pub leave_scope: LeaveScope,
+    /// This node's own data scope for the direction (`[sync.pull]`/`[sync.push]`
+    /// `data_scope`), with the embedded store that places resources for it.
+    pub own_scope: Option<(Arc<DataScope>, Store)>,
 }
 
 impl Link {

@@ -196,6 +196,21 @@ impl Store {
         query::read(&self.inner.trees, key)
     }
 
+    /// What this store's rules say of `body` as a version of `key`, before any write: for
+    /// checks a node makes of what it is about to pull or push (its own data scope). The
+    /// write itself places the version in its transaction.
+    pub fn classify(&self, key: &ResourceKey, body: &str) -> crate::scope::Classification {
+        self.inner.classifier.classify(key, body)
+    }
+
+    /// The keys of the current version of `key`, if the store holds one.
+    pub fn placement_keys(&self, key: &ResourceKey) -> Result<Option<Vec<String>>, StoreError> {
+        match self.inner.trees.current.get(codec::resource_key(key))? {
+            Some(bytes) => Ok(Some(codec::record_placement(&bytes)?.keys)),
+            None => Ok(None),
+        }
+    }
+
     /// Whether the store holds any record (a live copy or a tombstone) of a FHIR resource or
     /// REST document named `resource_type`/`id`. No record is decoded: it is the cheap check a
     /// sync run makes before deciding that reading the resource is unnecessary.
