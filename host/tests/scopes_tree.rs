@@ -151,6 +151,42 @@ async fn a_transferred_patient_brings_its_compartment_to_its_new_clinic() -> any
         !feed.contains("north-2"),
         "the entry says where the patient went: {feed}"
     );
+
+    // A clinician at the old clinic edits the frozen observation: the push holds the edit
+    // back (the parent would refuse it) instead of failing it, and nothing goes up.
+    let weight = "p-moving-weight";
+    let edited = sample::weight(weight, "p-moving", "64.0");
+    sample::put_fhir(t.store("clinic-n1"), "Observation", weight, edited).await?;
+    t.settle().await?;
+    let held = t.audit("clinic-n1").into_iter().any(|record| {
+        record.resource_id == weight
+            && record.direction == sync_host::sync::conflict::Direction::Push
+            && common::is_skip(&record, SkipReason::LeftScope)
+    });
+    assert!(
+        held,
+        "clinic-n1 did not hold its edit of the frozen copy back"
+    );
+    let obs = fhir("Observation", weight);
+    assert!(!t.body("north", &obs).unwrap().contains("64.0"));
+    let failed = t
+        .audit("clinic-n1")
+        .into_iter()
+        .filter(|r| matches!(r.outcome, sync_host::audit::Outcome::Failed { .. }))
+        .count();
+    assert_eq!(failed, 0, "clinic-n1 failed events");
+
+    // The patient comes back: the resource may be pushed again, and its next edit goes up.
+    let back = sample::managed_patient("p-moving", "Amina", "Otieno", "1990-05-01", "north-1");
+    sample::put_fhir(t.store("national"), "Patient", "p-moving", back).await?;
+    t.settle().await?;
+    let obs_edit = sample::weight(weight, "p-moving", "64.5");
+    sample::put_fhir(t.store("clinic-n1"), "Observation", weight, obs_edit).await?;
+    t.settle().await?;
+    for node in ["north", "national"] {
+        let body = t.body(node, &obs).unwrap();
+        assert!(body.contains("64.5"), "{node}: {body}");
+    }
     t.shutdown().await;
     Ok(())
 }

@@ -118,6 +118,7 @@ fn base(hash: &str) -> SyncBase {
         content_hash: hash.into(),
         parent_version: Some("1".into()),
         child_version: Some("1".into()),
+        left_scope: false,
     }
 }
 

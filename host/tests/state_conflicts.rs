@@ -35,6 +35,7 @@ fn pull_conflict(
         content_hash: "h-base".into(),
         parent_version: Some("1".into()),
         child_version: None,
+        left_scope: false,
     };
     let local = version("h-child", "c2", 2_000);
     let incoming = version("h-parent", "2", 3_000);
@@ -174,6 +175,7 @@ async fn decided_conflicts_keep_the_loser_and_are_audited() -> anyhow::Result<()
         content_hash: "h-parent".into(),
         parent_version: Some("2".into()),
         child_version: None,
+        left_scope: false,
     };
     let key = BaseKey {
         resource_type: "Patient".into(),
@@ -257,6 +259,7 @@ async fn a_base_set_on_a_conflicted_resource_closes_its_open_conflicts() -> anyh
                 content_hash: "h-child".into(),
                 parent_version: Some("1".into()),
                 child_version: Some("c2".into()),
+                left_scope: false,
             },
             agreed: false,
         }],
@@ -274,6 +277,7 @@ async fn a_base_set_on_a_conflicted_resource_closes_its_open_conflicts() -> anyh
         content_hash: "h-parent".into(),
         parent_version: Some("2".into()),
         child_version: Some("c3".into()),
+        left_scope: false,
     };
     let batch = BatchCommit {
         bases: vec![BaseUpdate {
@@ -342,6 +346,7 @@ async fn other_open_records_of_a_resource_take_the_resolution_of_the_one_resolve
                 content_hash: "h-child".into(),
                 parent_version: Some("3".into()),
                 child_version: Some("c2".into()),
+                left_scope: false,
             },
             agreed: true,
         }],

@@ -182,6 +182,7 @@ async fn write_batch(
             content_hash: record.content_hash.clone(),
             parent_version: Some(parent_version.to_string()),
             child_version: Some(record.version_id.to_string()),
+            left_scope: false,
         };
         bases.push((key, base));
     }

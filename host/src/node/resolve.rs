@@ -141,6 +141,7 @@ pub async fn resolve_conflict(
         content_hash: hash,
         parent_version,
         child_version,
+        left_scope: false,
     };
     let replaces = node.state.base(&base_key(&event))?;
     let mut out = BatchBuilder::new(&node.node_id, record.direction, &node.state, pipeline.retry);

@@ -407,6 +407,7 @@ fn effective_base(
                 content_hash: String::new(),
                 parent_version: None,
                 child_version: None,
+                left_scope: false,
             });
             own.content_hash = hash.clone();
             let target_version = current.version.clone();
@@ -437,6 +438,7 @@ fn agreed_base(
         content_hash: incoming.effective_hash().to_string(),
         parent_version,
         child_version,
+        left_scope: false,
     }
 }
 

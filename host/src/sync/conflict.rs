@@ -50,6 +50,11 @@ pub struct SyncBase {
     /// have none; a side whose version is unknown is compared by content alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_version: Option<String>,
+    /// The resource left this node's data scope at the parent, and this node kept its copy:
+    /// the parent sends no further changes of it and would refuse this node's, so a push
+    /// holds its local edits back until a pull brings the resource into the scope again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub left_scope: bool,
 }
 
 impl SyncBase {
@@ -187,6 +192,7 @@ mod tests {
             content_hash: hash.to_owned(),
             parent_version: None,
             child_version: None,
+            left_scope: false,
         }
     }
 
@@ -294,6 +300,7 @@ mod tests {
             content_hash: "a".into(),
             parent_version: Some("1".into()),
             child_version: Some("5".into()),
+            left_scope: false,
         };
         // Pull: the child edited and then undid (a at version 7); the parent edited (b at 2).
         assert_eq!(
@@ -355,6 +362,7 @@ mod tests {
             content_hash: "a".into(),
             parent_version: None,
             child_version: Some("5".into()),
+            left_scope: false,
         };
         assert_eq!(
             decide(

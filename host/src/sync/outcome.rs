@@ -161,6 +161,30 @@ impl<'a> BatchBuilder<'a> {
         self.settle(self.direction, event);
     }
 
+    /// The resource left this node's data scope and its copy stays as it is. Its base, if it
+    /// has one, is marked so that a push holds local edits of it back; a pull that brings the
+    /// resource into the scope again writes a new base without the mark.
+    pub fn left_scope(&mut self, event: &Event, base: Option<SyncBase>) {
+        self.skipped(event, SkipReason::LeftScope);
+        if let Some(base) = base.filter(|base| !base.left_scope) {
+            let marked = SyncBase {
+                left_scope: true,
+                ..base.clone()
+            };
+            self.set_base(event, Some(base), marked, false);
+        }
+    }
+
+    /// The resource is back in this node's scope with the content both sides last agreed on:
+    /// its base loses the mark that held pushes of it back.
+    pub fn back_in_scope(&mut self, event: &Event, base: SyncBase) {
+        let unmarked = SyncBase {
+            left_scope: false,
+            ..base.clone()
+        };
+        self.set_base(event, Some(base), unmarked, false);
+    }
+
     /// The target was left alone because its side is the newer one.
     pub fn kept_local(&mut self, event: &Event, ctx: &AuditContext) {
         self.record(event, ctx, Outcome::Unchanged);

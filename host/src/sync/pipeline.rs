@@ -10,7 +10,7 @@ use crate::audit::SkipReason;
 use crate::config::LeaveScope;
 use crate::state::{BatchCommit, StateError};
 use crate::sync::apply::run_group;
-use crate::sync::conflict::{Direction, incoming_side};
+use crate::sync::conflict::{Direction, SyncBase, incoming_side};
 use crate::sync::event::MalformedEntry;
 use crate::sync::event::{base_key, decode_entries, dedupe_by_resource};
 use crate::sync::link::Link;
@@ -81,8 +81,16 @@ impl Link {
             // The copy stays as it is: nothing a clinician recorded is taken away, and the
             // parent sends no further changes of it.
             LeaveScope::Keep => {
+                // One base update per resource: a second one would name a base the first
+                // already replaced.
+                let mut marked = std::collections::HashSet::new();
                 for event in &page.left_scope {
-                    out.skipped(event, SkipReason::LeftScope);
+                    let key = base_key(event);
+                    let base = match marked.insert(key.clone()) {
+                        true => self.state.base(&key)?,
+                        false => None,
+                    };
+                    out.left_scope(event, base);
                 }
             }
             LeaveScope::Remove => self.remove_left(page.left_scope, &mut out).await?,
@@ -245,12 +253,20 @@ impl Link {
 
     /// Whether both sides held the event's content at the last sync.
     fn is_known(&self, event: &Event) -> Result<bool, StateError> {
-        let Some(hash) = &event.content_hash else {
+        if event.content_hash.is_none() {
             return Ok(false);
-        };
+        }
         let base = self.state.base(&base_key(event))?;
+        Ok(self.holds(event, base.as_ref()))
+    }
+
+    /// Whether `base` already holds the state `event` announces.
+    fn holds(&self, event: &Event, base: Option<&SyncBase>) -> bool {
+        let Some(hash) = &event.content_hash else {
+            return false;
+        };
         let side = incoming_side(self.direction);
-        Ok(base.is_some_and(|b| b.holds(side, hash, event.version.as_deref())))
+        base.is_some_and(|b| b.holds(side, hash, event.version.as_deref()))
     }
 
     /// Echoes (changes that came from the node they would go to) and events whose content
@@ -261,13 +277,31 @@ impl Link {
         out: &mut BatchBuilder<'_>,
     ) -> Result<Vec<Event>, StateError> {
         let mut kept = Vec::with_capacity(events.len());
+        // One base update per resource: a second would name a base the first replaced.
+        let mut unmarked = std::collections::HashSet::new();
         for event in events {
             if self.is_echo(&event) {
                 out.skipped(&event, SkipReason::Echo);
-            } else if self.is_known(&event)? {
+                continue;
+            }
+            // Read only when it can decide something: an event without a hash is never known.
+            let base = match event.content_hash.is_some() || self.direction == Direction::Push {
+                true => self.state.base(&base_key(&event))?,
+                false => None,
+            };
+            let held_back = base.as_ref().is_some_and(|base| base.left_scope);
+            if held_back && self.direction == Direction::Push {
+                out.skipped(&event, SkipReason::LeftScope);
+            } else if self.holds(&event, base.as_ref()) {
                 // Both sides hold this content: an earlier failure of the resource (a
-                // replayed retry of this very event, say) has nothing left to do.
+                // replayed retry of this very event, say) has nothing left to do. A resource
+                // back in this node's scope may be pushed again.
                 out.known(&event);
+                if let Some(base) = base.filter(|_| held_back)
+                    && unmarked.insert(base_key(&event))
+                {
+                    out.back_in_scope(&event, base);
+                }
             } else {
                 kept.push(event);
             }

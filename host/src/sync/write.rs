@@ -134,6 +134,7 @@ pub fn record_stored(
         content_hash: w.state.effective_hash().to_string(),
         parent_version,
         child_version,
+        left_scope: false,
     };
     match w.conflict {
         Some(record) => out.conflict(

@@ -91,6 +91,7 @@ pub async fn write_back(
                     content_hash: w.winner.effective_hash().to_string(),
                     parent_version,
                     child_version,
+                    left_scope: false,
                 };
                 out.conflict(
                     &w.event,

@@ -141,6 +141,7 @@ fn base_after_resolution(direction: Direction, incoming: &VersionState) -> SyncB
         content_hash: incoming.effective_hash().to_owned(),
         parent_version,
         child_version,
+        left_scope: false,
     }
 }
 
