@@ -5,11 +5,6 @@ use sync_host_runtime::{
     Event, Failure, FailureDetail, PluginError, Resource, ResourceClient, Verdict,
 };
 
-use std::collections::HashMap;
-
-use sync_host_store::scope::is_compartment_owner;
-use sync_host_store::store::{Placement, ResourceKey, Store, StoreError};
-
 use crate::state::StateError;
 use crate::sync::apply_conflict::{ConflictOutcome, handle_rejected, settle_conflict};
 use crate::sync::candidate::{Candidate, Fetched, PendingWrite, plain_write, tombstone};
@@ -18,6 +13,7 @@ use crate::sync::conflict::{Decision, Direction, SyncBase, decide};
 use crate::sync::event::{base_key, failure_key, for_target};
 use crate::sync::link::Link;
 use crate::sync::outcome::{AuditContext, BatchBuilder};
+use crate::sync::own_scope;
 use crate::sync::prefetch::Answer;
 use crate::sync::retry::FailureKind;
 use crate::sync::routes::RouteGroup;
@@ -158,7 +154,7 @@ async fn check_resources(
     ctx: &AuditContext,
     out: &mut BatchBuilder<'_>,
 ) -> Result<Vec<Fetched>, StateError> {
-    let mut fetched = within_own_scope(p, fetched, ctx, out)?;
+    let mut fetched = own_scope::within(p, fetched, ctx, out)?;
     for filter in &p.filters {
         if fetched.is_empty() {
             break;
@@ -183,90 +179,6 @@ async fn check_resources(
         fetched = kept;
     }
     Ok(fetched)
-}
-
-/// The resources this node's own data scope for the direction admits, placed by its own rules
-/// (and, for a compartment, by its Patient as this node holds it). Deletes pass: the other
-/// side decides about a resource it holds. A resource that cannot be placed fails alone.
-fn within_own_scope(
-    p: &Link,
-    fetched: Vec<Fetched>,
-    ctx: &AuditContext,
-    out: &mut BatchBuilder<'_>,
-) -> Result<Vec<Fetched>, StateError> {
-    let Some((scope, store)) = &p.own_scope else {
-        return Ok(fetched);
-    };
-    // A Patient fetched in the same batch places its compartment as it will once stored.
-    let batch_owners: HashMap<ResourceKey, Vec<String>> = fetched
-        .iter()
-        .filter(|f| !f.resource.deleted && is_compartment_owner(&f.resource.resource_type))
-        .map(|f| {
-            let key = resource_key(&f.resource);
-            let keys = store.classify(&key, &f.resource.body).keys;
-            (key, keys.into_iter().collect())
-        })
-        .collect();
-    let mut kept = Vec::with_capacity(fetched.len());
-    for f in fetched {
-        if f.resource.deleted {
-            kept.push(f);
-            continue;
-        }
-        let key = resource_key(&f.resource);
-        match own_placement(store, &key, &f.resource.body, &batch_owners) {
-            Ok(placement) if scope.admits(&placement) => kept.push(f),
-            Ok(_) => {
-                let reason = format!("outside [sync.{}] data_scope", p.direction.name());
-                out.filtered(&f.event, OWN_SCOPE, &reason);
-            }
-            Err(e) => {
-                let message = format!("cannot place the resource for the data scope: {e}");
-                out.failed_with(&f.event, ctx, FailureKind::Transient, None, &message)?;
-            }
-        }
-    }
-    Ok(kept)
-}
-
-/// Where `body` will be placed here: this node's classification, with the keys of its
-/// Patient as fetched in the same batch or as this node holds it.
-fn own_placement(
-    store: &Store,
-    key: &ResourceKey,
-    body: &str,
-    batch_owners: &HashMap<ResourceKey, Vec<String>>,
-) -> Result<Placement, StoreError> {
-    let own = store.classify(key, body);
-    let mut keys = own.keys;
-    if let Some(owner) = &own.owner {
-        let owner_keys = match batch_owners.get(owner) {
-            Some(keys) => Some(keys.clone()),
-            None => store.placement_keys(owner)?,
-        };
-        keys.extend(owner_keys.unwrap_or_default());
-    }
-    Ok(Placement {
-        scoped: own.scoped,
-        keys: keys.into_iter().collect(),
-        owner: own.owner,
-    })
-}
-
-/// The name an own-scope rejection is audited under.
-const OWN_SCOPE: &str = "data-scope";
-
-/// The store key of a resource a plugin returned: FHIR types are capitalised, OpenMRS REST
-/// resource names are not.
-fn resource_key(resource: &Resource) -> ResourceKey {
-    if resource
-        .resource_type
-        .starts_with(|c: char| c.is_ascii_uppercase())
-    {
-        ResourceKey::fhir(&resource.resource_type, &resource.id)
-    } else {
-        ResourceKey::rest(&resource.resource_type, &resource.id)
-    }
 }
 
 /// Reads the target's current copies in one batched call, for the conflict check; events whose

@@ -11,6 +11,7 @@ pub mod event;
 pub mod link;
 pub mod navigation;
 pub mod outcome;
+pub mod own_scope;
 pub mod pipeline;
 pub mod prefetch;
 pub mod progress;

@@ -8,6 +8,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use time::OffsetDateTime;
 
 use super::codec;
+use super::place::{follow_placement, owners_with_members, placement_of};
 use super::plan::{self, Context, Decision};
 use super::types::{Change, Placement, ResourceKey, StoreError, VersionRecord, WriteOutcome};
 
@@ -110,7 +111,7 @@ pub(crate) struct Advancing {
     touched: BTreeSet<String>,
     committed_at: OffsetDateTime,
     /// Patients named by the compartment resources this transaction wrote.
-    owners_named: HashSet<ResourceKey>,
+    pub(crate) owners_named: HashSet<ResourceKey>,
 }
 
 impl Advancing {
@@ -139,7 +140,7 @@ pub(crate) struct View<'t> {
     log: &'t TransactionalTree,
     positions: &'t TransactionalTree,
     pub counters: &'t TransactionalTree,
-    members: &'t TransactionalTree,
+    pub members: &'t TransactionalTree,
     pub follow: &'t TransactionalTree,
 }
 
@@ -248,43 +249,6 @@ fn read_current(view: &View<'_>, key: &ResourceKey) -> TxResult<Option<VersionRe
     }
 }
 
-/// Where a body classified as `classification` belongs: its own keys and those of the
-/// Patient whose compartment it is in, as that Patient stands in this transaction.
-fn placement_of(
-    view: &View<'_>,
-    overlay: &HashMap<&ResourceKey, Option<VersionRecord>>,
-    classification: &crate::scope::Classification,
-) -> TxResult<Placement> {
-    let mut keys = classification.keys.clone();
-    if let Some(owner) = &classification.owner {
-        let owner_placement = match overlay.get(owner) {
-            Some(record) => record.as_ref().map(|record| record.placement.clone()),
-            None => current_placement(view.current, owner)?,
-        };
-        keys.extend(
-            owner_placement
-                .map(|placement| placement.keys)
-                .unwrap_or_default(),
-        );
-    }
-    Ok(Placement {
-        scoped: classification.scoped,
-        keys: keys.into_iter().take(codec::MAX_PLACEMENT_KEYS).collect(),
-        owner: classification.owner.clone(),
-    })
-}
-
-/// The placement of a resource's current version, without decoding its body.
-pub(crate) fn current_placement(
-    current: &TransactionalTree,
-    key: &ResourceKey,
-) -> TxResult<Option<Placement>> {
-    match current.get(codec::resource_key(key))? {
-        Some(bytes) => codec::record_placement(&bytes).map(Some).map_err(storage),
-        None => Ok(None),
-    }
-}
-
 /// Decides every request of a unit against the state the earlier ones leave behind, so a unit
 /// that writes one resource twice sees its own first write. Nothing is written yet.
 fn decide_unit(
@@ -375,66 +339,6 @@ fn write_version(
         .insert(codec::resource_key(key), codec::encode_record(record))?;
     let left_keys = follow_placement(view, record, previous_placement.as_ref(), advancing)?;
     log_change(view, record, record.sequence, left_keys, advancing)
-}
-
-/// Keeps the compartment index up to date with `record`'s owner and, when the keys of a
-/// resource that may own a compartment changed, queues its compartment to follow. Returns
-/// the keys the resource left.
-pub(crate) fn follow_placement(
-    view: &View<'_>,
-    record: &VersionRecord,
-    previous: Option<&Placement>,
-    advancing: &mut Advancing,
-) -> TxResult<Vec<String>> {
-    let placement = &record.placement;
-    let previous_owner = previous.and_then(|previous| previous.owner.as_ref());
-    if previous_owner != placement.owner.as_ref() {
-        if let Some(old) = previous_owner {
-            view.members.remove(codec::member_key(old, &record.key))?;
-        }
-        if let Some(owner) = &placement.owner {
-            view.members
-                .insert(codec::member_key(owner, &record.key), &[] as &[u8])?;
-            advancing.owners_named.insert(owner.clone());
-        }
-    }
-    let previous_keys = previous
-        .map(|previous| previous.keys.as_slice())
-        .unwrap_or(&[]);
-    let moved = previous_keys != placement.keys.as_slice();
-    if moved && codec::may_own_compartment(&record.key) && has_members(record, advancing) {
-        view.follow
-            .insert(codec::resource_key(&record.key), &[] as &[u8])?;
-    }
-    Ok(previous_keys
-        .iter()
-        .filter(|key| !placement.keys.contains(key))
-        .cloned()
-        .collect())
-}
-
-/// Whether any resource names `record` as the Patient of its compartment: one committed
-/// before this transaction (found by [`owners_with_members`]) or one written in it. A Patient
-/// nothing names yet has nothing to follow it.
-fn has_members(record: &VersionRecord, advancing: &Advancing) -> bool {
-    advancing.owners_named.contains(&record.key)
-}
-
-/// Which of `keys` are Patients some committed resource names as the Patient of its
-/// compartment. Read before the transaction, which cannot scan (and must not read the trees
-/// outside itself); the committer is the only writer, so the answer holds through it.
-pub(crate) fn owners_with_members<'k>(
-    trees: &Trees,
-    keys: impl Iterator<Item = &'k ResourceKey>,
-) -> Result<HashSet<ResourceKey>, StoreError> {
-    let mut owners = HashSet::new();
-    for key in keys.filter(|key| codec::may_own_compartment(key)) {
-        if let Some(entry) = trees.members.scan_prefix(codec::member_prefix(key)).next() {
-            entry?;
-            owners.insert(key.clone());
-        }
-    }
-    Ok(owners)
 }
 
 /// Appends the change-log entry of `record` with its category position.

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::apply::{self, Advancing, ApplySettings, Counters, Trees, TxResult, View};
 use super::codec;
+use super::place;
 use super::plan::truncate_to_millis;
 use super::types::{Placement, ResourceKey, StoreError};
 
@@ -109,7 +110,7 @@ pub(crate) fn place_again(
     };
     let own = settings.classifier.classify(key, body);
     let owner_keys = match &own.owner {
-        Some(owner) => apply::current_placement(view.current, owner)?
+        Some(owner) => place::current_placement(view.current, owner)?
             .map(|placement| placement.keys)
             .unwrap_or_default(),
         None => Vec::new(),
@@ -126,7 +127,7 @@ pub(crate) fn place_again(
     let previous = std::mem::replace(&mut record.placement, placement);
     view.current
         .insert(codec::resource_key(key), codec::encode_record(&record))?;
-    let left_keys = apply::follow_placement(view, &record, Some(&previous), advancing)?;
+    let left_keys = place::follow_placement(view, &record, Some(&previous), advancing)?;
     let sequence = advancing.sequence() + 1;
     apply::log_change(view, &record, sequence, left_keys, advancing)
 }

@@ -10,6 +10,7 @@ mod follow;
 mod gather;
 mod hash_memo;
 pub mod import;
+mod place;
 mod plan;
 mod query;
 mod reclassify;

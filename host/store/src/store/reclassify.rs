@@ -86,7 +86,7 @@ pub(crate) fn step(
         .iter()
         .map(|key| codec::decode_resource_key(key))
         .collect::<Result<Vec<_>, _>>()?;
-    let owners = apply::owners_with_members(trees, keys.iter())?;
+    let owners = super::place::owners_with_members(trees, keys.iter())?;
     let ((), advanced) = apply::transact(trees, now, counters, owners, |view, advancing| {
         for key in &keys {
             place_again(view, key, settings, advancing)?;
