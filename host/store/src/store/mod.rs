@@ -56,18 +56,43 @@ struct Inner {
     classifier: Arc<Classifier>,
 }
 
-impl Store {
-    /// Opens (or creates) the store at `path`.
-    pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
+/// How long opening waits for the previous holder of the files to let go of them.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the sled database at `path`. A store closed a moment ago in this process (a node
+/// restarted in place) may still have sled's I/O threads finishing with its files, so a busy
+/// lock is retried for up to [`LOCK_WAIT`]; another process holding the store still fails.
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
         // sled's default page cache may grow to 1 GiB; a clinic server shares its memory with
         // much else, and the store reads mostly recent pages.
-        let db = sled::Config::new()
+        match sled::Config::new()
             .path(path)
             .cache_capacity(STORE_CACHE_BYTES)
             .open()
-            .map_err(|error| {
-                StoreError::Storage(format!("cannot open {}: {error}", path.display()))
-            })?;
+        {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(error))
+                if error.kind() == std::io::ErrorKind::WouldBlock
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(error) => {
+                return Err(StoreError::Storage(format!(
+                    "cannot open {}: {error}",
+                    path.display()
+                )));
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
+        let db = open_db(path)?;
         let trees = Trees::open(db)?;
         let instance_id = apply::instance_id();
         let last_sequence = query::last_sequence(&trees)?;
