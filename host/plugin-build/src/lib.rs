@@ -105,10 +105,13 @@ fn print_rerun_lines(workspace_root: &Path, packages: &[&str]) {
         "cargo:rerun-if-changed={}",
         workspace_root.join("wit").display()
     );
-    println!(
-        "cargo:rerun-if-changed={}",
-        workspace_root.join("plugin-sdk").display()
-    );
+    // Plugins share the SDK, and filters the scope rules of the store.
+    for shared in ["plugin-sdk", "host/scope"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace_root.join(shared).display()
+        );
+    }
     for package in packages {
         if let Some(dir) = package_dir(workspace_root, package) {
             println!("cargo:rerun-if-changed={}", dir.display());

@@ -1,18 +1,41 @@
-//! Event filter that keeps the events of a catchment area: an event passes
-//! when one of its location tags matches a pattern.
+//! Event filter that keeps a catchment area, by the tags of feed events and by the content of
+//! fetched resources, on pull and on push alike.
 //!
-//! Configuration: `{"patterns": ["Kenya%Nairobi%*%*%*"], "untagged": "accept"}`.
-//! Tags are `%`-separated location paths, either bare or inside an OpenMRS
-//! `<feedFilter>...<filter>Kenya%Nairobi%null%Kibera%null</filter>` tag. In a
-//! pattern `*` matches any one segment; other segments compare ignoring ASCII
-//! case, and the number of segments must be equal.
+//! Configuration (every field optional, but at least one of `patterns` and `keys`):
+//!
+//! ```json
+//! {"patterns": ["Kenya%Nairobi%*%*%*"], "untagged": "accept",
+//!  "keys": ["Organization/district-a", "Location/district-a-*"], "unplaced": "accept",
+//!  "classify": {"fhir": {"Patient": ["managingOrganization"]}}}
+//! ```
+//!
+//! - `patterns` match OpenMRS location paths: `%`-separated tags, bare or inside a
+//!   `<feedFilter>...<filter>Kenya%Nairobi%null%Kibera%null</filter>` tag. In a pattern `*`
+//!   matches any one segment; other segments compare ignoring ASCII case, and the number of
+//!   segments must be equal.
+//! - `keys` is a data scope like a node's `data_scope`: exact keys or patterns with `*`. An
+//!   event whose tags are scope keys (a sync-host feed publishes them) is decided on them
+//!   before anything is fetched; every fetched resource is then placed by its content with
+//!   the node's own classification rules (`classify`, the `[classify]` table of the node's
+//!   config, by default the node's default rules). A resource of a Patient's compartment
+//!   inherits the keys of its Patient when the Patient is in the same batch; `unplaced` says
+//!   what happens when it is not and the resource names no key in the scope itself.
+//! - `untagged` is what happens to an event with neither a location tag nor a scope key
+//!   when no `keys` are configured (with `keys`, the content decides).
 
-use sync_plugin_sdk::{Direction, Event, EventFilter, Verdict};
+mod content;
+mod locations;
 
-/// What to do with an event that carries no location tag.
+pub use content::{ContentScope, key_of};
+pub use locations::{is_location, location_of, matches};
+
+use sync_host_scope::{Classifier, ClassifyConfig, DataScope};
+use sync_plugin_sdk::{Direction, Event, EventFilter, Resource, Verdict};
+
+/// What to do when the filter cannot tell.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Untagged {
+pub enum Fallback {
     /// Let it through (metadata such as concepts is rarely tagged).
     #[default]
     Accept,
@@ -24,56 +47,60 @@ pub enum Untagged {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Location patterns; an event passes when any tag matches any pattern.
-    pub patterns: Vec<String>,
-    /// What to do with events without a location tag.
+    /// Location patterns; an event passes when any location tag matches any pattern.
     #[serde(default)]
-    pub untagged: Untagged,
+    pub patterns: Vec<String>,
+    /// What to do with events without a tag, when there are no `keys`.
+    #[serde(default)]
+    pub untagged: Fallback,
+    /// The data scope resources are placed in by content.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// The classification rules; the node's defaults when absent.
+    #[serde(default)]
+    pub classify: Option<ClassifyConfig>,
+    /// What to do with a compartment resource whose Patient is not in the batch.
+    #[serde(default)]
+    pub unplaced: Fallback,
 }
 
 /// The configured catchment.
 #[derive(Debug)]
 pub struct CatchmentFilter {
     patterns: Vec<Vec<String>>,
-    untagged: Untagged,
-}
-
-/// The location path a tag carries: the `<filter>` of a feed-filter XML tag,
-/// or the tag itself.
-pub fn location_of(tag: &str) -> &str {
-    let inner = tag
-        .split_once("<filter>")
-        .and_then(|(_, rest)| rest.split_once("</filter>"))
-        .map(|(filter, _)| filter);
-    inner.unwrap_or(tag).trim()
-}
-
-/// True when `location` matches `pattern`, segment by segment.
-pub fn matches(pattern: &[String], location: &str) -> bool {
-    let segments: Vec<&str> = location.split('%').collect();
-    segments.len() == pattern.len()
-        && pattern
-            .iter()
-            .zip(segments)
-            .all(|(want, got)| want == "*" || want.eq_ignore_ascii_case(got))
+    untagged: Fallback,
+    content: Option<ContentScope>,
 }
 
 impl CatchmentFilter {
     /// Decides on an event's tags.
     pub fn decide(&self, tags: &[String]) -> Verdict {
-        let locations: Vec<&str> = tags
+        let (location_tags, key_tags): (Vec<&String>, Vec<&String>) =
+            tags.iter().partition(|tag| is_location(tag));
+        let locations: Vec<&str> = location_tags
             .iter()
-            .map(|t| location_of(t))
-            .filter(|l| !l.is_empty())
+            .map(|tag| location_of(tag))
+            .filter(|location| !location.is_empty())
             .collect();
-        if locations.is_empty() {
-            return match self.untagged {
-                Untagged::Accept => Verdict::Accept,
-                Untagged::Reject => Verdict::Reject(
-                    "the event has no location tag and untagged is \"reject\"".into(),
-                ),
-            };
+        if !self.patterns.is_empty() && !locations.is_empty() {
+            return self.decide_locations(&locations);
         }
+        if let Some(content) = &self.content {
+            let keys = key_tags
+                .iter()
+                .map(|tag| tag.trim())
+                .filter(|k| !k.is_empty());
+            return content.decide_tags(keys).unwrap_or(Verdict::Accept);
+        }
+        match self.untagged {
+            Fallback::Accept => Verdict::Accept,
+            Fallback::Reject => {
+                Verdict::Reject("the event has no location tag and untagged is \"reject\"".into())
+            }
+        }
+    }
+
+    fn decide_locations(&self, locations: &[&str]) -> Verdict {
         let hit = locations
             .iter()
             .any(|location| self.patterns.iter().any(|p| matches(p, location)));
@@ -88,96 +115,61 @@ impl CatchmentFilter {
     }
 }
 
+fn content_scope(config: &Config) -> Result<Option<ContentScope>, String> {
+    if config.keys.is_empty() {
+        if config.classify.is_some() {
+            return Err("classify is set but keys is empty: list the scope keys to keep".into());
+        }
+        return Ok(None);
+    }
+    let scope = DataScope::new(&config.keys).map_err(|error| format!("keys: {error}"))?;
+    let classifier = match &config.classify {
+        Some(rules) => Classifier::new(rules).map_err(|error| format!("classify.{error}"))?,
+        None => Classifier::standard(),
+    };
+    Ok(Some(ContentScope {
+        scope,
+        classifier,
+        unplaced: config.unplaced,
+    }))
+}
+
 impl EventFilter for CatchmentFilter {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, String> {
-        if config.patterns.is_empty() {
-            return Err("patterns is empty: list at least one location pattern".to_string());
+        if config.patterns.is_empty() && config.keys.is_empty() {
+            return Err(
+                "patterns and keys are both empty: list location patterns, scope keys, or both"
+                    .to_string(),
+            );
         }
-        let patterns = config
-            .patterns
-            .iter()
-            .map(|p| p.split('%').map(|s| s.trim().to_string()).collect())
-            .collect();
         Ok(CatchmentFilter {
-            patterns,
+            patterns: locations::split_patterns(&config.patterns),
             untagged: config.untagged,
+            content: content_scope(&config)?,
         })
     }
 
     fn accept(&self, _direction: Direction, event: &Event) -> Verdict {
         self.decide(&event.tags)
     }
+
+    fn check(&self, direction: Direction, resource: &Resource) -> Verdict {
+        let mut verdicts = self.check_all(direction, std::slice::from_ref(resource));
+        verdicts.pop().unwrap_or(Verdict::Accept)
+    }
+
+    fn check_all(&self, _direction: Direction, resources: &[Resource]) -> Vec<Verdict> {
+        match &self.content {
+            Some(content) => content.decide_batch(resources),
+            None => vec![Verdict::Accept; resources.len()],
+        }
+    }
 }
 
 sync_plugin_sdk::export_event_filter!(CatchmentFilter);
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sync_plugin_sdk::filter::parse_config;
-
-    const FEED_FILTER: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><feedFilter><beanName>atomfeed.locationFeedFilterStrategy</beanName><filter>Kenya%Nairobi%null%Kibera%null</filter></feedFilter>"#;
-
-    fn filter(json: &str) -> CatchmentFilter {
-        CatchmentFilter::new(parse_config(json).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn openmrs_feed_filter_tags_are_unwrapped() {
-        assert_eq!(location_of(FEED_FILTER), "Kenya%Nairobi%null%Kibera%null");
-        assert_eq!(location_of("Kenya%Mombasa"), "Kenya%Mombasa");
-    }
-
-    #[test]
-    fn wildcards_match_one_segment_each() {
-        let f = filter(r#"{"patterns":["Kenya%Nairobi%*%*%*"]}"#);
-        assert_eq!(f.decide(&[FEED_FILTER.to_string()]), Verdict::Accept);
-        assert_eq!(f.decide(&["kenya%nairobi%a%b%c".into()]), Verdict::Accept);
-        let other = f.decide(&["Kenya%Mombasa%null%Likoni%null".into()]);
-        assert!(matches!(other, Verdict::Reject(reason) if reason.contains("Mombasa")));
-        assert!(matches!(
-            f.decide(&["Kenya%Nairobi".into()]),
-            Verdict::Reject(_)
-        ));
-    }
-
-    #[test]
-    fn untagged_events_follow_the_option() {
-        assert_eq!(filter(r#"{"patterns":["*"]}"#).decide(&[]), Verdict::Accept);
-        let strict = filter(r#"{"patterns":["*"],"untagged":"reject"}"#);
-        assert!(matches!(strict.decide(&[]), Verdict::Reject(_)));
-    }
-
-    #[test]
-    fn configuration_errors_are_reported() {
-        assert!(parse_config::<Config>(r#"{"patterns":["x"],"untagged":"maybe"}"#).is_err());
-        assert!(CatchmentFilter::new(parse_config(r#"{"patterns":[]}"#).unwrap()).is_err());
-    }
-
-    mod properties {
-        use super::super::matches;
-        use proptest::prelude::*;
-
-        proptest! {
-            #[test]
-            fn a_location_matches_itself_and_all_wildcards(
-                segments in proptest::collection::vec("[A-Za-z ]{1,10}", 1..6),
-                wild in proptest::collection::vec(any::<bool>(), 6),
-            ) {
-                let location = segments.join("%");
-                let exact: Vec<String> = segments.iter().map(|s| s.to_uppercase()).collect();
-                prop_assert!(matches(&exact, &location));
-                let mixed: Vec<String> = segments
-                    .iter()
-                    .zip(&wild)
-                    .map(|(s, w)| if *w { "*".to_string() } else { s.clone() })
-                    .collect();
-                prop_assert!(matches(&mixed, &location));
-                let longer: Vec<String> = mixed.iter().cloned().chain(["*".to_string()]).collect();
-                prop_assert!(!matches(&longer, &location));
-            }
-        }
-    }
-}
+#[path = "lib_tests.rs"]
+mod tests;

@@ -1,7 +1,6 @@
 //! The public vocabulary of the store: keys, versions, write requests and outcomes, change-log
 //! entries and errors.
 
-use std::fmt;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -10,6 +9,8 @@ pub use sync_host_types::Action;
 
 use crate::json::JsonError;
 use crate::scope::Classifier;
+
+pub use sync_host_scope::{Kind, Placement, ResourceKey};
 
 /// How the store is set up for one node.
 #[derive(Debug, Clone)]
@@ -29,85 +30,6 @@ impl Default for StoreConfig {
             history_retention: 10,
             classifier: Arc::new(Classifier::standard()),
         }
-    }
-}
-
-/// Where a version belongs, as classified when it was written (see [`crate::scope`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Placement {
-    /// Whether a rule covers the type; a shared version (`false`) is visible to every client.
-    pub scoped: bool,
-    /// The version's keys, its own and those of the Patient whose compartment it is in;
-    /// sorted, without duplicates.
-    pub keys: Vec<String>,
-    /// That Patient, when the version is in a compartment.
-    pub owner: Option<ResourceKey>,
-}
-
-/// Which family of document a resource is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// A FHIR R4 resource (`Patient/abc`), stored with server meta spliced in.
-    Fhir,
-    /// An OpenMRS REST document (`patient/<uuid>`), stored exactly as given.
-    Rest,
-}
-
-impl Kind {
-    /// `"fhir"` or `"rest"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Fhir => "fhir",
-            Kind::Rest => "rest",
-        }
-    }
-}
-
-/// Identity of one resource in the store.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ResourceKey {
-    /// FHIR resource or REST document.
-    pub kind: Kind,
-    /// `"Patient"` for FHIR, `"patient"` for REST.
-    pub resource_type: String,
-    /// The FHIR id or REST uuid.
-    pub id: String,
-}
-
-impl ResourceKey {
-    /// A FHIR resource key.
-    pub fn fhir(resource_type: impl Into<String>, id: impl Into<String>) -> Self {
-        ResourceKey {
-            kind: Kind::Fhir,
-            resource_type: resource_type.into(),
-            id: id.into(),
-        }
-    }
-
-    /// A REST document key.
-    pub fn rest(resource_type: impl Into<String>, id: impl Into<String>) -> Self {
-        ResourceKey {
-            kind: Kind::Rest,
-            resource_type: resource_type.into(),
-            id: id.into(),
-        }
-    }
-
-    /// The feed category of this resource: its type in lower case.
-    pub fn category(&self) -> String {
-        self.resource_type.to_lowercase()
-    }
-}
-
-impl fmt::Display for ResourceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}/{}",
-            self.kind.as_str(),
-            self.resource_type,
-            self.id
-        )
     }
 }
 

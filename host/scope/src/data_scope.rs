@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::store::Placement;
+use crate::key::Placement;
 
 /// Most patterns in one scope, and the longest pattern: both come from configuration.
 pub const MAX_PATTERNS: usize = 1024;

@@ -7,8 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::json;
-use crate::store::{Kind, ResourceKey};
+use crate::key::{Kind, ResourceKey};
 
 /// Most steps in one configured path: paths are walked over untrusted bodies.
 pub const MAX_PATH_STEPS: usize = 8;
@@ -143,11 +142,12 @@ impl Classifier {
     /// Classifies `body`, a version of `key`. A field that is missing or of another shape
     /// than a rule expects contributes no key: classification never refuses a write.
     pub fn classify(&self, key: &ResourceKey, body: &str) -> Classification {
-        match json::top_level_fields(body) {
-            Ok(fields) => self.classify_fields(key, &fields),
-            // Not an object: a rule's type is scoped all the same, with no keys.
-            Err(_) => self.classify_fields(key, &[]),
-        }
+        // Not an object: a rule's type is scoped all the same, with no keys.
+        let fields: Vec<(String, &RawValue)> =
+            serde_json::from_str::<BTreeMap<String, &RawValue>>(body)
+                .map(|fields| fields.into_iter().collect())
+                .unwrap_or_default();
+        self.classify_fields(key, &fields)
     }
 
     /// [`Classifier::classify`] for a body whose top-level fields are already split (the
