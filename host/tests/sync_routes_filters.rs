@@ -1,7 +1,8 @@
 //! End-to-end routing and filtering: REST-only events go through the REST client and FHIR
 //! events through the FHIR client in one network; a category filter keeps a resource type
 //! out of a child in both directions; a catchment filter reading OpenMRS feed-filter tags
-//! keeps other districts' patients out of a child; every skipped event is in the audit; an
+//! keeps other districts' patients out of a child, and one given scope keys keeps a scope by
+//! content in both directions; every skipped event is in the audit; an
 //! OpenMRS feed split into small archive pages is read from its first entry, each once.
 
 mod common;
@@ -274,6 +275,60 @@ async fn catchment_filter_keeps_other_districts_out_of_a_child() -> anyhow::Resu
         "sync-plugin-rest"
     );
     cancel.cancel();
+    t.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catchment_filter_keeps_a_scope_by_content_both_ways() -> anyhow::Result<()> {
+    let mut clinic = NodeSpec::new("clinic", Some("root"));
+    clinic.extra_toml = "\n[[filters]]\nplugin = \"filter-catchment\"\ndirection = \"both\"\nconfig = { keys = [\"Organization/clinic-*\"] }\n".into();
+    let t = TestNet::start(vec![NodeSpec::new("root", None), clinic]).await?;
+    let patient = |id, organization| {
+        sample::managed_patient(id, "Wanjiru", "Kamau", "1988-08-08", organization)
+    };
+    let (root, local) = (t.store("root"), t.store("clinic"));
+    sample::put_fhir(root, "Patient", "down-in", patient("down-in", "clinic-1")).await?;
+    sample::put_fhir(root, "Patient", "down-out", patient("down-out", "hospital")).await?;
+    sample::put_fhir(local, "Patient", "up-in", patient("up-in", "clinic-1")).await?;
+    sample::put_fhir(local, "Patient", "up-out", patient("up-out", "hospital")).await?;
+    let visit = |id, of| sample::encounter(id, of, "2026-11-11");
+    sample::put_fhir(
+        local,
+        "Encounter",
+        "up-in-visit",
+        visit("up-in-visit", "up-in"),
+    )
+    .await?;
+    sample::put_fhir(
+        local,
+        "Encounter",
+        "up-out-visit",
+        visit("up-out-visit", "up-out"),
+    )
+    .await?;
+    t.settle().await?;
+
+    for id in ["down-in", "up-in"] {
+        assert_eq!(t.holders(&fhir("Patient", id)), ["root", "clinic"], "{id}");
+    }
+    assert_eq!(t.holders(&fhir("Patient", "down-out")), ["root"]);
+    assert_eq!(t.holders(&fhir("Patient", "up-out")), ["clinic"]);
+    let up_in_visit = t.holders(&fhir("Encounter", "up-in-visit"));
+    assert_eq!(up_in_visit, ["root", "clinic"]);
+    let up_out_visit = t.holders(&fhir("Encounter", "up-out-visit"));
+    assert_eq!(up_out_visit, ["clinic"], "follows its patient");
+    for (id, direction) in [
+        ("down-out", Direction::Pull),
+        ("up-out", Direction::Push),
+        ("up-out-visit", Direction::Push),
+    ] {
+        let records = t.audit_for("clinic", direction, id);
+        let (by, reason) = filtered_by(&records, id)
+            .unwrap_or_else(|| panic!("no Filtered record for {id} {direction:?}: {records:?}"));
+        assert_eq!(by, "sync-plugin-filter-catchment");
+        assert!(reason.contains("Organization/hospital"), "{reason}");
+    }
     t.shutdown().await;
     Ok(())
 }

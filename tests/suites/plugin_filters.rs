@@ -96,6 +96,82 @@ async fn catchment_filter_matches_openmrs_feed_filter_tags() {
     assert!(is_reject(&verdicts[2], "no location tag"), "{verdicts:?}");
 }
 
+fn fixture_resource(resource_type: &str, id: &str, path: &str) -> Resource {
+    Resource {
+        resource_type: resource_type.into(),
+        id: id.into(),
+        version: None,
+        body: sync_host_tests::fixture(path),
+        deleted: false,
+    }
+}
+
+#[tokio::test]
+async fn catchment_filter_places_untagged_resources_by_content_both_ways() {
+    let filter = load_filter("filter-catchment", r#"{"keys":["Organization/f001"]}"#)
+        .await
+        .unwrap();
+    // The HL7 examples: Patient f001 is managed by Organization/f001, Observation f001 is
+    // about that patient, Encounter f201 is about Patient f201 and was provided by
+    // Organization/f201.
+    let mut batch = vec![
+        fixture_resource("Patient", "f001", "openmrs/fhir2/patient-example.json"),
+        fixture_resource(
+            "Observation",
+            "f001",
+            "openmrs/fhir2/observation-example.json",
+        ),
+        fixture_resource("Encounter", "f201", "openmrs/fhir2/encounter-example.json"),
+    ];
+    let verdicts = filter.check(Direction::Pull, &batch).await.unwrap();
+    assert_eq!(verdicts[0], Verdict::Accept);
+    assert_eq!(verdicts[1], Verdict::Accept, "follows its patient");
+    assert_eq!(
+        verdicts[2],
+        Verdict::Accept,
+        "its patient may be in the scope: unplaced accepts"
+    );
+    let strict = load_filter(
+        "filter-catchment",
+        r#"{"keys":["Organization/f001"],"unplaced":"reject"}"#,
+    )
+    .await
+    .unwrap();
+    let verdicts = strict.check(Direction::Push, &batch).await.unwrap();
+    assert!(is_reject(&verdicts[2], "Patient/f201"), "{verdicts:?}");
+    batch.push(Resource {
+        resource_type: "Patient".into(),
+        id: "f201".into(),
+        version: None,
+        body: r#"{"resourceType":"Patient","id":"f201",
+            "managingOrganization":{"reference":"Organization/f201"}}"#
+            .into(),
+        deleted: false,
+    });
+    for direction in [Direction::Pull, Direction::Push] {
+        let verdicts = filter.check(direction, &batch).await.unwrap();
+        assert_eq!(&verdicts[..2], [Verdict::Accept, Verdict::Accept]);
+        assert!(
+            is_reject(&verdicts[2], "with Patient/f201"),
+            "{direction:?}: {verdicts:?}"
+        );
+        assert!(is_reject(&verdicts[3], "Organization/f201"), "{verdicts:?}");
+    }
+    // A sync-host feed tags each entry with its keys: decided before anything is fetched.
+    let mut elsewhere = event("encounter", "Encounter", "f201", &[]);
+    elsewhere.tags = vec!["Organization/f201".into()];
+    let untagged = event("encounter", "Encounter", "f202", &[]);
+    let verdicts = filter
+        .accept(Direction::Pull, &[elsewhere, untagged])
+        .await
+        .unwrap();
+    assert!(
+        is_reject(&verdicts[0], "outside the catchment"),
+        "{verdicts:?}"
+    );
+    assert_eq!(verdicts[1], Verdict::Accept, "the content decides");
+}
+
 #[tokio::test]
 async fn origin_filter_skips_listed_origins() {
     let filter = load_filter("filter-origin", r#"{"skip_origins":["clinic-7"]}"#)
