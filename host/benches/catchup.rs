@@ -3,8 +3,10 @@
 //! resources with plugins, audit and durable markers, against a plain loop copying the same
 //! resources over the same HTTP stack; HTTP requests per event; the child's resident memory;
 //! the propagation latency of one change from the root to a grandchild with long-poll; and
-//! the catch-up of a clinic whose parent scopes it to one managing organisation (a fifth of
-//! the harness's documents, a tenth of the bench's own), next to the unscoped one.
+//! the catch-up of a clinic whose parent scopes it to one managing organisation (a tenth of
+//! the documents: the harness's five organisations are each split in two before the parent is
+//! filled, and the bench's own documents name ten), next to the unscoped one. PouchDB
+//! replicates the harness's documents as generated.
 //!
 //! When `node` and the PouchDB harness (`../shared/peers/pouchdb`, or `BENCH_POUCHDB`) are
 //! there, both systems replicate the harness's documents and PouchDB's figure is printed next
@@ -270,7 +272,10 @@ async fn catch_up() -> anyhow::Result<()> {
     };
     let ndjson = dir.path().join("resources.ndjson");
     let generated = match &harness {
-        Some(harness) => Some(peer::generate(harness, n, &ndjson).map_err(anyhow::Error::msg)?),
+        Some(harness) => {
+            peer::generate(harness, n, &ndjson).map_err(anyhow::Error::msg)?;
+            Some(scoped::split_organizations(&ndjson)?)
+        }
         None => None,
     };
     let scope_key = match generated {

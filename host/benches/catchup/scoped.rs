@@ -2,6 +2,7 @@
 //! same run: a separate `sync-host run` process whose token at the parent carries a data scope
 //! of one managing organisation, so its feed pages, searches and reads hold only that part.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -12,7 +13,8 @@ use sync_host_store::store::Store;
 use super::{child, parent_requests, proc_stats};
 
 /// The scope key the bench gives the scoped clinic: the managing organisation of the first
-/// Patient of `ndjson` (the PouchDB harness spreads its patients over five).
+/// Patient of `ndjson` (the PouchDB harness spreads its patients over five, which
+/// [`split_organizations`] makes ten).
 pub fn first_organization(ndjson: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(ndjson)?;
     for line in text
@@ -28,6 +30,54 @@ pub fn first_organization(ndjson: &Path) -> anyhow::Result<String> {
         "no Patient of {} names a managing organisation",
         ndjson.display()
     )
+}
+
+/// Halves each managing organisation of the harness's documents in `ndjson`, so that one holds
+/// 10 % of the parent: every second Patient of each organisation `X`, and the resources of its
+/// compartment that name `X` (an Encounter's `serviceProvider`), name `X-b` instead. Both
+/// children of the run read the rewritten file; each moved reference grows by two bytes.
+/// Returns the file's new size.
+pub fn split_organizations(ndjson: &Path) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(ndjson)?;
+    let mut seen_per_organization: HashMap<String, usize> = HashMap::new();
+    let mut moved: HashMap<String, String> = HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.contains(r#""resourceType":"Patient""#))
+    {
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        let (Some(id), Some(organization)) = (
+            value["id"].as_str(),
+            value["managingOrganization"]["reference"].as_str(),
+        ) else {
+            continue;
+        };
+        let seen = seen_per_organization
+            .entry(organization.to_owned())
+            .or_default();
+        if *seen % 2 == 1 {
+            moved.insert(format!("Patient/{id}"), organization.to_owned());
+        }
+        *seen += 1;
+    }
+    let mut out = String::with_capacity(text.len() + moved.len() * 16);
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        let patient = match value["resourceType"].as_str() {
+            Some("Patient") => value["id"].as_str().map(|id| format!("Patient/{id}")),
+            _ => value["subject"]["reference"].as_str().map(str::to_owned),
+        };
+        match patient.and_then(|patient| moved.get(&patient)) {
+            Some(organization) => out.push_str(&line.replace(
+                &format!("\"{organization}\""),
+                &format!("\"{organization}-b\""),
+            )),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    std::fs::write(ndjson, &out)?;
+    Ok(out.len() as u64)
 }
 
 /// What the unscoped child of the same run did, to print next to the scoped one.
