@@ -125,11 +125,12 @@ max_attempts = 10
 # match = ["location", "provider"]
 # client = "rest"
 
-# Event filters run in order.
+# Event filters run in order. filter-catchment keeps a catchment by OpenMRS location tags
+# (`patterns`), and by scope keys on a sync-host feed's tags and on content (`keys`).
 # [[filters]]
 # plugin = "filter-catchment"
 # direction = "pull"
-# config = { patterns = ["Kenya%Nairobi%*%*%*"] }
+# config = { patterns = ["Kenya%Nairobi%*%*%*"], keys = ["Organization/kibera-hc"] }
 "#;
 
 const TAIL: &str = r#"
