@@ -9,8 +9,10 @@ const PLUGINS: &[&str] = &[
     "sync-plugin-filter-category",
     "sync-plugin-filter-catchment",
     "sync-plugin-filter-origin",
+    "sync-plugin-classifier-paths",
     "sync-test-plugin-hostile",
     "sync-test-plugin-hostile-fs",
+    "sync-test-plugin-legacy-filter",
 ];
 
 fn main() {

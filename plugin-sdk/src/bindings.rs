@@ -18,9 +18,9 @@ pub mod base {
         inline: r#"
             package sync:plugin-sdk;
             world base {
-                import sync:plugin/types@0.1.0;
-                import sync:plugin/http@0.1.0;
-                import sync:plugin/log@0.1.0;
+                import sync:plugin/types@0.1.1;
+                import sync:plugin/http@0.1.1;
+                import sync:plugin/log@0.1.1;
             }
         "#,
         world: "sync:plugin-sdk/base",
@@ -35,12 +35,12 @@ pub mod base {
 pub mod resource_client {
     wit_bindgen::generate!({
         path: "wit",
-        world: "sync:plugin/resource-client@0.1.0",
+        world: "sync:plugin/resource-client@0.1.1",
         with: {
-            "sync:plugin/types@0.1.0": crate::bindings::base::sync::plugin::types,
-            "sync:plugin/http@0.1.0": crate::bindings::base::sync::plugin::http,
-            "sync:plugin/log@0.1.0": crate::bindings::base::sync::plugin::log,
-            "sync:plugin/client@0.1.0": generate,
+            "sync:plugin/types@0.1.1": crate::bindings::base::sync::plugin::types,
+            "sync:plugin/http@0.1.1": crate::bindings::base::sync::plugin::http,
+            "sync:plugin/log@0.1.1": crate::bindings::base::sync::plugin::log,
+            "sync:plugin/client@0.1.1": generate,
         },
         pub_export_macro: true,
         export_macro_name: "export_raw",
@@ -53,15 +53,33 @@ pub mod resource_client {
 pub mod event_filter {
     wit_bindgen::generate!({
         path: "wit",
-        world: "sync:plugin/event-filter@0.1.0",
+        world: "sync:plugin/event-filter@0.1.1",
         with: {
-            "sync:plugin/types@0.1.0": crate::bindings::base::sync::plugin::types,
-            "sync:plugin/log@0.1.0": crate::bindings::base::sync::plugin::log,
-            "sync:plugin/filter@0.1.0": generate,
+            "sync:plugin/types@0.1.1": crate::bindings::base::sync::plugin::types,
+            "sync:plugin/log@0.1.1": crate::bindings::base::sync::plugin::log,
+            "sync:plugin/filter@0.1.1": generate,
         },
         additional_derives: [PartialEq, Eq],
         pub_export_macro: true,
         export_macro_name: "export_raw",
         default_bindings_module: "::sync_plugin_sdk::bindings::event_filter",
+    });
+}
+
+/// The `resource-classifier` world: exports `describe` and `classifier`.
+#[cfg(feature = "classifier")]
+pub mod resource_classifier {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "sync:plugin/resource-classifier@0.1.1",
+        with: {
+            "sync:plugin/types@0.1.1": crate::bindings::base::sync::plugin::types,
+            "sync:plugin/log@0.1.1": crate::bindings::base::sync::plugin::log,
+            "sync:plugin/classifier@0.1.1": generate,
+        },
+        additional_derives: [PartialEq, Eq],
+        pub_export_macro: true,
+        export_macro_name: "export_raw",
+        default_bindings_module: "::sync_plugin_sdk::bindings::resource_classifier",
     });
 }

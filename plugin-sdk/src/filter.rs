@@ -61,16 +61,7 @@ pub trait EventFilter: Sized + Send + Sync + 'static {
     }
 }
 
-/// The configuration of a filter that takes none: only `{}` is accepted.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoConfig {}
-
-/// Parses a filter configuration, naming what was wrong on failure.
-pub fn parse_config<C: DeserializeOwned>(json: &str) -> Result<C, String> {
-    let json = if json.trim().is_empty() { "{}" } else { json };
-    serde_json::from_str(json).map_err(|e| format!("invalid configuration: {e}"))
-}
+pub use crate::config::{NoConfig, parse_config};
 
 /// Holds the configured filter of a component instance. Used by
 /// [`export_event_filter!`](crate::export_event_filter); not public API.

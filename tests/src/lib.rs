@@ -6,7 +6,9 @@ mod server;
 
 use std::path::PathBuf;
 
-pub use plugins::{event, load_client, load_filter, parent, test_runtime_config, write};
+pub use plugins::{
+    event, load_classifier, load_client, load_filter, parent, test_runtime_config, write,
+};
 pub use server::{RecordedRequest, TestResponse, TestServer};
 
 /// The directory the build script compiled the plugins into.
@@ -16,7 +18,7 @@ pub const PLUGIN_DIR: &str = env!("SYNC_TEST_PLUGIN_DIR");
 /// `fhir`, `rest`, `filter-category`, `filter-catchment`, `filter-origin`,
 /// `hostile`, `hostile-fs`.
 pub fn plugin_path(name: &str) -> PathBuf {
-    let package = if name.starts_with("hostile") {
+    let package = if name.starts_with("hostile") || name.starts_with("legacy") {
         format!("sync_test_plugin_{}", name.replace('-', "_"))
     } else {
         format!("sync_plugin_{}", name.replace('-', "_"))

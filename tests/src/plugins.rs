@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sync_host_runtime::{
     Action, AllowedEndpoint, Endpoint, Event, HttpAccess, HttpLimits, Link, PluginRuntime,
-    Resource, Role, RuntimeConfig, WasmEventFilter, WasmResourceClient, Write,
+    Resource, Role, RuntimeConfig, WasmClassifier, WasmEventFilter, WasmResourceClient, Write,
 };
 
 use crate::plugin_path;
@@ -54,6 +54,19 @@ pub async fn load_filter(name: &str, config_json: &str) -> Result<WasmEventFilte
         .expect("load plugin");
     plugin
         .event_filter(config_json)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Loads the classifier `name` configured with `config_json`.
+pub async fn load_classifier(name: &str, config_json: &str) -> Result<WasmClassifier, String> {
+    let runtime = PluginRuntime::new(RuntimeConfig::default()).expect("runtime");
+    let plugin = runtime
+        .load_file(&plugin_path(name))
+        .await
+        .expect("load plugin");
+    plugin
+        .classifier(config_json)
         .await
         .map_err(|e| e.to_string())
 }

@@ -1,8 +1,13 @@
-//! End-to-end tests of the default event filters: the real `.wasm`,
-//! configured through the runtime, deciding on real events.
+//! End-to-end tests of the default event filters and classifier: the real
+//! `.wasm`, configured through the runtime, deciding on real events and
+//! placing real resources; and a filter built against the first contract,
+//! 0.1.0, still loading and deciding.
 
-use sync_host_runtime::{Direction, EventFilter, Resource, Verdict};
-use sync_host_tests::{event, load_filter};
+use sync_host_runtime::{
+    Classifier, Direction, Document, EventFilter, Family, PluginRuntime, Resource, RuntimeConfig,
+    Verdict,
+};
+use sync_host_tests::{event, load_classifier, load_filter, plugin_path};
 
 const KIBERA_TAG: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><feedFilter><beanName>atomfeed.locationFeedFilterStrategy</beanName><filter>Kenya%Nairobi%null%Kibera%null</filter></feedFilter>"#;
 
@@ -200,4 +205,63 @@ async fn origin_filter_skips_listed_origins() {
         load_filter("filter-origin", "{}").await.is_err(),
         "skip_origins is required"
     );
+}
+
+#[tokio::test]
+async fn a_filter_built_against_the_first_contract_still_loads_and_decides() {
+    let runtime = PluginRuntime::new(RuntimeConfig::default()).unwrap();
+    let plugin = runtime
+        .load_file(&plugin_path("legacy-filter"))
+        .await
+        .unwrap();
+    assert_eq!(plugin.wit_version(), "0.1.0");
+    let filter = plugin.event_filter("{}").await.unwrap();
+    let verdicts = filter
+        .accept(
+            Direction::Pull,
+            &[
+                event("patient", "Patient", "kept", &[]),
+                event("patient", "Patient", "reject-me", &[]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(verdicts[0], Verdict::Accept);
+    assert!(is_reject(&verdicts[1], "0.1.0 filter"), "{verdicts:?}");
+    let resource = fixture_resource("Patient", "reject-p", "openmrs/fhir2/patient-example.json");
+    let checked = filter.check(Direction::Push, &[resource]).await.unwrap();
+    assert!(is_reject(&checked[0], "reject-p"), "{checked:?}");
+}
+
+#[tokio::test]
+async fn the_path_classifier_places_the_hl7_examples_like_the_node() {
+    let classifier = load_classifier("classifier-paths", "{}").await.unwrap();
+    let documents = [
+        ("Patient", "f001", "openmrs/fhir2/patient-example.json"),
+        (
+            "Observation",
+            "f001",
+            "openmrs/fhir2/observation-example.json",
+        ),
+        ("Encounter", "f201", "openmrs/fhir2/encounter-example.json"),
+        ("Location", "1", "openmrs/fhir2/LocationWebTest_create.json"),
+    ]
+    .map(|(resource_type, id, path)| Document {
+        family: Family::Fhir,
+        resource: fixture_resource(resource_type, id, path),
+    });
+    let placed = classifier.classify(&documents).await.unwrap();
+    assert_eq!(placed[0].keys, ["Organization/f001"]);
+    assert_eq!(placed[1].owner.as_deref(), Some("Patient/f001"));
+    assert!(
+        placed[2].keys.contains(&"Organization/f201".to_owned()),
+        "{placed:?}"
+    );
+    assert_eq!(placed[2].owner.as_deref(), Some("Patient/f201"));
+    assert!(!placed[3].scoped, "a Location is shared reference data");
+
+    let refused = load_classifier("classifier-paths", r#"{"fhir":{"Patient":[""]}}"#)
+        .await
+        .unwrap_err();
+    assert!(refused.contains("fhir.Patient"), "{refused}");
 }

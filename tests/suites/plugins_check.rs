@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sync_host_runtime::{
-    Action, Direction, Event, EventFilter, HttpAccess, InspectError, PluginError, PluginRuntime,
-    RuntimeConfig, Verdict, World, inspect, require_world,
+    Action, Direction, Event, EventFilter, HOST_WIT_VERSION, HttpAccess, InspectError, PluginError,
+    PluginRuntime, RuntimeConfig, Verdict, World, inspect, require_world,
 };
 
 /// The 8-byte header of an empty core module.
@@ -31,10 +31,10 @@ fn plugin_bytes(name: &str) -> Vec<u8> {
 /// Rewrites every `sync:plugin/...@0.1.0` name to another version. The names
 /// keep their length, so the component stays well-formed.
 fn with_contract_version(bytes: &[u8], version: &str) -> Vec<u8> {
-    assert_eq!(version.len(), "0.1.0".len());
+    assert_eq!(version.len(), HOST_WIT_VERSION.len());
     let mut patched = bytes.to_vec();
     for interface in ["types", "http", "log", "client", "filter"] {
-        let from = format!("sync:plugin/{interface}@0.1.0");
+        let from = format!("sync:plugin/{interface}@{HOST_WIT_VERSION}");
         let to = format!("sync:plugin/{interface}@{version}");
         let mut at = 0;
         while let Some(offset) = find(&patched[at..], from.as_bytes()) {
@@ -56,9 +56,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn the_fhir_plugin_is_a_resource_client() {
     let info = inspect(&runtime(), &plugin_bytes("fhir")).unwrap();
     assert_eq!(info.world, World::ResourceClient);
-    assert_eq!(info.wit_version, "0.1.0");
+    assert_eq!(info.wit_version, HOST_WIT_VERSION);
     assert!(
-        info.exports.iter().any(|e| e == "sync:plugin/client@0.1.0"),
+        info.exports.iter().any(|e| e == "sync:plugin/client@0.1.1"),
         "{:?}",
         info.exports
     );
@@ -76,7 +76,7 @@ fn a_filter_plugin_is_an_event_filter() {
     let info = inspect(&runtime(), &plugin_bytes("filter-category")).unwrap();
     assert_eq!(info.world, World::EventFilter);
     assert!(
-        info.exports.iter().any(|e| e == "sync:plugin/filter@0.1.0"),
+        info.exports.iter().any(|e| e == "sync:plugin/filter@0.1.1"),
         "{:?}",
         info.exports
     );
@@ -154,7 +154,7 @@ async fn another_minor_contract_version_is_refused() {
     let error = inspect(&runtime, &patched).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "built for sync:plugin@0.2.0, this host speaks sync:plugin@0.1.0"
+        "built for sync:plugin@0.2.0, this host speaks sync:plugin@0.1.1"
     );
     let load_error = runtime
         .load_bytes("future.wasm", &patched)

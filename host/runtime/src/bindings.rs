@@ -27,6 +27,22 @@ mod filter_world {
     });
 }
 
+mod classifier_world {
+    wasmtime::component::bindgen!({
+        world: "resource-classifier",
+        path: "../../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "sync:plugin/types": super::client_world::sync::plugin::types,
+            "sync:plugin/log": super::client_world::sync::plugin::log,
+        },
+    });
+}
+
+pub(crate) use classifier_world::ResourceClassifier as ClassifierBindings;
+pub(crate) use classifier_world::ResourceClassifierPre as ClassifierPre;
+use classifier_world::exports::sync::plugin::classifier as wit_classifier;
 pub(crate) use client_world::ResourceClient as ClientBindings;
 pub(crate) use client_world::ResourceClientPre as ClientPre;
 pub(crate) use client_world::sync::plugin::http;
@@ -194,6 +210,28 @@ impl From<wit::PluginInfo> for plain::PluginInfo {
             name: info.name,
             version: info.version,
             description: info.description,
+        }
+    }
+}
+
+impl From<&plain::Document> for wit_classifier::Document {
+    fn from(document: &plain::Document) -> Self {
+        Self {
+            family: match document.family {
+                plain::Family::Fhir => wit_classifier::Family::Fhir,
+                plain::Family::Rest => wit_classifier::Family::Rest,
+            },
+            resource: (&document.resource).into(),
+        }
+    }
+}
+
+impl From<wit_classifier::Placement> for plain::Placed {
+    fn from(placement: wit_classifier::Placement) -> Self {
+        Self {
+            scoped: placement.scoped,
+            keys: placement.keys,
+            owner: placement.owner,
         }
     }
 }

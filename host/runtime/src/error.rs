@@ -21,20 +21,21 @@ pub enum InspectError {
     /// The component does not validate or compile.
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
-    /// It exports neither world's interface.
+    /// It exports no world's interface.
     #[error(
         "implements no sync:plugin world: it exports neither `sync:plugin/client` \
-         (resource-client) nor `sync:plugin/filter` (event-filter); its exports are [{}]",
+         (resource-client) nor `sync:plugin/filter` (event-filter) nor \
+         `sync:plugin/classifier` (resource-classifier); its exports are [{}]",
         .exports.join(", ")
     )]
     NoWorld {
         /// What it does export.
         exports: Vec<String>,
     },
-    /// It exports both worlds' interfaces.
+    /// It exports the interfaces of more than one world.
     #[error(
-        "exports both `sync:plugin/client` and `sync:plugin/filter`; a plugin implements \
-         exactly one world"
+        "exports the interfaces of more than one world (`sync:plugin/client`, \
+         `sync:plugin/filter`, `sync:plugin/classifier`); a plugin implements exactly one"
     )]
     BothWorlds,
     /// A world's interface is there but another required export is missing.

@@ -14,11 +14,12 @@ use crate::PluginRuntime;
 use crate::error::InspectError;
 
 /// The version of the `sync:plugin` package this host implements.
-pub const HOST_WIT_VERSION: &str = "0.1.0";
+pub const HOST_WIT_VERSION: &str = "0.1.1";
 
 const PACKAGE_PREFIX: &str = "sync:plugin/";
 const CLIENT_INTERFACE: &str = "sync:plugin/client";
 const FILTER_INTERFACE: &str = "sync:plugin/filter";
+const CLASSIFIER_INTERFACE: &str = "sync:plugin/classifier";
 const DESCRIBE_EXPORT: &str = "describe";
 
 /// Import namespaces refused outright: plugins reach the world only through the host.
@@ -35,7 +36,7 @@ const PROVIDED_IMPORTS: &[&str] = &[
     "sync:plugin/log",
 ];
 
-/// The two kinds of plugin.
+/// The kinds of plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
@@ -43,6 +44,8 @@ pub enum World {
     ResourceClient,
     /// Exports `sync:plugin/filter`: decides which events are synced.
     EventFilter,
+    /// Exports `sync:plugin/classifier`: says where resources belong, for data scopes.
+    Classifier,
 }
 
 impl fmt::Display for World {
@@ -50,6 +53,7 @@ impl fmt::Display for World {
         f.write_str(match self {
             World::ResourceClient => "resource-client",
             World::EventFilter => "event-filter",
+            World::Classifier => "resource-classifier",
         })
     }
 }
@@ -175,18 +179,23 @@ fn contract_version<'a>(names: impl Iterator<Item = &'a String>) -> Result<Strin
 
 fn world_of(exports: &[String]) -> Result<World, InspectError> {
     let exports_interface = |wanted: &str| exports.iter().any(|e| split_version(e).0 == wanted);
-    let world = match (
-        exports_interface(CLIENT_INTERFACE),
-        exports_interface(FILTER_INTERFACE),
-    ) {
-        (true, false) => World::ResourceClient,
-        (false, true) => World::EventFilter,
-        (true, true) => return Err(InspectError::BothWorlds),
-        (false, false) => {
+    let worlds: Vec<World> = [
+        (CLIENT_INTERFACE, World::ResourceClient),
+        (FILTER_INTERFACE, World::EventFilter),
+        (CLASSIFIER_INTERFACE, World::Classifier),
+    ]
+    .into_iter()
+    .filter(|(interface, _)| exports_interface(interface))
+    .map(|(_, world)| world)
+    .collect();
+    let world = match worlds.as_slice() {
+        [world] => *world,
+        [] => {
             return Err(InspectError::NoWorld {
                 exports: exports.to_vec(),
             });
         }
+        _ => return Err(InspectError::BothWorlds),
     };
     if !exports.iter().any(|e| e == DESCRIBE_EXPORT) {
         return Err(InspectError::MissingExport {

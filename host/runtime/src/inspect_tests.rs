@@ -70,7 +70,7 @@ fn another_contract_version_is_refused_with_both_versions_named() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "built for sync:plugin@0.2.0, this host speaks sync:plugin@0.1.0"
+        "built for sync:plugin@0.2.0, this host speaks sync:plugin@0.1.1"
     );
 }
 
@@ -158,4 +158,28 @@ fn require_world_names_both_worlds() {
         err.to_string(),
         "implements the event-filter world, but a resource-client is required here"
     );
+}
+
+#[test]
+fn a_classifier_is_its_own_world_and_components_of_0_1_0_still_pass() {
+    let info = classify(
+        names(&["sync:plugin/types@0.1.1", "sync:plugin/log@0.1.1"]),
+        names(&["describe", "sync:plugin/classifier@0.1.1"]),
+    )
+    .unwrap();
+    assert_eq!(info.world, World::Classifier);
+    let old = classify(
+        client_imports(),
+        names(&["describe", "sync:plugin/client@0.1.0"]),
+    );
+    assert_eq!(old.unwrap().wit_version, "0.1.0");
+    let two = classify(
+        names(&["sync:plugin/log@0.1.1"]),
+        names(&[
+            "describe",
+            "sync:plugin/filter@0.1.1",
+            "sync:plugin/classifier@0.1.1",
+        ]),
+    );
+    assert_eq!(two.unwrap_err(), InspectError::BothWorlds);
 }

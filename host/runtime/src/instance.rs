@@ -1,5 +1,5 @@
 //! Per-instance store state (empty WASI, memory cap, HTTP access), the `log`
-//! import, and the shape of the two worlds' pre-instantiated components.
+//! import, and the shape of each world's pre-instantiated components.
 
 use std::sync::Arc;
 
@@ -10,7 +10,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::PluginRuntime;
 use crate::access::HttpAccess;
-use crate::bindings::{ClientBindings, ClientPre, FilterBindings, FilterPre, log, wit};
+use crate::bindings::{
+    ClassifierBindings, ClassifierPre, ClientBindings, ClientPre, FilterBindings, FilterPre, log,
+    wit,
+};
 use crate::clock::{CallClock, SLICE_TICKS};
 use crate::http_import::HttpContext;
 use crate::stderr::StderrTail;
@@ -245,6 +248,50 @@ impl WorldPre for FilterWorld {
     fn describe<'a>(
         &'a self,
         bindings: &'a FilterBindings,
+        store: &'a mut Store<HostState>,
+    ) -> BoxFuture<'a, wasmtime::Result<wit::PluginInfo>> {
+        Box::pin(bindings.call_describe(store))
+    }
+}
+
+/// A classifier's component and the configuration every fresh instance gets (`None` only
+/// while loading, when just `describe` is called).
+pub(crate) struct ClassifierWorld {
+    pub(crate) pre: ClassifierPre<HostState>,
+    pub(crate) config_json: Option<Arc<str>>,
+}
+
+impl WorldPre for ClassifierWorld {
+    type Bindings = ClassifierBindings;
+
+    fn instantiate<'a>(
+        &'a self,
+        store: &'a mut Store<HostState>,
+    ) -> BoxFuture<'a, wasmtime::Result<ClassifierBindings>> {
+        Box::pin(self.pre.instantiate_async(store))
+    }
+
+    fn initialise<'a>(
+        &'a self,
+        bindings: &'a ClassifierBindings,
+        store: &'a mut Store<HostState>,
+    ) -> BoxFuture<'a, wasmtime::Result<Result<(), String>>> {
+        Box::pin(async move {
+            match &self.config_json {
+                Some(config) => {
+                    bindings
+                        .sync_plugin_classifier()
+                        .call_configure(store, config)
+                        .await
+                }
+                None => Ok(Ok(())),
+            }
+        })
+    }
+
+    fn describe<'a>(
+        &'a self,
+        bindings: &'a ClassifierBindings,
         store: &'a mut Store<HostState>,
     ) -> BoxFuture<'a, wasmtime::Result<wit::PluginInfo>> {
         Box::pin(bindings.call_describe(store))

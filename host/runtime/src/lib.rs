@@ -1,6 +1,6 @@
 //! The WebAssembly plugin runtime of sync-host: loads `sync:plugin` components,
 //! runs them sandboxed and offers them to the rest of the host as
-//! [`ResourceClient`]s and [`EventFilter`]s.
+//! [`ResourceClient`]s, [`EventFilter`]s and [`Classifier`]s.
 //!
 //! What a plugin gets, and what it does not:
 //!
@@ -41,6 +41,7 @@
 mod access;
 mod bindings;
 mod cache;
+mod classifier;
 mod client;
 mod clock;
 mod engine;
@@ -56,6 +57,7 @@ pub mod types;
 
 pub use access::{AllowedEndpoint, Credentials, HttpAccess, LocalService, UrlRefusal, check_url};
 pub use cache::cache_key;
+pub use classifier::{Classifier, WasmClassifier};
 pub use client::{ResourceClient, WasmResourceClient};
 pub use engine::{HttpLimits, PluginRuntime, RuntimeConfig};
 pub use error::{InspectError, PluginError, RuntimeError};
@@ -65,6 +67,6 @@ pub use inspect::{
 };
 pub use loader::LoadedPlugin;
 pub use types::{
-    Action, CREATE_ONLY, Direction, Endpoint, Event, Failure, FailureDetail, FailureKind, Link,
-    PluginInfo, Resource, Role, Stored, Verdict, Write, WriteOutcome,
+    Action, CREATE_ONLY, Direction, Document, Endpoint, Event, Failure, FailureDetail, FailureKind,
+    Family, Link, Placed, PluginInfo, Resource, Role, Stored, Verdict, Write, WriteOutcome,
 };

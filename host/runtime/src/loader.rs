@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use crate::PluginRuntime;
 use crate::access::HttpAccess;
-use crate::bindings::{ClientPre, FilterPre};
+use crate::bindings::{ClassifierPre, ClientPre, FilterPre};
 use crate::cache::{Compiled, load_or_compile};
+use crate::classifier::WasmClassifier;
 use crate::client::WasmResourceClient;
 use crate::error::PluginError;
 use crate::filter::WasmEventFilter;
 use crate::inspect::{ComponentInfo, World, check_header, inspect_component};
-use crate::instance::{ClientWorld, FilterWorld, HostState};
+use crate::instance::{ClassifierWorld, ClientWorld, FilterWorld, HostState};
 use crate::sandbox::Sandbox;
 use crate::types::PluginInfo;
 
@@ -39,6 +40,7 @@ struct LoadedInner {
 enum WorldPre {
     Client(ClientPre<HostState>),
     Filter(FilterPre<HostState>),
+    Classifier(ClassifierPre<HostState>),
 }
 
 impl PluginRuntime {
@@ -74,6 +76,9 @@ impl PluginRuntime {
             }
             World::EventFilter => {
                 WorldPre::Filter(FilterPre::new(instance_pre).map_err(load_error)?)
+            }
+            World::Classifier => {
+                WorldPre::Classifier(ClassifierPre::new(instance_pre).map_err(load_error)?)
             }
         };
         let info = self.describe(source_name, &pre).await?;
@@ -166,6 +171,15 @@ impl PluginRuntime {
                     .describe()
                     .await
             }
+            WorldPre::Classifier(pre) => {
+                let world = ClassifierWorld {
+                    pre: pre.clone(),
+                    config_json: None,
+                };
+                Sandbox::new(self.clone(), world, source_name, access)
+                    .describe()
+                    .await
+            }
         }
     }
 }
@@ -248,6 +262,25 @@ impl LoadedPlugin {
             HttpAccess::default(),
         );
         WasmEventFilter::start(self.inner.info.clone(), sandbox).await
+    }
+
+    /// A classifier, configured once with `config_json` (`"{}"` when none). Fails with
+    /// [`PluginError::Configure`] when the classifier refuses it.
+    pub async fn classifier(&self, config_json: &str) -> Result<WasmClassifier, PluginError> {
+        let WorldPre::Classifier(pre) = &self.inner.pre else {
+            return Err(self.wrong_world(World::Classifier));
+        };
+        let world = ClassifierWorld {
+            pre: pre.clone(),
+            config_json: Some(config_json.into()),
+        };
+        let sandbox = Sandbox::new(
+            self.inner.runtime.clone(),
+            world,
+            &self.inner.info.label(),
+            HttpAccess::default(),
+        );
+        WasmClassifier::start(self.inner.info.clone(), sandbox).await
     }
 
     fn wrong_world(&self, expected: World) -> PluginError {

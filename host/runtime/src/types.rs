@@ -201,3 +201,33 @@ impl PluginInfo {
         format!("{} {}", self.name, self.version)
     }
 }
+
+/// Which family of document a resource is, for a classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// A FHIR R4 resource (`Patient`).
+    Fhir,
+    /// An OpenMRS REST document (`patient`).
+    Rest,
+}
+
+/// One resource to classify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// FHIR or REST.
+    pub family: Family,
+    /// The resource as it is about to be written.
+    pub resource: Resource,
+}
+
+/// Where a classifier placed one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Placed {
+    /// False for reference data every client may read.
+    pub scoped: bool,
+    /// The scope keys the resource names itself.
+    pub keys: Vec<String>,
+    /// The Patient whose compartment it is in, as `Patient/<id>` or `patient/<uuid>`.
+    pub owner: Option<String>,
+}

@@ -91,5 +91,6 @@ fn world_name(world: World) -> &'static str {
     match world {
         World::ResourceClient => "resource-client",
         World::EventFilter => "event-filter",
+        World::Classifier => "resource-classifier",
     }
 }
