@@ -10,6 +10,7 @@ const DEFAULT_PLUGINS: &[(&str, &str)] = &[
     ("filter-category", "sync-plugin-filter-category"),
     ("filter-catchment", "sync-plugin-filter-catchment"),
     ("filter-origin", "sync-plugin-filter-origin"),
+    ("classifier-paths", "sync-plugin-classifier-paths"),
 ];
 
 fn main() {

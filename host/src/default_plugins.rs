@@ -1,5 +1,6 @@
 //! The default plugins (FHIR and REST clients, category, catchment and origin
-//! filters), compiled to wasm by the build script and embedded in the binary.
+//! filters, the path classifier), compiled to wasm by the build script and
+//! embedded in the binary.
 
 include!(concat!(env!("OUT_DIR"), "/default_plugins.rs"));
 

@@ -105,6 +105,49 @@ pub struct Classification {
     pub owner: Option<ResourceKey>,
 }
 
+/// Where a body belongs, by whatever rules a node was given: the built-in paths
+/// ([`Classifier`]) or a classifier plugin. Classification never refuses a write: rules that
+/// cannot read a body, or fail, place it as scoped with no keys, so no scoped client sees it.
+pub trait Classify: Send + Sync + std::fmt::Debug {
+    /// A short name of the rules: a store remembers the rules it was classified with, and is
+    /// classified again when they change.
+    fn digest(&self) -> &str;
+
+    /// Classifies `body`, a version of `key`.
+    fn classify(&self, key: &ResourceKey, body: &str) -> Classification;
+
+    /// [`Classify::classify`] for a body whose top-level fields are already split (the store
+    /// splits them once per write); rules that do not use them classify the body.
+    fn classify_fields(
+        &self,
+        key: &ResourceKey,
+        body: &str,
+        fields: &[(String, &RawValue)],
+    ) -> Classification {
+        let _ = fields;
+        self.classify(key, body)
+    }
+}
+
+impl Classify for Classifier {
+    fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    fn classify(&self, key: &ResourceKey, body: &str) -> Classification {
+        Classifier::classify(self, key, body)
+    }
+
+    fn classify_fields(
+        &self,
+        key: &ResourceKey,
+        _body: &str,
+        fields: &[(String, &RawValue)],
+    ) -> Classification {
+        Classifier::classify_fields(self, key, fields)
+    }
+}
+
 /// The classifier built from [`ClassifyConfig`], with its paths split once.
 #[derive(Debug, Clone, Default)]
 pub struct Classifier {

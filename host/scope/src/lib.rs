@@ -9,7 +9,9 @@ mod classify;
 mod data_scope;
 mod key;
 
-pub use classify::{Classification, Classifier, ClassifyConfig, MAX_PATH_STEPS, PathError};
+pub use classify::{
+    Classification, Classifier, Classify, ClassifyConfig, MAX_PATH_STEPS, PathError,
+};
 pub use data_scope::{DataScope, MAX_PATTERNS, ScopeError, matches};
 pub use key::{Kind, Placement, ResourceKey};
 

@@ -88,7 +88,7 @@ pub fn init(path: &Path, force: bool, root: bool) -> anyhow::Result<ExitCode> {
 /// Imports FHIR files into the store of a stopped node.
 pub async fn import(config_path: &Path, path: &Path) -> anyhow::Result<ExitCode> {
     let config = NodeConfig::load(config_path)?;
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let started = std::time::Instant::now();
     let totals = sync_host_store::store::import::import_path(&store, path, |p| {
         let rate = p.resources as f64 / started.elapsed().as_secs_f64().max(1e-3);
@@ -108,11 +108,19 @@ pub async fn import(config_path: &Path, path: &Path) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the store of a stopped node.
-pub fn open_store(config: &NodeConfig) -> anyhow::Result<Store> {
-    let store_config = config
-        .store_config()
-        .with_context(|| format!("`classify` in {}", config.path.display()))?;
-    Store::open(&config.node.data_dir.join("store"), store_config)
-        .context("cannot open the store (is the node still running?)")
+/// Opens the store of a stopped node, with its classification rules (loading its classifier
+/// plugin when `[classifier]` names one).
+pub async fn open_store(config: &NodeConfig) -> anyhow::Result<Store> {
+    let runtime = sync_host::plugins::runtime_config(&config.plugins, Some(&config.node.data_dir));
+    let runtime = sync_host_runtime::PluginRuntime::new(runtime)?;
+    let registry =
+        sync_host::plugins::PluginRegistry::load(runtime, config.plugins.dir.as_deref()).await?;
+    let rules = sync_host::node::classifier::store_rules(config, &registry)
+        .await
+        .with_context(|| config.path.display().to_string())?;
+    Store::open(
+        &config.node.data_dir.join("store"),
+        config.store_config(rules),
+    )
+    .context("cannot open the store (is the node still running?)")
 }

@@ -25,7 +25,7 @@ const IMPORT_BATCH: usize = 2000;
 /// Writes a snapshot of a stopped node's store into `out`.
 pub async fn export(config_path: &Path, out: &Path) -> anyhow::Result<std::process::ExitCode> {
     let config = NodeConfig::load(config_path)?;
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let page_size = feed_page_size(&config);
     let started = Instant::now();
     let manifest = snapshot::export(&store, out, page_size, |done| {
@@ -68,7 +68,7 @@ pub async fn import(config_path: &Path, dir: &Path) -> anyhow::Result<std::proce
     let started = Instant::now();
     eprintln!("checking {} ...", dir.display());
     snapshot::verify(dir, &manifest)?;
-    let (store, state) = open_fresh(&config)?;
+    let (store, state) = open_fresh(&config).await?;
     let imported = write_records(&store, &state, dir, &manifest, started).await?;
     let markers = markers_after(&config, &parent.feeds, &manifest, &store)?;
     store.flush().await?;
@@ -86,11 +86,11 @@ pub async fn import(config_path: &Path, dir: &Path) -> anyhow::Result<std::proce
 }
 
 /// The node's store and sync state, refusing a node that already holds data or has synced.
-fn open_fresh(config: &NodeConfig) -> anyhow::Result<(Store, SyncState)> {
+async fn open_fresh(config: &NodeConfig) -> anyhow::Result<(Store, SyncState)> {
     if config.local.is_some() {
         bail!("a snapshot is imported into the embedded store; this node has [local]");
     }
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let changes = store.change_count(None)?;
     if changes > 0 {
         bail!(

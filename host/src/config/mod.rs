@@ -71,29 +71,51 @@ pub struct NodeConfig {
     /// Status reports sent to the parent and kept from the children.
     #[serde(default)]
     pub report: ReportSection,
-    /// Which fields place a resource in a data scope.
+    /// Which fields place a resource in a data scope (the built-in classifier).
     #[serde(default)]
     pub classify: sync_host_store::scope::ClassifyConfig,
+    /// A classifier plugin that places resources instead of the built-in paths.
+    pub classifier: Option<ClassifierSection>,
     /// The file this configuration was read from, for errors found after loading (a weak
     /// token, say) that must name the file as well as the key.
     #[serde(skip)]
     pub path: PathBuf,
 }
 
+/// `[classifier]`: the classifier plugin that places this node's resources in data scopes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierSection {
+    /// The plugin's name (a built-in one such as `classifier-paths`, or one in the plugins
+    /// directory).
+    pub plugin: String,
+    /// Its own configuration, handed to it as JSON.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+}
+
 impl NodeConfig {
-    /// How this node's embedded store is set up: its id, history and classification rules.
+    /// The built-in classifier of `[classify]`.
+    pub fn path_rules(
+        &self,
+    ) -> Result<sync_host_store::scope::Classifier, sync_host_store::scope::PathError> {
+        sync_host_store::scope::Classifier::new(&self.classify)
+    }
+
+    /// How this node's embedded store is set up: its id, history, and `classifier`, the
+    /// rules that place what it writes (see `node::classifier`).
     pub fn store_config(
         &self,
-    ) -> Result<sync_host_store::store::StoreConfig, sync_host_store::scope::PathError> {
-        let classifier = sync_host_store::scope::Classifier::new(&self.classify)?;
-        Ok(sync_host_store::store::StoreConfig {
+        classifier: std::sync::Arc<dyn sync_host_store::scope::Classify>,
+    ) -> sync_host_store::store::StoreConfig {
+        sync_host_store::store::StoreConfig {
             node_id: self.node.id.clone(),
             history_retention: self
                 .server
                 .as_ref()
                 .map_or(10, |server| server.history_retention),
-            classifier: std::sync::Arc::new(classifier),
-        })
+            classifier,
+        }
     }
 }
 

@@ -178,6 +178,14 @@ fn unusable_scopes_and_rules_name_their_key() {
         err.contains("classify.fhir.Flag") && err.contains("n.toml"),
         "{err}"
     );
+    let both = "[classify]\nfhir = { Flag = [\"author\"] }\n\n[classifier]\nplugin = \"classifier-paths\"\n";
+    let err = refused(both);
+    assert!(
+        err.contains("classifier.plugin") && err.contains("one or the other"),
+        "{err}"
+    );
+    let err = refused("[classifier]\nplugin = \"x\"\nrules = 1\n");
+    assert!(err.contains("rules"), "{err}");
     let err = refused("[sync]\nleave_scope = \"forget\"\n");
     assert!(
         err.contains("leave_scope") || err.contains("forget"),

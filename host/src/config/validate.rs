@@ -159,8 +159,20 @@ fn direction_scopes(config: &NodeConfig) -> Problem {
     None
 }
 
-/// The classification rules are usable.
+/// The classification rules are usable, and come from one place.
 fn classify(config: &NodeConfig) -> Problem {
+    if config.classifier.is_some() && config.classify != Default::default() {
+        return refuse(
+            "classifier.plugin",
+            "a classifier plugin places resources instead of the [classify] paths; \
+             set one or the other",
+        );
+    }
+    if let Some(section) = &config.classifier
+        && section.plugin.trim().is_empty()
+    {
+        return refuse("classifier.plugin", "name the classifier plugin");
+    }
     let error = sync_host_store::scope::Classifier::new(&config.classify).err()?;
     refuse(
         &format!("classify.{}.{}", error.section, error.resource_type),

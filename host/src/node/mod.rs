@@ -3,6 +3,7 @@
 //! (schedulers first, then the server, then the sync state and audit are flushed last).
 
 pub mod admin;
+pub mod classifier;
 pub mod clients;
 mod feed_metrics;
 pub mod in_process;
@@ -55,11 +56,6 @@ pub enum NodeError {
     },
     #[error("cannot open the store")]
     Store(#[from] sync_host_store::store::StoreError),
-    #[error("`classify` in {}", file.display())]
-    Classify {
-        file: std::path::PathBuf,
-        source: sync_host_store::scope::PathError,
-    },
     #[error("cannot open the sync state")]
     State(#[from] crate::state::StateError),
     #[error("cannot open the sync state database")]
@@ -207,17 +203,23 @@ impl RunningNode {
             long_polls: Default::default(),
             pages: Default::default(),
         };
+        let runtime = sync_host_runtime::PluginRuntime::new(runtime_config(
+            &config.plugins,
+            Some(&data_dir),
+        ))?;
+        let registry = PluginRegistry::load(runtime, config.plugins.dir.as_deref()).await?;
         // With an external local server the embedded store is not opened at all.
         let (store, api, local) = match &config.local {
             Some(external) => (None, health_only(), LocalSide::External(external.clone())),
             None => {
-                let store_config = config
-                    .store_config()
-                    .map_err(|source| NodeError::Classify {
-                        file: config.path.clone(),
-                        source,
-                    })?;
-                let store = Store::open(&data_dir.join("store"), store_config)?;
+                let rules =
+                    classifier::store_rules(&config, &registry)
+                        .await
+                        .map_err(|source| NodeError::Wiring {
+                            file: config.path.clone(),
+                            source,
+                        })?;
+                let store = Store::open(&data_dir.join("store"), config.store_config(rules))?;
                 let api = router(ApiState {
                     store: store.clone(),
                     config: server.api.clone(),
@@ -237,11 +239,6 @@ impl RunningNode {
                 (Some(store), api, local)
             }
         };
-        let runtime = sync_host_runtime::PluginRuntime::new(runtime_config(
-            &config.plugins,
-            Some(&data_dir),
-        ))?;
-        let registry = PluginRegistry::load(runtime, config.plugins.dir.as_deref()).await?;
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let services = Services::build(&config, &registry, &state, &base_url, local).await?;

@@ -4,6 +4,6 @@
 //! live in `sync-host-scope`, shared with the filter plugins.
 
 pub use sync_host_scope::{
-    Classification, Classifier, ClassifyConfig, DataScope, MAX_PATH_STEPS, MAX_PATTERNS, PathError,
-    ScopeError, is_compartment_owner, matches,
+    Classification, Classifier, Classify, ClassifyConfig, DataScope, MAX_PATH_STEPS, MAX_PATTERNS,
+    PathError, ScopeError, is_compartment_owner, matches,
 };

@@ -130,7 +130,7 @@ pub(crate) type UnitResult = Result<Vec<WriteOutcome>, StoreError>;
 pub(crate) struct ApplySettings<'a> {
     pub node_id: &'a str,
     pub history_retention: usize,
-    pub classifier: &'a crate::scope::Classifier,
+    pub classifier: &'a dyn crate::scope::Classify,
 }
 
 /// The transaction's view of the trees.

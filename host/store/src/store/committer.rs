@@ -14,7 +14,7 @@ use super::gather::Gather;
 use super::plan::truncate_to_millis;
 use super::types::StoreError;
 use super::{follow, reclassify};
-use crate::scope::Classifier;
+use crate::scope::Classify;
 
 /// Most units applied in one group; bounds transaction size and reply latency.
 const MAX_GROUP: usize = 1024;
@@ -41,7 +41,7 @@ impl Committer {
         trees: Trees,
         node_id: String,
         history_retention: usize,
-        classifier: Arc<Classifier>,
+        classifier: Arc<dyn Classify>,
         changes: watch::Sender<u64>,
     ) -> Result<Committer, StoreError> {
         let (queue, jobs) = mpsc::unbounded_channel();
@@ -53,7 +53,7 @@ impl Committer {
                 let settings = ApplySettings {
                     node_id: &node_id,
                     history_retention,
-                    classifier: &classifier,
+                    classifier: classifier.as_ref(),
                 };
                 run(trees, &settings, jobs, changes, &counted);
             })

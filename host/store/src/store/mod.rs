@@ -32,7 +32,7 @@ pub use types::{
 use apply::Trees;
 use plan::Preparing;
 
-use crate::scope::{Classifier, DataScope};
+use crate::scope::{Classify, DataScope};
 use committer::Committer;
 use hash_memo::HashMemo;
 
@@ -53,7 +53,7 @@ struct Inner {
     instance_id: String,
     changes: watch::Receiver<u64>,
     hashes: HashMemo,
-    classifier: Arc<Classifier>,
+    classifier: Arc<dyn Classify>,
 }
 
 /// How long opening waits for the previous holder of the files to let go of them.
@@ -186,7 +186,7 @@ impl Store {
 
     fn preparing<'a>(&'a self, within: Option<&'a Arc<DataScope>>) -> Preparing<'a> {
         Preparing {
-            classifier: &self.inner.classifier,
+            classifier: self.inner.classifier.as_ref(),
             within,
         }
     }

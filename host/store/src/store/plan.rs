@@ -10,7 +10,7 @@ use super::types::{
     Action, Kind, Placement, Precondition, ResourceKey, StoreError, VersionRecord, WriteOutcome,
     WriteRequest,
 };
-use crate::scope::{Classification, Classifier, DataScope};
+use crate::scope::{Classification, Classify, DataScope};
 use crate::{hash, json};
 
 /// What the store must do for one request.
@@ -90,14 +90,14 @@ fn stamped_at(text: &str) -> Option<OffsetDateTime> {
 /// How requests are prepared: by whom, and with what the store knows already.
 #[derive(Clone, Copy)]
 pub(crate) struct Preparing<'a> {
-    pub classifier: &'a Classifier,
+    pub classifier: &'a dyn Classify,
     pub within: Option<&'a Arc<DataScope>>,
 }
 
 /// Checks and digests a request; errors name the resource.
 #[cfg(test)]
 pub(crate) fn prepare(request: WriteRequest) -> Result<Prepared, StoreError> {
-    let classifier = Classifier::standard();
+    let classifier = crate::scope::Classifier::standard();
     let preparing = Preparing {
         classifier: &classifier,
         within: None,
@@ -127,7 +127,7 @@ pub(crate) fn prepare_with(
                     .any(|(field, value)| field == name && value.get() == "true")
             };
             let (voided, retired) = (flag("voided"), flag("retired"));
-            let classification = preparing.classifier.classify_fields(&key, &fields);
+            let classification = preparing.classifier.classify_fields(&key, &text, &fields);
             drop(fields);
             let content_hash = match known_hash {
                 Some(hash) => hash,

@@ -13,7 +13,7 @@ use super::codec;
 use super::follow::place_again;
 use super::plan::truncate_to_millis;
 use super::types::StoreError;
-use crate::scope::Classifier;
+use crate::scope::Classify;
 
 /// Key in the `counters` tree: the last resource key a pass has placed again (empty at its
 /// start); present only while a pass is under way.
@@ -33,7 +33,7 @@ pub(crate) struct Progress {
 
 /// Starts a pass when `classifier`'s rules are not those the store was classified with. A
 /// pass under way for other rules starts again from the beginning.
-pub(crate) fn start_if_needed(trees: &Trees, classifier: &Classifier) -> Result<(), StoreError> {
+pub(crate) fn start_if_needed(trees: &Trees, classifier: &dyn Classify) -> Result<(), StoreError> {
     let rules = classifier.digest();
     if trees.counters.get(RULES)?.as_deref() == Some(rules.as_bytes()) {
         return Ok(());

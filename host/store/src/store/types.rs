@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 pub use sync_host_types::Action;
 
 use crate::json::JsonError;
-use crate::scope::Classifier;
+use crate::scope::{Classifier, Classify};
 
 pub use sync_host_scope::{Kind, Placement, ResourceKey};
 
@@ -20,7 +20,7 @@ pub struct StoreConfig {
     /// Old versions kept per resource besides the current one; 0 keeps all of them.
     pub history_retention: usize,
     /// Which places each written version belongs to.
-    pub classifier: Arc<Classifier>,
+    pub classifier: Arc<dyn Classify>,
 }
 
 impl Default for StoreConfig {
