@@ -176,10 +176,19 @@ async fn a_transferred_patient_brings_its_compartment_to_its_new_clinic() -> any
         .count();
     assert_eq!(failed, 0, "clinic-n1 failed events");
 
-    // The patient comes back: the resource may be pushed again, and its next edit goes up.
+    // The patient comes back: the edit held back meanwhile goes up by itself (the parent's
+    // copy of the observation did not change, so nothing else would send it), and the next
+    // edit follows.
     let back = sample::managed_patient("p-moving", "Amina", "Otieno", "1990-05-01", "north-1");
     sample::put_fhir(t.store("national"), "Patient", "p-moving", back).await?;
     t.settle().await?;
+    for node in ["north", "national"] {
+        let body = t.body(node, &obs).unwrap();
+        assert!(
+            body.contains("64.0"),
+            "{node} lacks the held-back edit: {body}"
+        );
+    }
     let obs_edit = sample::weight(weight, "p-moving", "64.5");
     sample::put_fhir(t.store("clinic-n1"), "Observation", weight, obs_edit).await?;
     t.settle().await?;

@@ -21,6 +21,10 @@ pub struct TimestampParseError {
 }
 
 impl Timestamp {
+    /// The last instant that still formats and parses as RFC 3339 (9999-12-31T23:59:59.999Z):
+    /// a due time no clock reaches, kept in records that must read back.
+    pub const FAR_FUTURE: Timestamp = Timestamp(253_402_300_799_999);
+
     /// The current wall-clock time (the epoch if the clock is set before 1970).
     pub fn now() -> Self {
         let since = SystemTime::now()
@@ -106,6 +110,16 @@ mod tests {
         assert_eq!(
             Timestamp::parse_rfc3339(&t.to_rfc3339()).expect("parses"),
             t
+        );
+    }
+
+    #[test]
+    fn the_far_future_reads_back() {
+        let text = Timestamp::FAR_FUTURE.to_rfc3339();
+        assert_eq!(text, "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            Timestamp::parse_rfc3339(&text).unwrap(),
+            Timestamp::FAR_FUTURE
         );
     }
 

@@ -12,6 +12,9 @@ use crate::sync::conflict::{Direction, SyncBase};
 use crate::sync::event::{MalformedEntry, audit_template, base_key, failure_key};
 use crate::sync::retry::{FailureKind, RetryDecision, RetryPolicy};
 
+#[path = "outcome_held.rs"]
+mod held;
+
 /// The base a settled conflict leaves for its resource.
 #[derive(Debug, Clone)]
 pub enum NewBase {

@@ -96,6 +96,7 @@ impl Link {
             LeaveScope::Remove => self.remove_left(page.left_scope, &mut out).await?,
         }
         self.process_events(page.events, ahead, &mut out).await?;
+        out.release_held_edits()?;
         Ok(out.finish())
     }
 
@@ -291,7 +292,7 @@ impl Link {
             };
             let held_back = base.as_ref().is_some_and(|base| base.left_scope);
             if held_back && self.direction == Direction::Push {
-                out.skipped(&event, SkipReason::LeftScope);
+                out.held_back(&event)?;
             } else if self.holds(&event, base.as_ref()) {
                 // Both sides hold this content: an earlier failure of the resource (a
                 // replayed retry of this very event, say) has nothing left to do. A resource

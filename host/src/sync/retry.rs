@@ -44,6 +44,9 @@ pub fn classify(kind: FailureKind, direction: Direction) -> Disposition {
         (FailureKind::NotFound, Direction::Push) => Disposition::DeadLetter,
         (FailureKind::Gone | FailureKind::Invalid, _) => Disposition::DeadLetter,
         (FailureKind::Conflict, _) => Disposition::Conflict,
+        // A held-back edit waits in the queue for its resource's return, never for a timer
+        // (see `BatchBuilder::held_back`); asked anyway, waiting is what it does.
+        (FailureKind::LeftScope, _) => Disposition::Retry,
     }
 }
 

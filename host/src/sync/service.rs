@@ -249,6 +249,7 @@ impl SyncService {
         self.pipeline
             .process_events(events, Prefetched::default(), &mut out)
             .await?;
+        out.release_held_edits()?;
         let commit = out.finish();
         let written = count_writes(&commit);
         let failures = failed_records(&commit);

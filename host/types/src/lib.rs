@@ -154,6 +154,9 @@ pub enum FailureKind {
     Transient,
     /// The plugin trapped, ran past its deadline or its memory cap.
     Plugin,
+    /// Not a failure of the resource: a local edit of it is held back because it left this
+    /// node's data scope, and goes up when a pull brings it back.
+    LeftScope,
 }
 
 impl FailureKind {
@@ -167,6 +170,7 @@ impl FailureKind {
             FailureKind::Invalid => "invalid",
             FailureKind::Transient => "transient",
             FailureKind::Plugin => "plugin",
+            FailureKind::LeftScope => "left-scope",
         }
     }
 }
