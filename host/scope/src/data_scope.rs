@@ -130,6 +130,7 @@ mod tests {
             scoped: true,
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
             owner: None,
+            supplied: Vec::new(),
         }
     }
 

@@ -1,7 +1,10 @@
 //! The names the scope vocabulary shares with the store: which resource, of which family,
 //! placed where.
 
+use std::collections::BTreeSet;
 use std::fmt;
+
+use crate::classify::Classification;
 
 /// Where a version belongs, as classified when it was written (see [`Classifier`](crate::Classifier)).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -13,6 +16,75 @@ pub struct Placement {
     pub keys: Vec<String>,
     /// That Patient, when the version is in a compartment.
     pub owner: Option<ResourceKey>,
+    /// Keys the source supplied with the version rather than its body (the location path of
+    /// an OpenMRS feed-filter tag); part of `keys`, and kept when the version is placed again.
+    pub supplied: Vec<String>,
+}
+
+/// Most keys one placement holds: more are dropped from the end, since classification comes
+/// from untrusted bodies and a placement is stored with every version.
+pub const MAX_PLACEMENT_KEYS: usize = 64;
+
+impl Placement {
+    /// The placement of a body classified as `classification`, with the keys its source
+    /// `supplied` and those of the Patient whose compartment it is in (`owner_keys`).
+    pub fn of(
+        classification: &Classification,
+        supplied: &[String],
+        owner_keys: Vec<String>,
+    ) -> Placement {
+        let keys: BTreeSet<String> = classification
+            .keys
+            .iter()
+            .chain(supplied)
+            .cloned()
+            .chain(owner_keys)
+            .collect();
+        Placement {
+            // A key from the source places a type no rule names, too.
+            scoped: classification.scoped || !supplied.is_empty(),
+            keys: keys.into_iter().take(MAX_PLACEMENT_KEYS).collect(),
+            owner: classification.owner.clone(),
+            supplied: supplied.iter().take(MAX_PLACEMENT_KEYS).cloned().collect(),
+        }
+    }
+}
+
+/// The location path an OpenMRS feed-filter tag carries: the `<filter>` of a `<feedFilter>`
+/// XML tag, or a bare `%`-separated path (`Kenya%Nairobi%null%Kibera%null`). `None` for any
+/// other tag, such as a scope key (`Organization/x`).
+pub fn location_path(tag: &str) -> Option<&str> {
+    let inner = tag
+        .split_once("<filter>")
+        .and_then(|(_, rest)| rest.split_once("</filter>"))
+        .map(|(filter, _)| filter);
+    let path = match inner {
+        Some(filter) => filter.trim(),
+        None => Some(tag.trim()).filter(|bare| bare.contains('%'))?,
+    };
+    (!path.is_empty()).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::location_path;
+
+    #[test]
+    fn feed_filter_tags_carry_their_location_path() {
+        let xml = "<?xml version=\"1.0\"?><feedFilter><beanName>atomfeed.locationFeedFilterStrategy\
+                   </beanName><filter>Kenya%Nairobi%null%Kibera%null</filter></feedFilter>";
+        assert_eq!(location_path(xml), Some("Kenya%Nairobi%null%Kibera%null"));
+        assert_eq!(location_path(" Kenya%Mombasa "), Some("Kenya%Mombasa"));
+        assert_eq!(
+            location_path("<feedFilter><filter>Kenya</filter></feedFilter>"),
+            Some("Kenya")
+        );
+        assert_eq!(location_path("Organization/a"), None);
+        assert_eq!(
+            location_path("<feedFilter><filter> </filter></feedFilter>"),
+            None
+        );
+    }
 }
 
 /// Which family of document a resource is.

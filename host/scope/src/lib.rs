@@ -13,7 +13,7 @@ pub use classify::{
     Classification, Classifier, Classify, ClassifyConfig, MAX_PATH_STEPS, PathError,
 };
 pub use data_scope::{DataScope, MAX_PATTERNS, ScopeError, matches};
-pub use key::{Kind, Placement, ResourceKey};
+pub use key::{Kind, MAX_PLACEMENT_KEYS, Placement, ResourceKey, location_path};
 
 /// Whether resources of this type own a compartment: a FHIR `Patient` or a REST `patient`.
 /// Resources of the compartment inherit its keys.

@@ -42,7 +42,11 @@ pub fn within(
             continue;
         }
         let key = resource_key(&f.resource);
-        match own_placement(store, &key, &f.resource.body, &batch_owners) {
+        let supplied: Vec<String> = (f.event.tags.iter())
+            .filter_map(|tag| sync_host_store::scope::location_path(tag))
+            .map(str::to_owned)
+            .collect();
+        match own_placement(store, &key, &f.resource.body, &supplied, &batch_owners) {
             Ok(placement) if scope.admits(&placement) => kept.push(f),
             Ok(_) => {
                 let reason = format!("outside [sync.{}] data_scope", p.direction.name());
@@ -57,28 +61,29 @@ pub fn within(
     Ok(kept)
 }
 
-/// Where `body` will be placed here: this node's classification, with the keys of its
-/// Patient as fetched in the same batch or as this node holds it.
+/// Where `body` will be placed here: this node's classification and the keys its event
+/// `supplied` (feed-filter tags), with the keys of its Patient as fetched in the same batch
+/// or as this node holds it.
 fn own_placement(
     store: &Store,
     key: &ResourceKey,
     body: &str,
+    supplied: &[String],
     batch_owners: &HashMap<ResourceKey, Vec<String>>,
 ) -> Result<Placement, StoreError> {
     let own = store.classify(key, body);
-    let mut keys = own.keys;
-    if let Some(owner) = &own.owner {
-        let owner_keys = match batch_owners.get(owner) {
+    let owner_keys = match &own.owner {
+        Some(owner) => match batch_owners.get(owner) {
             Some(keys) => Some(keys.clone()),
             None => store.placement_keys(owner)?,
-        };
-        keys.extend(owner_keys.unwrap_or_default());
-    }
-    Ok(Placement {
-        scoped: own.scoped,
-        keys: keys.into_iter().collect(),
-        owner: own.owner,
-    })
+        },
+        None => None,
+    };
+    Ok(Placement::of(
+        &own,
+        supplied,
+        owner_keys.unwrap_or_default(),
+    ))
 }
 
 /// The name an own-scope rejection is audited under.

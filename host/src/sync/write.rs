@@ -99,18 +99,31 @@ async fn store_wave(
     Ok(rejected)
 }
 
-/// The content hashes the engine computed for the live bodies it is about to write, offered
-/// to the embedded target store so it does not compute them again.
+/// What the engine knows of the live bodies it is about to write, offered to the embedded
+/// target store: the content hashes it computed, so the store does not compute them again,
+/// and the location paths of the event's feed-filter tags, which place the version at this
+/// node as its parent placed it.
 fn hash_offers(pending: &[PendingWrite]) -> Vec<HashOffer> {
     pending
         .iter()
         .filter(|w| !w.write.resource.deleted && !w.state.deleted)
-        .filter(|w| !w.state.content_hash.starts_with(RAW_HASH_PREFIX))
-        .map(|w| HashOffer {
-            resource_type: w.write.resource.resource_type.clone(),
-            id: w.write.resource.id.clone(),
-            body: w.write.resource.body.clone(),
-            hash: w.state.content_hash.clone(),
+        .filter_map(|w| {
+            let hash = Some(w.state.content_hash.clone())
+                .filter(|hash| !hash.starts_with(RAW_HASH_PREFIX));
+            let supplied_keys: Vec<String> = w
+                .event
+                .tags
+                .iter()
+                .filter_map(|tag| sync_host_store::scope::location_path(tag))
+                .map(str::to_owned)
+                .collect();
+            (hash.is_some() || !supplied_keys.is_empty()).then(|| HashOffer {
+                resource_type: w.write.resource.resource_type.clone(),
+                id: w.write.resource.id.clone(),
+                body: w.write.resource.body.clone(),
+                hash,
+                supplied_keys,
+            })
         })
         .collect()
 }

@@ -5,5 +5,5 @@
 
 pub use sync_host_scope::{
     Classification, Classifier, Classify, ClassifyConfig, DataScope, MAX_PATH_STEPS, MAX_PATTERNS,
-    PathError, ScopeError, is_compartment_owner, matches,
+    PathError, ScopeError, is_compartment_owner, location_path, matches,
 };

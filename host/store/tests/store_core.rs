@@ -385,7 +385,8 @@ async fn a_write_uses_an_offered_hash_only_for_the_offered_bytes() {
         resource_type: "Observation".into(),
         id: "f001".into(),
         body: body.into(),
-        hash: "offered".into(),
+        hash: Some("offered".into()),
+        supplied_keys: Vec::new(),
     };
     let offered = store.offer_hashes(vec![offer(&body)]);
     store.write(put(&key, &body)).await.unwrap();

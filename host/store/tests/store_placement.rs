@@ -165,3 +165,61 @@ async fn a_store_opened_under_other_rules_is_classified_again_and_logs_what_move
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(store.last_sequence().unwrap(), last + 602);
 }
+
+#[tokio::test]
+async fn keys_a_source_supplied_place_the_version_and_stay_through_edits_and_new_rules() {
+    use sync_host_store::store::HashOffer;
+    let dir = tempfile::tempdir().unwrap();
+    let kibera = "Kenya%Nairobi%null%Kibera%null";
+    let key = ResourceKey::rest("encounter", "u-1");
+    let body = r#"{"uuid":"u-1","location":{"uuid":"loc-1"},"voided":false}"#;
+    let rest_put = |body: &str| WriteRequest {
+        key: key.clone(),
+        body: Some(body.to_owned()),
+        precondition: Precondition::Any,
+        origin: None,
+    };
+    let placement = |store: &Store| store.read(&key).unwrap().unwrap().placement;
+    {
+        let store = open_with(&dir, &ClassifyConfig::default());
+        // What the engine offers for a document pulled from an OpenMRS feed-filter entry.
+        let offered = store.offer_hashes(vec![HashOffer {
+            resource_type: "encounter".into(),
+            id: "u-1".into(),
+            body: body.into(),
+            hash: None,
+            supplied_keys: vec![kibera.into()],
+        }]);
+        store.write(rest_put(body)).await.unwrap();
+        drop(offered);
+        let placed = placement(&store);
+        assert_eq!(placed.keys, [kibera, "Location/loc-1"]);
+        assert_eq!(placed.supplied, [kibera]);
+        let change = store.changes(None, 0, 10).unwrap().pop().unwrap();
+        assert_eq!(
+            change.placement.keys, placed.keys,
+            "the feed entry carries them"
+        );
+
+        // A local edit cannot say where the document came from: it keeps what was supplied.
+        let edited = body.replace("false", "true");
+        store.write(rest_put(&edited)).await.unwrap();
+        assert_eq!(placement(&store).keys, [kibera, "Location/loc-1"]);
+    }
+    // Rules without REST paths classify the store again from the bodies: the location goes,
+    // the supplied key stays.
+    let rules = ClassifyConfig {
+        rest: Default::default(),
+        ..ClassifyConfig::default()
+    };
+    let store = open_with(&dir, &rules);
+    for _ in 0..500 {
+        if placement(&store).keys == [kibera] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let placed = placement(&store);
+    assert_eq!(placed.keys, [kibera], "placed again under the new rules");
+    assert_eq!(placed.supplied, [kibera]);
+}

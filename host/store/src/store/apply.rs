@@ -267,7 +267,13 @@ fn decide_unit(
             None => read_current(view, &request.key)?,
         };
         let placement = match &request.body {
-            Some(body) => placement_of(view, &overlay, &body.classification)?,
+            Some(body) => {
+                // A write that supplies no keys (a local edit) keeps those the version it
+                // replaces was supplied with: the body cannot say them again.
+                let kept = current.as_ref().filter(|_| body.supplied.is_empty());
+                let supplied = kept.map_or(&body.supplied, |c| &c.placement.supplied);
+                placement_of(view, &overlay, &body.classification, supplied)?
+            }
             None => Placement::default(),
         };
         let context = Context {

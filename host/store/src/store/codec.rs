@@ -9,14 +9,15 @@ use time::OffsetDateTime;
 
 use super::types::{Action, Change, Kind, Placement, ResourceKey, StoreError, VersionRecord};
 
-/// Leading byte of every encoded value, so the layout can evolve. Format 2 adds the
-/// placement; values of format 1 are still read.
-const FORMAT: u8 = 2;
+/// Leading byte of every encoded value, so the layout can evolve. Format 2 added the
+/// placement, format 3 the keys a source supplied with it; values of formats 1 and 2 are
+/// still read.
+const FORMAT: u8 = 3;
+/// The format before supplied keys.
+const FORMAT_PLACED: u8 = 2;
 /// The format before placements.
 const FORMAT_UNPLACED: u8 = 1;
-/// Most keys one placement holds: more are dropped from the end, since classification
-/// comes from untrusted bodies and a placement is stored with every version.
-pub(crate) const MAX_PLACEMENT_KEYS: usize = 64;
+pub(crate) use sync_host_scope::MAX_PLACEMENT_KEYS;
 
 fn kind_byte(kind: Kind) -> u8 {
     match kind {
@@ -302,6 +303,7 @@ fn put_placement(out: &mut Vec<u8>, placement: &Placement) {
             put_text(out, &owner.id);
         }
     }
+    put_keys(out, &placement.supplied);
 }
 
 /// The version number of an encoded version, without decoding the rest.
@@ -338,7 +340,7 @@ pub(crate) fn decode_change(sequence: u64, bytes: &[u8]) -> Result<Change, Store
     let id = reader.text()?;
     let origin = reader.text()?;
     let placement = reader.placement()?;
-    let left_keys = if reader.unplaced {
+    let left_keys = if reader.format == FORMAT_UNPLACED {
         Vec::new()
     } else {
         reader.keys()?
@@ -365,21 +367,19 @@ pub(crate) fn decode_change(sequence: u64, bytes: &[u8]) -> Result<Change, Store
 /// Cursor over an encoded value that reports truncation instead of panicking.
 struct Reader<'a> {
     bytes: &'a [u8],
-    /// A value written before placements existed.
-    unplaced: bool,
+    /// The value's format: [`FORMAT`], [`FORMAT_PLACED`] or [`FORMAT_UNPLACED`].
+    format: u8,
 }
 
 impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8]) -> Result<Self, StoreError> {
         match bytes.split_first() {
-            Some((&FORMAT, rest)) => Ok(Reader {
-                bytes: rest,
-                unplaced: false,
-            }),
-            Some((&FORMAT_UNPLACED, rest)) => Ok(Reader {
-                bytes: rest,
-                unplaced: true,
-            }),
+            Some((&format, rest)) if matches!(format, FORMAT | FORMAT_PLACED | FORMAT_UNPLACED) => {
+                Ok(Reader {
+                    bytes: rest,
+                    format,
+                })
+            }
             _ => Err(corrupt("unknown value format")),
         }
     }
@@ -392,11 +392,10 @@ impl<'a> Reader<'a> {
     /// The placement; a value written before placements existed is placed nowhere, which
     /// hides it from every scoped client until the store classifies it again.
     fn placement(&mut self) -> Result<Placement, StoreError> {
-        if self.unplaced {
+        if self.format == FORMAT_UNPLACED {
             return Ok(Placement {
                 scoped: true,
-                keys: Vec::new(),
-                owner: None,
+                ..Placement::default()
             });
         }
         let scoped = self.u8()? != 0;
@@ -409,10 +408,15 @@ impl<'a> Reader<'a> {
                 id: self.text()?,
             }),
         };
+        let supplied = match self.format {
+            FORMAT_PLACED => Vec::new(),
+            _ => self.keys()?,
+        };
         Ok(Placement {
             scoped,
             keys,
             owner,
+            supplied,
         })
     }
 

@@ -23,8 +23,13 @@ fn sample(deleted: bool) -> VersionRecord {
         },
         placement: Placement {
             scoped: true,
-            keys: vec!["Location/a".into(), "Organization/b".into()],
+            keys: vec![
+                "Kenya%Nairobi%null%Kibera%null".into(),
+                "Location/a".into(),
+                "Organization/b".into(),
+            ],
             owner: Some(ResourceKey::rest("patient", "u-1")),
+            supplied: vec!["Kenya%Nairobi%null%Kibera%null".into()],
         },
     }
 }
@@ -102,9 +107,29 @@ fn values_written_before_placements_are_read_as_placed_nowhere() {
     bytes[0] = FORMAT_UNPLACED;
     record.placement = Placement {
         scoped: true,
-        keys: Vec::new(),
-        owner: None,
+        ..Placement::default()
     };
+    assert_eq!(decode_record(record.key.clone(), &bytes).unwrap(), record);
+}
+
+#[test]
+fn values_written_before_supplied_keys_are_read_with_none() {
+    // A format-2 record: the same layout without the supplied keys at the placement's end.
+    let mut record = sample(false);
+    let mut bytes = encode_record(&record);
+    let supplied_len = {
+        let mut supplied = Vec::new();
+        put_keys(&mut supplied, &record.placement.supplied);
+        supplied.len()
+    };
+    let body_at = bytes.len() - {
+        let mut body = Vec::new();
+        put_body(&mut body, record.body.as_deref().unwrap());
+        body.len()
+    };
+    bytes.drain(body_at - supplied_len..body_at);
+    bytes[0] = FORMAT_PLACED;
+    record.placement.supplied = Vec::new();
     assert_eq!(decode_record(record.key.clone(), &bytes).unwrap(), record);
 }
 

@@ -3,8 +3,6 @@
 //! readers of the old ones learn that it left. The work is queued in the Patient's own write
 //! transaction and done afterwards by the committer in bounded, durable steps.
 
-use std::collections::BTreeSet;
-
 use time::OffsetDateTime;
 
 use super::apply::{self, Advancing, ApplySettings, Counters, Trees, TxResult, View};
@@ -115,12 +113,8 @@ pub(crate) fn place_again(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let keys: BTreeSet<String> = own.keys.into_iter().chain(owner_keys).collect();
-    let placement = Placement {
-        scoped: own.scoped,
-        keys: keys.into_iter().take(codec::MAX_PLACEMENT_KEYS).collect(),
-        owner: own.owner,
-    };
+    // Keys its source supplied are not in the body: they stay with the version.
+    let placement = Placement::of(&own, &record.placement.supplied, owner_keys);
     if placement == record.placement {
         return Ok(());
     }

@@ -5,6 +5,10 @@
 //! An offer is only a memo of `content_hash(body)`: a write takes it only when its body is
 //! byte for byte the offered one, so whoever sends the write, the stored hash is the hash of
 //! the stored bytes. Offers are bounded in number and withdrawn when their writer is done.
+//!
+//! An offer also carries the scope keys the source supplied with that version outside its
+//! body (the location path of an OpenMRS feed-filter tag): the write that takes the offer
+//! places the version with them too.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,14 +36,24 @@ pub struct HashOffer {
     pub id: String,
     /// The exact body the write will carry.
     pub body: String,
-    /// `content_hash(body)`, already computed (and so the body already validated by it).
-    pub hash: String,
+    /// `content_hash(body)`, already computed (and so the body already validated by it);
+    /// `None` when the engine kept a raw hash of a body it could not canonicalise.
+    pub hash: Option<String>,
+    /// Scope keys the source supplied with this version (see the module's notes).
+    pub supplied_keys: Vec<String>,
+}
+
+/// What a write takes from the offer made for its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Offered {
+    pub hash: Option<String>,
+    pub supplied_keys: Vec<String>,
 }
 
 /// Offers waiting for their writes.
 #[derive(Debug, Default)]
 pub(crate) struct HashMemo {
-    offers: Mutex<HashMap<MemoKey, (String, String)>>,
+    offers: Mutex<HashMap<MemoKey, (String, Offered)>>,
 }
 
 impl HashMemo {
@@ -52,18 +66,22 @@ impl HashMemo {
                 break;
             }
             let key = memo_key(&offer.resource_type, &offer.id);
-            held.insert(key.clone(), (offer.body, offer.hash));
+            let offered = Offered {
+                hash: offer.hash,
+                supplied_keys: offer.supplied_keys,
+            };
+            held.insert(key.clone(), (offer.body, offered));
             keys.push(key);
         }
         keys
     }
 
-    /// The offered hash for a write of `body` to `key`, when `body` is exactly the offered
-    /// body; the offer is used up either way.
-    pub fn take(&self, key: &ResourceKey, body: &str) -> Option<String> {
+    /// The offer for a write of `body` to `key`, when `body` is exactly the offered body;
+    /// the offer is used up either way.
+    pub fn take(&self, key: &ResourceKey, body: &str) -> Option<Offered> {
         let key = memo_key(&key.resource_type, &key.id);
-        let (offered, hash) = self.lock().remove(&key)?;
-        (offered == body).then_some(hash)
+        let (offered_body, offered) = self.lock().remove(&key)?;
+        (offered_body == body).then_some(offered)
     }
 
     /// Drops what is left of the offers under `keys`.
@@ -74,7 +92,7 @@ impl HashMemo {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MemoKey, (String, String)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MemoKey, (String, Offered)>> {
         // A panic while the map was held leaves it usable: every entry is a whole offer, and a
         // lost or stale one only means a body is hashed again (`take` checks the bytes).
         self.offers
@@ -105,7 +123,8 @@ mod tests {
             resource_type: "Patient".into(),
             id: id.into(),
             body: body.into(),
-            hash: format!("hash-of-{body}"),
+            hash: Some(format!("hash-of-{body}")),
+            supplied_keys: vec!["Kenya%Nairobi".into()],
         }
     }
 
@@ -114,7 +133,9 @@ mod tests {
         let memo = HashMemo::default();
         memo.offer(vec![offer("a", "{}"), offer("b", "{}")]);
         let a = ResourceKey::fhir("Patient", "a");
-        assert_eq!(memo.take(&a, "{}"), Some("hash-of-{}".into()));
+        let taken = memo.take(&a, "{}").unwrap();
+        assert_eq!(taken.hash.as_deref(), Some("hash-of-{}"));
+        assert_eq!(taken.supplied_keys, ["Kenya%Nairobi"]);
         assert_eq!(memo.take(&a, "{}"), None);
         let b = ResourceKey::fhir("Patient", "b");
         assert_eq!(

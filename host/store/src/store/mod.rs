@@ -134,8 +134,12 @@ impl Store {
         let offered = match &request.body {
             Some(body) => self.inner.hashes.take(&request.key, body),
             None => None,
-        };
-        let prepared = plan::prepare_with(request, offered, self.preparing(scope))?;
+        }
+        .unwrap_or_default();
+        let mut prepared = plan::prepare_with(request, offered.hash, self.preparing(scope))?;
+        if let Some(body) = &mut prepared.body {
+            body.supplied = offered.supplied_keys;
+        }
         let mut outcomes = self.inner.committer.commit(vec![prepared]).await?;
         outcomes
             .pop()

@@ -9,31 +9,29 @@ use sled::transaction::TransactionalTree;
 use super::apply::{Advancing, Trees, TxResult, View, storage};
 use super::codec;
 use super::types::{Placement, ResourceKey, StoreError, VersionRecord};
+use crate::scope::Classification;
 
-/// Where a body classified as `classification` belongs: its own keys and those of the
-/// Patient whose compartment it is in, as that Patient stands in this transaction.
+/// Where a body classified as `classification` belongs: its own keys, those its source
+/// supplied with it, and those of the Patient whose compartment it is in, as that Patient
+/// stands in this transaction.
 pub(crate) fn placement_of(
     view: &View<'_>,
     overlay: &HashMap<&ResourceKey, Option<VersionRecord>>,
-    classification: &crate::scope::Classification,
+    classification: &Classification,
+    supplied: &[String],
 ) -> TxResult<Placement> {
-    let mut keys = classification.keys.clone();
-    if let Some(owner) = &classification.owner {
-        let owner_placement = match overlay.get(owner) {
-            Some(record) => record.as_ref().map(|record| record.placement.clone()),
-            None => current_placement(view.current, owner)?,
-        };
-        keys.extend(
-            owner_placement
-                .map(|placement| placement.keys)
-                .unwrap_or_default(),
-        );
-    }
-    Ok(Placement {
-        scoped: classification.scoped,
-        keys: keys.into_iter().take(codec::MAX_PLACEMENT_KEYS).collect(),
-        owner: classification.owner.clone(),
-    })
+    let owner_keys = match &classification.owner {
+        Some(owner) => match overlay.get(owner) {
+            Some(record) => record.as_ref().map(|record| record.placement.keys.clone()),
+            None => current_placement(view.current, owner)?.map(|placement| placement.keys),
+        },
+        None => None,
+    };
+    Ok(Placement::of(
+        classification,
+        supplied,
+        owner_keys.unwrap_or_default(),
+    ))
 }
 
 /// The placement of a resource's current version, without decoding its body.

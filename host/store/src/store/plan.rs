@@ -77,6 +77,8 @@ pub(crate) struct PreparedBody {
     stamped_at: Option<OffsetDateTime>,
     /// What the body itself says about where it belongs.
     pub classification: Classification,
+    /// Keys its source supplied with it (see `hash_memo`); none for most writes.
+    pub supplied: Vec<String>,
 }
 
 /// The `meta.lastUpdated` of a FHIR body, if it has a readable one.
@@ -151,6 +153,7 @@ pub(crate) fn prepare_with(
                 retired,
                 stamped_at,
                 classification,
+                supplied: Vec::new(),
             })
         }
     };

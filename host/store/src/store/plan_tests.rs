@@ -202,7 +202,7 @@ fn placed(keys: &[&str]) -> Placement {
     Placement {
         scoped: true,
         keys: keys.iter().map(|key| (*key).to_owned()).collect(),
-        owner: None,
+        ..Placement::default()
     }
 }
 
