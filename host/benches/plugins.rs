@@ -1,9 +1,13 @@
 //! Plugin platform figures, each next to a native Rust baseline measured in the same run:
 //! event-filter call overhead (one call per event, and batches of 100), a 100-resource FHIR
-//! fetch through the wasm `fhir` plugin against a loopback node, and plugin start-up (compile,
-//! cache, instantiation).
+//! fetch through the wasm `fhir` plugin against a loopback node, plugin start-up (compile,
+//! cache, instantiation), and classification through the `classifier-paths` plugin against
+//! the built-in classifier.
 //!
 //! Run: `cargo bench -p sync-host --bench plugins` (set `BENCH_QUICK=1` for a short run).
+
+#[path = "plugins/classify.rs"]
+mod classify;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -276,6 +280,7 @@ fn main() -> anyhow::Result<()> {
         startup().await?;
         let runtime = PluginRuntime::new(RuntimeConfig::default())?;
         filter_overhead(&runtime).await?;
+        classify::classifier_cost(&runtime, quick()).await?;
         fetch_vs_native(&runtime).await
     })
 }

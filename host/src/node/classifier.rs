@@ -3,8 +3,8 @@
 //!
 //! The store classifies inside its write path, which is synchronous (its committer is a plain
 //! thread, and checks made before a write run in async tasks). A plugin call is async, so the
-//! plugin runs on a dedicated thread with its own small runtime, and the store waits for each
-//! answer: never blocking inside an async runtime's own scheduler, whatever its flavour.
+//! plugin has a small runtime of its own, and the store waits for each answer: never blocking
+//! inside an async runtime's own scheduler, whatever its flavour.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -72,13 +72,18 @@ fn rules_digest(plugin_digest: &str, config_json: &str) -> String {
     )
 }
 
-type Request = (Document, mpsc::SyncSender<Classification>);
-
-/// A classifier plugin behind the store's synchronous [`Classify`].
+/// A classifier plugin behind the store's synchronous [`Classify`], with a runtime of its own
+/// (one worker, for the plugin's timers). A caller outside any async runtime (the store's
+/// committer thread) or on a worker of a multi-threaded one (a write being prepared, in the
+/// node) runs the call on its own thread; a caller on a single-threaded runtime, which may not
+/// block, hands it to the plugin's worker and waits.
 pub struct PluginRules {
     name: String,
     digest: String,
-    requests: mpsc::SyncSender<Request>,
+    plugin: WasmClassifier,
+    /// Taken only by `drop`, which shuts the runtime down without waiting: the rules may be
+    /// dropped inside an async task, where a runtime must not be dropped blocking.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for PluginRules {
@@ -90,45 +95,58 @@ impl std::fmt::Debug for PluginRules {
     }
 }
 
+impl Drop for PluginRules {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 impl PluginRules {
-    /// Starts the plugin's thread. It ends when the last handle to these rules is dropped.
-    fn start(plugin: WasmClassifier, digest: String) -> std::io::Result<PluginRules> {
+    /// Starts the plugin's runtime.
+    pub fn start(plugin: WasmClassifier, digest: String) -> std::io::Result<PluginRules> {
         let name = sync_host_runtime::Classifier::info(&plugin).label();
-        let (requests, incoming) = mpsc::sync_channel::<Request>(64);
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("store-classifier")
             .enable_all()
             .build()?;
-        let label = name.clone();
-        std::thread::Builder::new()
-            .name("store-classifier".into())
-            .spawn(move || {
-                while let Ok((document, reply)) = incoming.recv() {
-                    let placed = runtime.block_on(plugin.classify(std::slice::from_ref(&document)));
-                    let classification = match placed {
-                        Ok(mut placed) if placed.len() == 1 => placed
-                            .pop()
-                            .map(|placed| classification_of(placed, &label, &document))
-                            .unwrap_or_else(unplaced),
-                        Ok(_) => unplaced(),
-                        Err(error) => {
-                            let resource = &document.resource;
-                            tracing::warn!(
-                                plugin = %label, resource_type = %resource.resource_type,
-                                id = %resource.id, error = %chain(&error),
-                                "classifier failed; the version is placed where no scoped client sees it"
-                            );
-                            unplaced()
-                        }
-                    };
-                    // The writer may have gone (its task cancelled); nothing waits for this.
-                    let _ = reply.send(classification);
-                }
-            })?;
         Ok(PluginRules {
             name,
             digest,
-            requests,
+            plugin,
+            runtime: Some(runtime),
         })
+    }
+
+    fn call(&self, document: Document) -> Result<Vec<Placed>, String> {
+        let Some(runtime) = &self.runtime else {
+            return Err("the classifier's runtime is shut down".into());
+        };
+        let plugin = self.plugin.clone();
+        let call = async move {
+            let documents = [document];
+            plugin.classify(&documents).await.map_err(|e| chain(&e))
+        };
+        match tokio::runtime::Handle::try_current() {
+            Err(_) => return runtime.block_on(call),
+            // A worker of a multi-threaded runtime may block once it hands its other tasks
+            // on; then it may also run the plugin's runtime.
+            Ok(caller) if caller.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                return tokio::task::block_in_place(|| runtime.block_on(call));
+            }
+            Ok(_) => {}
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            // The caller may have gone (its task cancelled); nothing waits for this then.
+            let _ = reply.send(call.await);
+        });
+        // Bounded: every plugin call ends within the runtime's wall-clock limit.
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err("the classifier's call was dropped".into()))
     }
 }
 
@@ -151,12 +169,20 @@ impl Classify for PluginRules {
                 deleted: false,
             },
         };
-        let (reply, answer) = mpsc::sync_channel(1);
-        if self.requests.send((document, reply)).is_err() {
-            return unplaced();
+        match self.call(document) {
+            Ok(mut placed) if placed.len() == 1 => placed
+                .pop()
+                .map(|placed| classification_of(placed, &self.name, key))
+                .unwrap_or_else(unplaced),
+            Ok(_) => unplaced(),
+            Err(error) => {
+                tracing::warn!(
+                    plugin = %self.name, resource_type = %key.resource_type, id = %key.id,
+                    %error, "classifier failed; the version is placed where no scoped client sees it"
+                );
+                unplaced()
+            }
         }
-        // Bounded: every plugin call ends within the runtime's wall-clock limit.
-        answer.recv().unwrap_or_else(|_| unplaced())
     }
 }
 
@@ -170,7 +196,7 @@ fn unplaced() -> Classification {
 
 /// The plugin's answer in the store's terms. An owner that is not `Patient/<id>` or
 /// `patient/<uuid>` names no compartment.
-fn classification_of(placed: Placed, plugin: &str, document: &Document) -> Classification {
+fn classification_of(placed: Placed, plugin: &str, key: &ResourceKey) -> Classification {
     let owner = placed.owner.as_deref().and_then(|owner| {
         let parsed = match owner.split_once('/') {
             Some(("Patient", id)) if !id.is_empty() => Some(ResourceKey::fhir("Patient", id)),
@@ -179,7 +205,7 @@ fn classification_of(placed: Placed, plugin: &str, document: &Document) -> Class
         };
         if parsed.is_none() {
             tracing::warn!(
-                plugin, owner, id = %document.resource.id,
+                plugin, owner, id = %key.id,
                 "classifier named an owner that is no Patient; ignored"
             );
         }
@@ -189,5 +215,56 @@ fn classification_of(placed: Placed, plugin: &str, document: &Document) -> Class
         scoped: placed.scoped,
         keys: placed.keys.into_iter().collect(),
         owner,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn rules() -> PluginRules {
+        let runtime = sync_host_runtime::PluginRuntime::new(Default::default()).unwrap();
+        let bytes = crate::default_plugins::default_plugins()
+            .iter()
+            .find(|(name, _)| *name == "classifier-paths")
+            .map(|(_, bytes)| *bytes)
+            .unwrap();
+        let plugin = runtime.load_bytes("classifier-paths", bytes).await.unwrap();
+        let classifier = plugin
+            .classifier(r#"{"fhir":{"Patient":["generalPractitioner"]}}"#)
+            .await
+            .unwrap();
+        PluginRules::start(classifier, "test".into()).unwrap()
+    }
+
+    fn patient_of(rules: &PluginRules, practitioner: &str) -> Classification {
+        let body = format!(
+            r#"{{"resourceType":"Patient","generalPractitioner":[{{"reference":"Practitioner/{practitioner}"}}]}}"#
+        );
+        rules.classify(&ResourceKey::fhir("Patient", "p"), &body)
+    }
+
+    fn keys(classification: &Classification) -> Vec<&str> {
+        classification.keys.iter().map(String::as_str).collect()
+    }
+
+    #[tokio::test]
+    async fn a_single_threaded_caller_and_a_plain_thread_both_get_answers() {
+        let rules = rules().await;
+        assert_eq!(keys(&patient_of(&rules, "a")), ["Practitioner/a"]);
+        let from_thread = std::thread::scope(|s| s.spawn(|| patient_of(&rules, "b")).join());
+        assert_eq!(keys(&from_thread.unwrap()), ["Practitioner/b"]);
+        let owner = rules.classify(
+            &ResourceKey::fhir("Observation", "o"),
+            r#"{"resourceType":"Observation","subject":{"reference":"Patient/p"}}"#,
+        );
+        assert_eq!(owner.owner, Some(ResourceKey::fhir("Patient", "p")));
+        drop(rules);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_of_a_multi_threaded_runtime_gets_answers() {
+        let rules = rules().await;
+        assert_eq!(keys(&patient_of(&rules, "c")), ["Practitioner/c"]);
     }
 }
