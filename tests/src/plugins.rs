@@ -135,6 +135,8 @@ mod tests {
                 .expect("built-in plugin loads");
             let expected = if name.starts_with("filter-") {
                 World::EventFilter
+            } else if name.starts_with("classifier-") {
+                World::Classifier
             } else {
                 World::ResourceClient
             };
@@ -153,7 +155,8 @@ mod tests {
                 "rest",
                 "filter-category",
                 "filter-catchment",
-                "filter-origin"
+                "filter-origin",
+                "classifier-paths"
             ]
         );
     }

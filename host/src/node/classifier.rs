@@ -25,10 +25,9 @@ pub async fn store_rules(
     registry: &PluginRegistry,
 ) -> Result<Arc<dyn Classify>, WiringError> {
     let Some(section) = &config.classifier else {
-        let rules = config.path_rules().map_err(|error| WiringError::Plugin {
-            key: "classify".into(),
-            name: "built-in".into(),
-            reason: error.to_string(),
+        let rules = config.path_rules().map_err(|error| WiringError::Rules {
+            key: format!("classify.{}.{}", error.section, error.resource_type),
+            reason: format!("path {:?} {}", error.path, error.problem),
         })?;
         return Ok(Arc::new(rules));
     };

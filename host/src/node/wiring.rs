@@ -33,6 +33,8 @@ pub enum WiringError {
     },
     #[error("{key}: `{url}` is not an absolute URL")]
     BadUrl { key: String, url: String },
+    #[error("{key}: {reason}")]
+    Rules { key: String, reason: String },
 }
 
 /// The two sides a node syncs between, as plugins see them.

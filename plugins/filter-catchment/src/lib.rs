@@ -22,6 +22,9 @@
 //!   what happens when it is not and the resource names no key in the scope itself.
 //! - `untagged` is what happens to an event with neither a location tag nor a scope key
 //!   when no `keys` are configured (with `keys`, the content decides).
+//!
+//! Location paths are matched by `patterns` only, never by `keys`: a fetched body does not
+//! carry the feed-filter tag it was filed under, so `check` could not confirm them.
 
 mod content;
 mod locations;
