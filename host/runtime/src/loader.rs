@@ -236,12 +236,7 @@ impl LoadedPlugin {
         let WorldPre::Client(pre) = &self.inner.pre else {
             return Err(self.wrong_world(World::ResourceClient));
         };
-        let sandbox = Sandbox::new(
-            self.inner.runtime.clone(),
-            ClientWorld(pre.clone()),
-            &self.inner.info.label(),
-            access,
-        );
+        let sandbox = self.sandbox(ClientWorld(pre.clone()), access);
         Ok(WasmResourceClient::new(self.inner.info.clone(), sandbox))
     }
 
@@ -255,12 +250,7 @@ impl LoadedPlugin {
             pre: pre.clone(),
             config_json: Some(config_json.into()),
         };
-        let sandbox = Sandbox::new(
-            self.inner.runtime.clone(),
-            world,
-            &self.inner.info.label(),
-            HttpAccess::default(),
-        );
+        let sandbox = self.sandbox(world, HttpAccess::default());
         WasmEventFilter::start(self.inner.info.clone(), sandbox).await
     }
 
@@ -274,13 +264,18 @@ impl LoadedPlugin {
             pre: pre.clone(),
             config_json: Some(config_json.into()),
         };
-        let sandbox = Sandbox::new(
+        let sandbox = self.sandbox(world, HttpAccess::default());
+        WasmClassifier::start(self.inner.info.clone(), sandbox).await
+    }
+
+    /// The instances of this plugin in `world`, reaching only `access`.
+    fn sandbox<W: crate::instance::WorldPre>(&self, world: W, access: HttpAccess) -> Sandbox<W> {
+        Sandbox::new(
             self.inner.runtime.clone(),
             world,
             &self.inner.info.label(),
-            HttpAccess::default(),
-        );
-        WasmClassifier::start(self.inner.info.clone(), sandbox).await
+            access,
+        )
     }
 
     fn wrong_world(&self, expected: World) -> PluginError {

@@ -111,13 +111,22 @@ pub async fn import(config_path: &Path, path: &Path) -> anyhow::Result<ExitCode>
 /// Opens the store of a stopped node, with its classification rules (loading its classifier
 /// plugin when `[classifier]` names one).
 pub async fn open_store(config: &NodeConfig) -> anyhow::Result<Store> {
-    let runtime = sync_host::plugins::runtime_config(&config.plugins, Some(&config.node.data_dir));
-    let runtime = sync_host_runtime::PluginRuntime::new(runtime)?;
-    let registry =
-        sync_host::plugins::PluginRegistry::load(runtime, config.plugins.dir.as_deref()).await?;
-    let rules = sync_host::node::classifier::store_rules(config, &registry)
-        .await
-        .with_context(|| config.path.display().to_string())?;
+    use sync_host::node::classifier;
+    // Loading the plugins compiles them (or reads the cache): only a classifier plugin
+    // needs them here.
+    let rules = match &config.classifier {
+        None => classifier::path_rules(config),
+        Some(_) => {
+            let runtime =
+                sync_host::plugins::runtime_config(&config.plugins, Some(&config.node.data_dir));
+            let runtime = sync_host_runtime::PluginRuntime::new(runtime)?;
+            let registry =
+                sync_host::plugins::PluginRegistry::load(runtime, config.plugins.dir.as_deref())
+                    .await?;
+            classifier::store_rules(config, &registry).await
+        }
+    }
+    .with_context(|| config.path.display().to_string())?;
     Store::open(
         &config.node.data_dir.join("store"),
         config.store_config(rules),

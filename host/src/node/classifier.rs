@@ -25,11 +25,7 @@ pub async fn store_rules(
     registry: &PluginRegistry,
 ) -> Result<Arc<dyn Classify>, WiringError> {
     let Some(section) = &config.classifier else {
-        let rules = config.path_rules().map_err(|error| WiringError::Rules {
-            key: format!("classify.{}.{}", error.section, error.resource_type),
-            reason: format!("path {:?} {}", error.path, error.problem),
-        })?;
-        return Ok(Arc::new(rules));
+        return path_rules(config);
     };
     let key = "classifier.plugin";
     let entry = registry
@@ -56,6 +52,15 @@ pub async fn store_rules(
         key: key.into(),
         name: section.plugin.clone(),
         reason: error.to_string(),
+    })?;
+    Ok(Arc::new(rules))
+}
+
+/// The built-in rules of `[classify]`, for a node without `[classifier]`: no plugin needed.
+pub fn path_rules(config: &NodeConfig) -> Result<Arc<dyn Classify>, WiringError> {
+    let rules = config.path_rules().map_err(|error| WiringError::Rules {
+        key: format!("classify.{}.{}", error.section, error.resource_type),
+        reason: format!("path {:?} {}", error.path, error.problem),
     })?;
     Ok(Arc::new(rules))
 }

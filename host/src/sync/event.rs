@@ -83,6 +83,17 @@ pub fn event_from_view(view: FeedEntryView, raw: String) -> Event {
     }
 }
 
+/// The location paths of the event's OpenMRS feed-filter tags: keys its source placed it at,
+/// which its body does not carry.
+pub fn supplied_keys(event: &Event) -> Vec<String> {
+    event
+        .tags
+        .iter()
+        .filter_map(|tag| sync_host_store::scope::location_path(tag))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The key of the resource an event points to, for sync bases.
 pub fn base_key(event: &Event) -> BaseKey {
     BaseKey {

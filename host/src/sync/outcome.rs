@@ -260,25 +260,13 @@ impl<'a> BatchBuilder<'a> {
         let decision = self
             .retry
             .decide(kind, self.direction, attempt, now, &mut rand::rng());
-        let mut entry = RetryEntry {
-            id: match &previous {
-                Some(p) => p.id,
-                None => self.state.new_id()?,
-            },
-            key,
-            event_id: event.id.clone(),
-            event: serde_json::to_value(event).unwrap_or(serde_json::Value::Null),
-            attempt,
-            next_at: now,
-            first_failed_at: previous.as_ref().map_or(now, |p| p.first_failed_at),
-            last_failure: LastFailure {
-                kind,
-                status,
-                message: message.to_string(),
-                at: now,
-            },
-            dead_reason: None,
+        let last_failure = LastFailure {
+            kind,
+            status,
+            message: message.to_string(),
+            at: now,
         };
+        let mut entry = self.queue_entry(event, key, previous.as_ref(), attempt, last_failure)?;
         let update = match decision {
             RetryDecision::RetryAt { next_at, .. } => {
                 entry.next_at = next_at;
@@ -335,6 +323,32 @@ impl<'a> BatchBuilder<'a> {
             None,
             &message,
         )
+    }
+
+    /// The retry-queue entry of `event` under `key`, keeping the id and first failure time of
+    /// the entry it replaces; due at its last failure until the caller says otherwise.
+    fn queue_entry(
+        &self,
+        event: &Event,
+        key: crate::state::FailureKey,
+        previous: Option<&RetryEntry>,
+        attempt: u32,
+        last_failure: LastFailure,
+    ) -> Result<RetryEntry, StateError> {
+        Ok(RetryEntry {
+            id: match previous {
+                Some(p) => p.id,
+                None => self.state.new_id()?,
+            },
+            key,
+            event_id: event.id.clone(),
+            event: serde_json::to_value(event).unwrap_or(serde_json::Value::Null),
+            attempt,
+            next_at: last_failure.at,
+            first_failed_at: previous.map_or(last_failure.at, |p| p.first_failed_at),
+            last_failure,
+            dead_reason: None,
+        })
     }
 
     /// Adds what another builder of the same batch recorded.

@@ -5,7 +5,7 @@ use sync_host_runtime::Event;
 
 use super::BatchBuilder;
 use crate::audit::{SkipReason, Timestamp};
-use crate::state::{FailureKey, LastFailure, RetryEntry, RetryUpdate, StateError};
+use crate::state::{FailureKey, LastFailure, RetryUpdate, StateError};
 use crate::sync::conflict::Direction;
 use crate::sync::event::failure_key;
 use crate::sync::retry::FailureKind;
@@ -22,27 +22,17 @@ impl BatchBuilder<'_> {
         let key = failure_key(self.direction, event);
         let previous = self.state.retry_entry(&key)?;
         let now = Timestamp::now();
-        let entry = RetryEntry {
-            id: match &previous {
-                Some(p) => p.id,
-                None => self.state.new_id()?,
-            },
-            key,
-            event_id: event.id.clone(),
-            event: serde_json::to_value(event).unwrap_or(serde_json::Value::Null),
-            attempt: previous.as_ref().map_or(0, |p| p.attempt),
-            next_at: HELD_UNTIL_RELEASED,
-            first_failed_at: previous.as_ref().map_or(now, |p| p.first_failed_at),
-            last_failure: LastFailure {
-                kind: FailureKind::LeftScope,
-                status: None,
-                message: "held back: the resource left this node's data scope; it goes up when \
-                          a pull brings it back"
-                    .into(),
-                at: now,
-            },
-            dead_reason: None,
+        let last_failure = LastFailure {
+            kind: FailureKind::LeftScope,
+            status: None,
+            message: "held back: the resource left this node's data scope; it goes up when \
+                      a pull brings it back"
+                .into(),
+            at: now,
         };
+        let attempt = previous.as_ref().map_or(0, |p| p.attempt);
+        let mut entry = self.queue_entry(event, key, previous.as_ref(), attempt, last_failure)?;
+        entry.next_at = HELD_UNTIL_RELEASED;
         self.commit.retries.push(RetryUpdate::Schedule(entry));
         Ok(())
     }

@@ -42,10 +42,7 @@ pub fn within(
             continue;
         }
         let key = resource_key(&f.resource);
-        let supplied: Vec<String> = (f.event.tags.iter())
-            .filter_map(|tag| sync_host_store::scope::location_path(tag))
-            .map(str::to_owned)
-            .collect();
+        let supplied = crate::sync::event::supplied_keys(&f.event);
         match own_placement(store, &key, &f.resource.body, &supplied, &batch_owners) {
             Ok(placement) if scope.admits(&placement) => kept.push(f),
             Ok(_) => {

@@ -110,13 +110,7 @@ fn hash_offers(pending: &[PendingWrite]) -> Vec<HashOffer> {
         .filter_map(|w| {
             let hash = Some(w.state.content_hash.clone())
                 .filter(|hash| !hash.starts_with(RAW_HASH_PREFIX));
-            let supplied_keys: Vec<String> = w
-                .event
-                .tags
-                .iter()
-                .filter_map(|tag| sync_host_store::scope::location_path(tag))
-                .map(str::to_owned)
-                .collect();
+            let supplied_keys = crate::sync::event::supplied_keys(&w.event);
             (hash.is_some() || !supplied_keys.is_empty()).then(|| HashOffer {
                 resource_type: w.write.resource.resource_type.clone(),
                 id: w.write.resource.id.clone(),
